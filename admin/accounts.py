@@ -1,0 +1,235 @@
+"""Staff accounts and server-side sessions.
+
+A session token is 256 random bits, sent only in an HttpOnly cookie and stored only as its SHA-256.
+Sessions end on logout, after ``session_idle_s`` without use, or ``session_absolute_s`` after login.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+import time
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import update
+from sqlmodel import col, select
+
+from admin.passwords import Passwords
+from chat.staff import StaffIdentity, StaffProfile
+from core.clock import Clock, as_utc, system_clock, to_datetime
+from core.db import Database
+from core.models import StaffSession, StaffUser
+
+ROLES = frozenset({"adviser", "supervisor", "admin"})
+USERNAME = re.compile(r"[a-z0-9][a-z0-9._-]{1,63}")
+MIN_PASSWORD = 10
+TOUCH_EVERY_S = 60.0
+
+
+class AccountError(ValueError):
+    """A staff account could not be created or changed; the message says which value is wrong."""
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8", "replace")).hexdigest()
+
+
+def split(value: str) -> frozenset[str]:
+    return frozenset(v for v in value.split(",") if v)
+
+
+def profile_of(user: StaffUser) -> StaffProfile:
+    return StaffProfile(
+        user_id=user.id,
+        name=user.name,
+        roles=split(user.roles),
+        service=user.service,
+        regions=split(user.regions),
+        languages=split(user.languages),
+        capacity=user.capacity,
+    )
+
+
+def public_user(user: StaffUser) -> dict[str, object]:
+    return {
+        "id": user.id,
+        "name": user.name,
+        "roles": sorted(split(user.roles)),
+        "service": user.service,
+        "regions": sorted(split(user.regions)),
+        "languages": sorted(split(user.languages)),
+        "capacity": user.capacity,
+    }
+
+
+@dataclass(frozen=True)
+class NewUser:
+    username: str
+    name: str
+    roles: frozenset[str]
+    password: str
+    service: str | None = None
+    regions: frozenset[str] = frozenset()
+    languages: frozenset[str] = frozenset()
+    capacity: int = 3
+
+    def check(self, *, regions: frozenset[str], languages: frozenset[str]) -> None:
+        if not USERNAME.fullmatch(self.username):
+            raise AccountError("username: 2-64 characters of a-z 0-9 . _ - starting with a letter or digit")
+        if not self.name.strip() or len(self.name) > 100:
+            raise AccountError("name: 1-100 characters")
+        if not self.roles or not self.roles <= ROLES:
+            raise AccountError(f"roles: one or more of {', '.join(sorted(ROLES))}")
+        if len(self.password) < MIN_PASSWORD:
+            raise AccountError(f"password: at least {MIN_PASSWORD} characters")
+        if "adviser" in self.roles:
+            if self.service not in ("MR", "AT"):
+                raise AccountError("service: MR or AT for an adviser")
+            if not self.languages:
+                raise AccountError("languages: an adviser needs at least one language")
+            if self.service == "MR" and not self.regions:
+                raise AccountError("regions: a minority adviser (MR) covers at least one region")
+            if not 1 <= self.capacity <= 20:
+                raise AccountError("capacity: 1-20")
+        if not self.regions <= regions:
+            raise AccountError(f"regions: unknown code(s) {', '.join(sorted(self.regions - regions))}")
+        if not self.languages <= languages:
+            raise AccountError(f"languages: unknown code(s) {', '.join(sorted(self.languages - languages))}")
+
+
+class Accounts:
+    def __init__(self, db: Database, passwords: Passwords, *, clock: Clock = system_clock) -> None:
+        self.db = db
+        self.passwords = passwords
+        self.clock = clock
+
+    async def create(self, new: NewUser, *, regions: frozenset[str], languages: frozenset[str]) -> StaffUser:
+        new.check(regions=regions, languages=languages)
+        if await self.by_username(new.username) is not None:
+            raise AccountError(f"username: {new.username!r} exists already")
+        user = StaffUser(
+            username=new.username,
+            name=new.name.strip(),
+            password_hash=await self.passwords.hash(new.password),
+            roles=",".join(sorted(new.roles)),
+            service=new.service if "adviser" in new.roles else None,
+            regions=",".join(sorted(new.regions)),
+            languages=",".join(sorted(new.languages)),
+            capacity=new.capacity,
+            max_capacity=max(new.capacity, 6),
+            created_at=to_datetime(self.clock()),
+        )
+        async with self.db.writing() as session:
+            session.add(user)
+        return user
+
+    async def by_username(self, username: str) -> StaffUser | None:
+        async with self.db.session() as session:
+            return (await session.exec(select(StaffUser).where(StaffUser.username == username))).first()
+
+    async def get(self, user_id: str) -> StaffUser | None:
+        async with self.db.session() as session:
+            return await session.get(StaffUser, user_id)
+
+    async def save(self, user_id: str, **values: object) -> None:
+        async with self.db.writing() as session:
+            await session.execute(update(StaffUser).where(col(StaffUser.id) == user_id).values(**values))
+
+
+class Sessions:
+    def __init__(self, db: Database, *, idle_s: int, absolute_s: int, clock: Clock = system_clock) -> None:
+        self.db = db
+        self.idle_s = idle_s
+        self.absolute_s = absolute_s
+        self.clock = clock
+        self._touched: dict[str, float] = {}
+
+    async def create(self, user_id: str) -> tuple[str, str]:
+        """A fresh session; returns the token (for the cookie only) and its CSRF token."""
+        token = secrets.token_urlsafe(32)
+        csrf = secrets.token_urlsafe(32)
+        now = to_datetime(self.clock())
+        async with self.db.writing() as session:
+            session.add(
+                StaffSession(
+                    token_hash=token_hash(token), user_id=user_id, csrf_token=csrf, created_at=now, last_seen_at=now
+                )
+            )
+        return token, csrf
+
+    async def lookup_hash(self, key: str) -> tuple[StaffSession, StaffUser] | None:
+        async with self.db.session() as session:
+            row = await session.get(StaffSession, key)
+            user = await session.get(StaffUser, row.user_id) if row is not None else None
+        if row is None or user is None or row.revoked or user.disabled:
+            return None
+        now = self.clock()
+        if now - as_utc(row.created_at).timestamp() > self.absolute_s:
+            return None
+        if now - self._last_seen(row) > self.idle_s:
+            return None
+        if now - self._touched.get(key, 0.0) > TOUCH_EVERY_S:
+            self._touched[key] = now
+            async with self.db.writing() as session:
+                await session.execute(
+                    update(StaffSession)
+                    .where(col(StaffSession.token_hash) == key)
+                    .values(last_seen_at=to_datetime(now))
+                )
+        return row, user
+
+    def _last_seen(self, row: StaffSession) -> float:
+        return max(as_utc(row.last_seen_at).timestamp(), self._touched.get(row.token_hash, 0.0))
+
+    async def lookup(self, token: str | None) -> tuple[StaffSession, StaffUser] | None:
+        if not token or len(token) > 200:
+            return None
+        return await self.lookup_hash(token_hash(token))
+
+    async def revoke(self, key: str) -> None:
+        self._touched.pop(key, None)
+        async with self.db.writing() as session:
+            await session.execute(update(StaffSession).where(col(StaffSession.token_hash) == key).values(revoked=True))
+
+
+class Directory:
+    """``chat.staff.StaffDirectory`` for the chat package, backed by accounts and sessions."""
+
+    PROFILE_TTL_S = 10.0
+
+    def __init__(self, accounts: Accounts, sessions: Sessions, cookie_name: str) -> None:
+        self.accounts = accounts
+        self.sessions = sessions
+        self.cookie_name = cookie_name
+        self._profiles: dict[str, tuple[float, StaffProfile]] = {}
+
+    async def identify(self, cookies: object) -> StaffIdentity | None:
+        get = getattr(cookies, "get", None)
+        token = get(self.cookie_name) if get is not None else None
+        found = await self.sessions.lookup(token if isinstance(token, str) else None)
+        if found is None:
+            return None
+        row, user = found
+        return StaffIdentity(profile_of(user), row.token_hash)
+
+    async def session_valid(self, session_key: str) -> bool:
+        return await self.sessions.lookup_hash(session_key) is not None
+
+    async def profile(self, user_id: str) -> StaffProfile | None:
+        cached = self._profiles.get(user_id)
+        now = time.monotonic()
+        if cached is not None and now - cached[0] < self.PROFILE_TTL_S:
+            return cached[1]
+        user = await self.accounts.get(user_id)
+        if user is None:
+            return None
+        profile = profile_of(user)
+        self._profiles[user_id] = (now, profile)
+        return profile
+
+
+def failures_expired(user: StaffUser, now: float, window_s: int) -> bool:
+    since: datetime | None = user.failed_since
+    return since is None or now - as_utc(since).timestamp() > window_s

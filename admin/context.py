@@ -1,0 +1,33 @@
+"""What the staff handlers share, built once in the app's lifespan."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from starlette.requests import HTTPConnection
+
+from admin.accounts import Accounts, Directory, Sessions
+from chat.service import ChatService
+from core.clock import Clock, system_clock
+from core.db import Database
+from core.reference import Reference
+from core.settings import Settings
+
+
+@dataclass
+class AdminContext:
+    settings: Settings
+    db: Database
+    accounts: Accounts
+    sessions: Sessions
+    directory: Directory
+    chat: ChatService
+    reference: Callable[[], Reference]
+    clock: Clock = system_clock
+    unknown_failures: dict[str, tuple[int, float]] = field(default_factory=dict)
+
+
+def context(conn: HTTPConnection) -> AdminContext:
+    ctx: AdminContext = conn.app.state.admin
+    return ctx

@@ -1,0 +1,117 @@
+"""Live queue load for supervisors: ``GET /api/v1/queue`` and the ``/ws/supervisor`` feed."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.websockets import WebSocket
+
+from admin.auth import require
+from admin.context import AdminContext, context
+from chat.hub import StaffConn
+from chat.outbox import Outbox
+from chat.ws_adviser import staff_gate, watch_session
+from chat.ws_common import receive_loop
+from core.clock import iso, to_datetime
+from core.http import NO_STORE
+from routing import AdviserStatus
+from routing.policy import tier
+
+PUSH_EVERY_S = 2.0
+
+
+async def queue_view(ctx: AdminContext) -> dict[str, Any]:
+    chat = ctx.chat
+    snap = await chat.routing.snapshot()
+    now = chat.now()
+    waiting = []
+    groups: dict[tuple[str | None, str], list[int]] = {}
+    for w in sorted(snap.waiting, key=lambda c: c.priority()):
+        waited = max(0, int(now - w.enqueued_at))
+        waiting.append(
+            {
+                "conversation_id": w.id,
+                "region": w.region,
+                "language": w.language,
+                "audience": w.audience,
+                "urgent": w.urgent,
+                "waited_s": waited,
+                "tier": tier(w, now, chat.delays),
+            }
+        )
+        groups.setdefault((w.region, w.language), []).append(waited)
+    advisers = []
+    active = 0
+    for a in sorted(snap.advisers, key=lambda a: a.id):
+        profile = await ctx.directory.profile(a.id)
+        active += len(a.active)
+        status = a.status.value
+        if a.status is not AdviserStatus.OFFLINE and a.active and a.status is AdviserStatus.AVAILABLE:
+            status = "busy" if not a.has_room else "available"
+        advisers.append(
+            {
+                "id": a.id,
+                "name": profile.name if profile else "",
+                "service": a.service.value,
+                "status": status,
+                "active": len(a.active),
+                "capacity": a.capacity,
+            }
+        )
+    return {
+        "at": iso(to_datetime(now)),
+        "waiting": waiting,
+        "by_region_language": [
+            {"region": r, "language": lang, "waiting": len(w), "longest_wait_s": max(w)}
+            for (r, lang), w in sorted(groups.items(), key=lambda kv: (kv[0][0] or "", kv[0][1]))
+        ],
+        "advisers": advisers,
+        "active_conversations": active,
+    }
+
+
+async def queue(request: Request) -> Response:
+    await require(request, "supervisor")
+    return JSONResponse(await queue_view(context(request)), headers=NO_STORE)
+
+
+async def supervisor_socket(websocket: WebSocket) -> None:
+    ctx = context(websocket)
+    identity = await staff_gate(websocket, ctx.chat, "supervisor")
+    if identity is None:
+        return
+    await websocket.accept()
+    outbox = Outbox(websocket, ctx.chat.store, role="supervisor")
+    outbox.start()
+    changed = asyncio.Event()
+    ctx.chat.queue_listeners.add(changed.set)
+    conn = StaffConn(outbox, identity)
+    ctx.chat.hub.supervisors.add(conn)  # so that logout elsewhere closes this socket too
+
+    async def push() -> None:
+        while not outbox.closed.is_set():
+            outbox.send({"type": "queue", **await queue_view(ctx)})
+            changed.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(changed.wait(), PUSH_EVERY_S)
+            await asyncio.sleep(0.2)  # coalesce bursts of changes
+
+    async def dispatch(kind: str, data: dict[str, Any]) -> None:
+        return None  # supervisors only read; no client frames are defined
+
+    tasks = [asyncio.create_task(push()), asyncio.create_task(watch_session(ctx.chat, identity, outbox))]
+    try:
+        await receive_loop(websocket, outbox, frozenset(), ctx.settings.max_frame_bytes, dispatch)
+    finally:
+        ctx.chat.queue_listeners.discard(changed.set)
+        ctx.chat.hub.supervisors.discard(conn)
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await outbox.drain_and_stop()

@@ -1,0 +1,78 @@
+"""Fan-out of events between instances: a tiny facade over a backend chosen from a URL.
+
+Events are wake-up hints, never the only copy of anything: every message is in the database before
+it is published, and each socket fills gaps from the database by ``seq`` (RELIABILITY.md 27). So a
+lost event delays delivery until the next event or sync; it never loses a message.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+Event = dict[str, Any]
+Handler = Callable[[Event], Awaitable[None]]
+
+
+class Broker(ABC):
+    @abstractmethod
+    async def connect(self) -> None: ...
+
+    @abstractmethod
+    async def disconnect(self) -> None: ...
+
+    @abstractmethod
+    async def publish(self, event: Event) -> None: ...
+
+    @abstractmethod
+    def listen(self) -> contextlib.AbstractAsyncContextManager[asyncio.Queue[Event]]:
+        """Subscribe for as long as the context lasts; events arrive on the queue."""
+
+    @abstractmethod
+    async def ping(self) -> None: ...
+
+
+class MemoryBroker(Broker):
+    """In-process broker: the embedded default and the reference for other backends."""
+
+    def __init__(self) -> None:
+        self._queues: set[asyncio.Queue[Event]] = set()
+
+    async def connect(self) -> None:
+        return None
+
+    async def disconnect(self) -> None:
+        self._queues.clear()
+
+    async def publish(self, event: Event) -> None:
+        # Round-trip through JSON so the memory backend is as strict as a networked one.
+        wire = json.loads(json.dumps(event))
+        for queue in self._queues:
+            queue.put_nowait(wire)
+
+    @contextlib.asynccontextmanager
+    async def listen(self) -> AsyncIterator[asyncio.Queue[Event]]:
+        queue: asyncio.Queue[Event] = asyncio.Queue()
+        self._queues.add(queue)
+        try:
+            yield queue
+        finally:
+            self._queues.discard(queue)
+
+    async def ping(self) -> None:
+        return None
+
+
+def create_broker(url: str | None) -> Broker:
+    """``None`` or ``memory://`` gives the in-process broker; ``redis://`` the Redis one."""
+    if url is None or url.startswith("memory://"):
+        return MemoryBroker()
+    if url.startswith(("redis://", "rediss://", "unix://")):
+        from chat.broker_redis import RedisBroker
+
+        return RedisBroker(url)
+    raise ValueError(f"unsupported broker URL scheme in {url.split(':', 1)[0]!r}")

@@ -1,0 +1,206 @@
+"""Parsing and validating client frames into typed values.
+
+Every refusal is a ``FrameError`` naming the offending fields; nothing is acted on until the whole
+frame is valid, so a refused frame changes nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Collection
+from dataclasses import dataclass
+from typing import Any
+
+from chat.errors import FrameError, invalid
+from core.reference import Reference
+
+CLIENT_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
+CONVERSATION_ID = re.compile(r"[0-9a-f]{32}")
+TOKEN = re.compile(r"[A-Za-z0-9_-]{20,128}")
+AUDIENCES = ("youth", "introduction_programme", "adult_education", "staff")
+
+VISITOR_TYPES = frozenset({"start", "resume", "message", "typing", "leave"})
+ADVISER_TYPES = frozenset({"status", "message", "typing", "transfer", "close", "sync"})
+
+
+def parse(raw: str | bytes | None, max_bytes: int) -> dict[str, Any]:
+    """Turn wire text into a JSON object with a string ``type``."""
+    if raw is None or isinstance(raw, bytes):
+        raise FrameError("bad_frame", "Binary frames are not accepted; send UTF-8 JSON text.")
+    if len(raw.encode("utf-8", "surrogatepass")) > max_bytes:
+        # uvicorn already closes with 1009 above the limit; this guards other servers.
+        raise FrameError("bad_frame", f"Frame larger than {max_bytes} bytes.")
+    try:
+        data = json.loads(raw)
+    except (json.JSONDecodeError, RecursionError, UnicodeError):
+        raise FrameError("bad_frame", "The frame is not valid JSON.") from None
+    if not isinstance(data, dict):
+        raise FrameError("bad_frame", "A frame must be a JSON object.")
+    kind = data.get("type")
+    if not isinstance(kind, str):
+        raise FrameError("bad_frame", "A frame needs a string field 'type'.")
+    return data
+
+
+def check_type(data: dict[str, Any], allowed: frozenset[str]) -> str:
+    kind: str = data["type"]
+    if kind not in allowed:
+        raise FrameError("unknown_type", f"Unknown frame type {kind[:40]!r}.", ref=kind[:40])
+    return kind
+
+
+@dataclass(frozen=True, slots=True)
+class Start:
+    language: str
+    region: str | None
+    audience: str
+    urgent: bool
+    also_languages: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Resume:
+    token: str
+    last_seq: int
+
+
+@dataclass(frozen=True, slots=True)
+class Text:
+    client_id: str
+    text: str
+    conversation_id: str | None = None
+
+
+def _code(data: dict[str, Any], name: str, allowed: Collection[str], errors: dict[str, str]) -> str:
+    value = data.get(name)
+    if not isinstance(value, str) or value not in allowed:
+        errors[name] = "unknown code" if isinstance(value, str) else "required, a code from /api/v1/reference"
+        return ""
+    return value
+
+
+def parse_start(data: dict[str, Any], languages: Collection[str], regions: Collection[str]) -> Start:
+    errors: dict[str, str] = {}
+    language = _code(data, "language", languages, errors)
+    audience = _code(data, "audience", AUDIENCES, errors)
+    region = data.get("region")
+    if region is not None and (not isinstance(region, str) or region not in regions):
+        errors["region"] = "unknown code"
+    urgent = data.get("urgent", False)
+    if not isinstance(urgent, bool):
+        errors["urgent"] = "must be true or false"
+    also = data.get("also_languages", [])
+    also_out: list[str] = []
+    if also is None:
+        also = []
+    if not isinstance(also, list) or len(also) > 10:
+        errors["also_languages"] = "must be a list of at most 10 language codes"
+    else:
+        for code in also:
+            if not isinstance(code, str) or code not in languages:
+                errors["also_languages"] = "unknown code"
+            elif code != language and code not in also_out:
+                also_out.append(code)
+    if errors:
+        raise invalid("start", errors)
+    return Start(language, region, audience, urgent, tuple(also_out))
+
+
+def parse_resume(data: dict[str, Any]) -> Resume:
+    errors: dict[str, str] = {}
+    token = data.get("token")
+    if not isinstance(token, str) or not TOKEN.fullmatch(token):
+        errors["token"] = "required, the token from 'started'"
+    last_seq = data.get("last_seq", 0)
+    if not isinstance(last_seq, int) or isinstance(last_seq, bool) or last_seq < 0:
+        errors["last_seq"] = "must be a whole number >= 0"
+    if errors:
+        raise invalid("resume", errors)
+    return Resume(str(token), int(last_seq))
+
+
+def parse_conversation_id(data: dict[str, Any], errors: dict[str, str]) -> str:
+    value = data.get("conversation_id")
+    if not isinstance(value, str) or not CONVERSATION_ID.fullmatch(value):
+        errors["conversation_id"] = "required, a conversation id"
+        return ""
+    return value
+
+
+def parse_text(data: dict[str, Any], max_chars: int, *, with_conversation: bool) -> Text:
+    errors: dict[str, str] = {}
+    conversation_id = parse_conversation_id(data, errors) if with_conversation else None
+    client_id = data.get("client_id")
+    if not isinstance(client_id, str) or not CLIENT_ID.fullmatch(client_id):
+        errors["client_id"] = "required, 1-64 characters of A-Z a-z 0-9 _ -"
+    text = data.get("text")
+    if not isinstance(text, str):
+        errors["text"] = "required, a string"
+        text = ""
+    else:
+        text = text.strip()
+        if not text:
+            errors["text"] = "must not be empty"
+        elif len(text) > max_chars:
+            errors["text"] = f"at most {max_chars} characters"
+    if errors:
+        raise invalid("message", errors)
+    return Text(str(client_id), text, conversation_id)
+
+
+@dataclass(frozen=True, slots=True)
+class Transfer:
+    adviser_id: str | None = None
+    service: str | None = None
+    region: str | None = None
+    language: str | None = None
+    note: str | None = None
+
+
+def parse_transfer(data: dict[str, Any], reference: Reference) -> Transfer:
+    """``to`` names exactly one of adviser_id, service, region, language; ``note`` is optional."""
+    errors: dict[str, str] = {}
+    to = data.get("to")
+    note = data.get("note")
+    if note is not None and (not isinstance(note, str) or len(note) > 500):
+        errors["note"] = "at most 500 characters"
+    if not isinstance(to, dict) or len(to) != 1:
+        errors["to"] = "one of {adviser_id}, {service}, {region}, {language}"
+        raise invalid("transfer", errors)
+    ((key, value),) = to.items()
+    allowed: dict[str, frozenset[str] | None] = {
+        "adviser_id": None,
+        "service": frozenset({"MR", "AT"}),
+        "region": reference.codes("regions"),
+        "language": reference.codes("languages"),
+    }
+    if key not in allowed:
+        errors["to"] = "one of {adviser_id}, {service}, {region}, {language}"
+    elif not isinstance(value, str) or (
+        CONVERSATION_ID.fullmatch(value) is None if key == "adviser_id" else value not in (allowed[key] or ())
+    ):
+        errors[f"to.{key}"] = "unknown value"
+    if errors:
+        raise invalid("transfer", errors)
+    text = note.strip() if isinstance(note, str) and note.strip() else None
+    return Transfer(note=text, **{key: str(value)})
+
+
+def parse_status(data: dict[str, Any]) -> str:
+    status = data.get("status")
+    if status not in ("available", "away"):
+        raise invalid("status", {"status": "must be 'available' or 'away'"})
+    return str(status)
+
+
+def parse_sync(data: dict[str, Any]) -> dict[str, int]:
+    conversations = data.get("conversations")
+    if not isinstance(conversations, dict) or len(conversations) > 100:
+        raise invalid("sync", {"conversations": "an object of conversation id to last seq (at most 100)"})
+    out: dict[str, int] = {}
+    for key, value in conversations.items():
+        if not CONVERSATION_ID.fullmatch(key) or not isinstance(value, int) or isinstance(value, bool) or value < 0:
+            raise invalid("sync", {"conversations": f"bad entry {key[:40]!r}"})
+        out[key] = value
+    return out

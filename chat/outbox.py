@@ -1,0 +1,178 @@
+"""Ordered, gap-free delivery to one websocket.
+
+Every frame for a socket goes through its outbox, one writer task per socket. The writer remembers
+the last ``seq`` it delivered per conversation: a message it has already delivered is dropped, and a
+message that skips ahead makes it first read the missing ones from the database. That is what makes
+broker events mere hints (a lost or reordered event costs nothing), and what keeps replay and live
+delivery from racing (RELIABILITY.md 23, 26).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from starlette.websockets import WebSocket, WebSocketState
+
+from chat.store import ConversationStore, StoredMessage
+
+log = logging.getLogger("nora.outbox")
+
+MAX_PENDING = 2000
+WS_1000_NORMAL = 1000
+WS_1008_POLICY = 1008
+WS_1013_TRY_LATER = 1013
+
+
+@dataclass(frozen=True, slots=True)
+class Frame:
+    body: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Deliver:
+    conversation_id: str
+    message: StoredMessage
+
+
+@dataclass(frozen=True, slots=True)
+class Ack:
+    conversation_id: str
+    client_id: str
+    seq: int
+
+
+@dataclass(frozen=True, slots=True)
+class Replay:
+    """Deliver everything after ``after`` (resume, sync); starts tracking the conversation."""
+
+    conversation_id: str
+    after: int
+
+
+@dataclass(frozen=True, slots=True)
+class Run:
+    """Run a coroutine in the writer's order (it may load from the database and send frames)."""
+
+    job: Callable[[Outbox], Awaitable[None]]
+
+
+@dataclass(frozen=True, slots=True)
+class Untrack:
+    conversation_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class Close:
+    code: int
+    reason: str = ""
+
+
+Item = Frame | Deliver | Ack | Replay | Run | Untrack | Close
+
+
+class Outbox:
+    def __init__(self, websocket: WebSocket, store: ConversationStore, *, role: str) -> None:
+        self.websocket = websocket
+        self.store = store
+        self.role = role  # "visitor" or "adviser": decides the frame shape and client_id echo
+        self.last: dict[str, int] = {}
+        self._queue: asyncio.Queue[Item] = asyncio.Queue()
+        self._task: asyncio.Task[None] | None = None
+        self.closed = asyncio.Event()
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run())
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    def push(self, item: Item) -> None:
+        if self.closed.is_set():
+            return
+        if self._queue.qsize() >= MAX_PENDING:
+            # A reader this far behind is stalled; it will resync from its last seq on reconnect.
+            self._queue = asyncio.Queue()
+            self._queue.put_nowait(Close(WS_1013_TRY_LATER, "too far behind; reconnect and resume"))
+            return
+        self._queue.put_nowait(item)
+
+    async def drain_and_stop(self, timeout: float = 0.5) -> None:
+        """Let frames already queued (a final ``closed``) go out, then stop the writer."""
+        if not self.closed.is_set() and not self._queue.empty():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.closed.wait(), timeout)
+        await self.stop()
+
+    def push_close(self, code: int, reason: str = "") -> None:
+        self.push(Close(code, reason))
+
+    def send(self, body: dict[str, Any]) -> None:
+        self.push(Frame(body))
+
+    async def _run(self) -> None:
+        try:
+            while True:
+                item = await self._queue.get()
+                if isinstance(item, Close):
+                    await self._close(item)
+                    return
+                await self._handle(item)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - a dead socket must not take the process down
+            log.debug("outbox stopped: %s", type(exc).__name__)
+        finally:
+            self.closed.set()
+
+    async def _close(self, item: Close) -> None:
+        if self.websocket.application_state is WebSocketState.CONNECTED:
+            with contextlib.suppress(Exception):
+                await self.websocket.close(item.code, item.reason)
+
+    async def _handle(self, item: Item) -> None:
+        if isinstance(item, Frame):
+            await self.websocket.send_json(item.body)
+        elif isinstance(item, Deliver):
+            last = self.last.get(item.conversation_id)
+            if last is None or item.message.seq <= last:
+                return
+            if item.message.seq > last + 1:
+                await self._fill(item.conversation_id, last, item.message.seq - 1)
+            await self._deliver(item.conversation_id, item.message)
+        elif isinstance(item, Ack):
+            last = self.last.get(item.conversation_id, 0)
+            if item.seq > last + 1:
+                await self._fill(item.conversation_id, last, item.seq - 1)
+            body: dict[str, Any] = {"type": "ack"}
+            if self.role == "adviser":
+                body["conversation_id"] = item.conversation_id
+            body.update(client_id=item.client_id, seq=item.seq)
+            await self.websocket.send_json(body)
+            if item.seq > self.last.get(item.conversation_id, 0):
+                self.last[item.conversation_id] = item.seq
+        elif isinstance(item, Replay):
+            self.last[item.conversation_id] = item.after
+            await self._fill(item.conversation_id, item.after, None)
+        elif isinstance(item, Run):
+            await item.job(self)
+        elif isinstance(item, Untrack):
+            self.last.pop(item.conversation_id, None)
+
+    async def _fill(self, conversation_id: str, after: int, upto: int | None) -> None:
+        for message in await self.store.messages_after(conversation_id, after, upto):
+            await self._deliver(conversation_id, message)
+
+    async def _deliver(self, conversation_id: str, message: StoredMessage) -> None:
+        body = message.wire(own_sender=self.role)
+        if self.role == "adviser":
+            body = {"type": "message", "conversation_id": conversation_id, **body}
+        await self.websocket.send_json(body)
+        self.last[conversation_id] = message.seq

@@ -1,0 +1,40 @@
+"""Transcript purge (GDPR Art. 5(1)(e)): texts are erased once the retention period after close ends.
+
+Registrations are kept; the conversation row stays (without its token) so statistics and the audit
+log still refer to it.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import delete, select, update
+from sqlmodel import col
+
+from core.db import Database
+from core.models import Conversation, Message
+
+
+async def purge_transcripts(db: Database, cutoff: datetime, now: datetime) -> int:
+    async with db.writing() as session:
+        ids = list(
+            (
+                await session.execute(
+                    select(Conversation.id).where(
+                        col(Conversation.state) == "closed",
+                        col(Conversation.closed_at) < cutoff,
+                        col(Conversation.purged_at).is_(None),
+                    )
+                )
+            ).scalars()
+        )
+        if not ids:
+            return 0
+        await session.execute(delete(Message).where(col(Message.conversation_id).in_(ids)))
+        await session.execute(
+            update(Conversation)
+            .where(col(Conversation.id).in_(ids))
+            # The token hash must stay unique and must stop matching any token: use the id.
+            .values(purged_at=now, token_hash=Conversation.id)
+        )
+    return len(ids)

@@ -1,0 +1,39 @@
+"""What ``chat`` needs to know about staff, as an interface that ``admin`` implements.
+
+Keeping this a Protocol lets the adviser websocket authenticate without importing ``admin``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Protocol
+
+
+@dataclass(frozen=True, slots=True)
+class StaffProfile:
+    user_id: str
+    name: str
+    roles: frozenset[str]
+    service: str | None
+    regions: frozenset[str]
+    languages: frozenset[str]
+    capacity: int
+
+
+@dataclass(frozen=True, slots=True)
+class StaffIdentity:
+    profile: StaffProfile
+    session_key: str  # hash of the session token, never the token itself
+
+
+class StaffDirectory(Protocol):
+    async def identify(self, cookies: Mapping[str, str]) -> StaffIdentity | None:
+        """The staff member behind a request's session cookie, or ``None``."""
+        ...
+
+    async def session_valid(self, session_key: str) -> bool:
+        """Whether a session is still live (not revoked, not idle or past its absolute limit)."""
+        ...
+
+    async def profile(self, user_id: str) -> StaffProfile | None: ...

@@ -1,0 +1,184 @@
+"""Durable conversations and messages.
+
+``append`` is the one place a message is created: it allocates the next gapless ``seq`` inside the
+same transaction that inserts the row (the conversation row is locked on PostgreSQL, and SQLite has a
+single writer), so a rolled-back write leaves no hole. A resent ``client_id`` returns the stored
+message instead of a new one, also when two resends race (the unique constraint decides).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import update
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import col, select
+
+from core.clock import as_utc, iso
+from core.db import Database
+from core.models import Conversation, Message
+
+
+class ConversationState:
+    QUEUED = "queued"
+    ASSIGNED = "assigned"
+    CLOSED = "closed"
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode("ascii")).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class StoredMessage:
+    seq: int
+    sender: str
+    text: str | None
+    sent_at: datetime
+    client_id: str | None = None
+    event: str | None = None
+
+    def wire(self, *, own_sender: str | None) -> dict[str, object]:
+        """The ``message`` frame body; ``client_id`` only to the side that sent it."""
+        out: dict[str, object] = {
+            "type": "message",
+            "seq": self.seq,
+            "sender": self.sender,
+            "text": self.text if self.text is not None else "",
+            "sent_at": iso(self.sent_at),
+        }
+        if self.event is not None:
+            out["event"] = self.event
+        if self.client_id is not None and own_sender == self.sender:
+            out["client_id"] = self.client_id
+        return out
+
+    def event_body(self) -> dict[str, object]:
+        return {
+            "seq": self.seq,
+            "sender": self.sender,
+            "text": self.text,
+            "sent_at": iso(self.sent_at),
+            "client_id": self.client_id,
+            "event": self.event,
+        }
+
+    @classmethod
+    def from_event(cls, body: dict[str, object]) -> StoredMessage:
+        sent = datetime.fromisoformat(str(body["sent_at"]).replace("Z", "+00:00"))
+        seq = body["seq"]
+        assert isinstance(seq, int)  # noqa: S101 - produced by event_body
+        text, client_id, event = body.get("text"), body.get("client_id"), body.get("event")
+        return cls(
+            seq,
+            str(body["sender"]),
+            text if isinstance(text, str) else None,
+            sent,
+            client_id if isinstance(client_id, str) else None,
+            event if isinstance(event, str) else None,
+        )
+
+
+def _stored(row: Message) -> StoredMessage:
+    return StoredMessage(row.seq, row.sender, row.text, as_utc(row.sent_at), row.client_id, row.event)
+
+
+class ConversationStore:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def create(self, conversation: Conversation) -> Conversation:
+        async with self.db.writing() as session:
+            session.add(conversation)
+        return conversation
+
+    async def get(self, conversation_id: str) -> Conversation | None:
+        async with self.db.session() as session:
+            return await session.get(Conversation, conversation_id)
+
+    async def by_token(self, token: str) -> Conversation | None:
+        async with self.db.session() as session:
+            result = await session.exec(select(Conversation).where(Conversation.token_hash == hash_token(token)))
+            return result.first()
+
+    async def list_where(self, *conditions: object) -> list[Conversation]:
+        async with self.db.session() as session:
+            result = await session.exec(select(Conversation).where(*conditions))  # type: ignore[arg-type]
+            return list(result.all())
+
+    async def append(
+        self,
+        conversation_id: str,
+        *,
+        sender: str,
+        text: str,
+        at: datetime,
+        client_id: str | None = None,
+        sender_id: str | None = None,
+        event: str | None = None,
+    ) -> tuple[StoredMessage, bool]:
+        """Store a message; returns it and whether it is new (False for a resent ``client_id``)."""
+        if client_id is not None:
+            existing = await self._by_client_id(conversation_id, sender, client_id)
+            if existing is not None:
+                return existing, False
+        try:
+            async with self.db.writing() as session:
+                result = await session.execute(
+                    update(Conversation)
+                    .where(col(Conversation.id) == conversation_id)
+                    .values(next_seq=col(Conversation.next_seq) + 1)
+                    .returning(col(Conversation.next_seq))
+                )
+                seq = int(result.scalar_one())
+                row = Message(
+                    conversation_id=conversation_id,
+                    seq=seq,
+                    sender=sender,
+                    sender_id=sender_id,
+                    client_id=client_id,
+                    event=event,
+                    text=text,
+                    sent_at=at,
+                )
+                session.add(row)
+        except IntegrityError:
+            if client_id is None:
+                raise
+            existing = await self._by_client_id(conversation_id, sender, client_id)
+            if existing is None:
+                raise
+            return existing, False
+        return StoredMessage(seq, sender, text, at, client_id, event), True
+
+    async def _by_client_id(self, conversation_id: str, sender: str, client_id: str) -> StoredMessage | None:
+        async with self.db.session() as session:
+            result = await session.exec(
+                select(Message).where(
+                    Message.conversation_id == conversation_id,
+                    Message.sender == sender,
+                    Message.client_id == client_id,
+                )
+            )
+            row = result.first()
+        return _stored(row) if row is not None else None
+
+    async def messages_after(self, conversation_id: str, after: int, upto: int | None = None) -> list[StoredMessage]:
+        async with self.db.session() as session:
+            query = select(Message).where(Message.conversation_id == conversation_id, col(Message.seq) > after)
+            if upto is not None:
+                query = query.where(col(Message.seq) <= upto)
+            result = await session.exec(query.order_by(col(Message.seq)))
+            return [_stored(row) for row in result.all()]
+
+    async def update(self, conversation_id: str, *conditions: object, **values: object) -> bool:
+        """Conditional update (compare-and-set on state); returns whether a row changed."""
+        async with self.db.writing() as session:
+            result = await session.execute(
+                update(Conversation)
+                .where(col(Conversation.id) == conversation_id, *conditions)  # type: ignore[arg-type]
+                .values(**values)
+            )
+        return bool(result.rowcount)  # type: ignore[attr-defined]

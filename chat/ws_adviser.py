@@ -1,0 +1,90 @@
+"""``/ws/adviser``: the agent console's websocket (session cookie, role adviser)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import Any
+
+from starlette.websockets import WebSocket
+
+from chat import metrics
+from chat.errors import invalid
+from chat.frames import ADVISER_TYPES, parse_conversation_id, parse_status, parse_sync, parse_text
+from chat.hub import StaffConn
+from chat.origin import origin_allowed
+from chat.outbox import WS_1008_POLICY, Outbox
+from chat.service import ChatService
+from chat.staff import StaffIdentity
+from chat.ws_common import receive_loop
+from chat.ws_visitor import deny
+
+SESSION_CHECK_S = 30.0
+
+
+async def staff_gate(websocket: WebSocket, service: ChatService, role: str) -> StaffIdentity | None:
+    """Refuse before the upgrade (403) unless Origin is allowed and the session has the role."""
+    if not origin_allowed(websocket, service.settings.allowed_origins, required=True):
+        await websocket.send_denial_response(deny("origin_not_allowed", "Staff sockets need an allowed Origin."))
+        return None
+    identity = await service.directory.identify(websocket.cookies)
+    if identity is None:
+        await websocket.send_denial_response(deny("unauthenticated", "Log in first."))
+        return None
+    if role not in identity.profile.roles:
+        await websocket.send_denial_response(deny("forbidden", f"This socket needs the {role} role."))
+        return None
+    return identity
+
+
+async def watch_session(service: ChatService, identity: StaffIdentity, outbox: Outbox) -> None:
+    """Close the socket once the session ends (logout elsewhere, idle or absolute timeout)."""
+    while True:
+        await asyncio.sleep(SESSION_CHECK_S)
+        if not await service.directory.session_valid(identity.session_key):
+            outbox.push_close(WS_1008_POLICY, "session ended")
+            return
+
+
+async def adviser_socket(websocket: WebSocket) -> None:
+    service: ChatService = websocket.app.state.chat
+    identity = await staff_gate(websocket, service, "adviser")
+    if identity is None:
+        return
+    await websocket.accept()
+    outbox = Outbox(websocket, service.store, role="adviser")
+    outbox.start()
+    conn = StaffConn(outbox, identity)
+    metrics.CONNECTIONS.labels("adviser").inc()
+    watcher = asyncio.create_task(watch_session(service, identity, outbox))
+    max_chars = service.settings.max_text_chars
+
+    async def dispatch(kind: str, data: dict[str, Any]) -> None:
+        if kind == "status":
+            await service.adviser_status(conn, parse_status(data))
+        elif kind == "message":
+            await service.adviser_message(conn, parse_text(data, max_chars, with_conversation=True))
+        elif kind in ("typing", "close", "transfer"):
+            errors: dict[str, str] = {}
+            conversation_id = parse_conversation_id(data, errors)
+            if errors:
+                raise invalid(kind, errors)
+            if kind == "typing":
+                await service.adviser_typing(conn, conversation_id)
+            elif kind == "close":
+                await service.adviser_close(conn, conversation_id)
+            else:
+                await service.adviser_transfer(conn, conversation_id, data)
+        elif kind == "sync":
+            await service.adviser_sync(conn, parse_sync(data))
+
+    try:
+        await service.adviser_connected(conn)
+        await receive_loop(websocket, outbox, ADVISER_TYPES, service.settings.max_frame_bytes, dispatch)
+    finally:
+        watcher.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await watcher
+        metrics.CONNECTIONS.labels("adviser").dec()
+        await service.adviser_disconnected(conn)
+        await outbox.drain_and_stop()

@@ -1,0 +1,57 @@
+"""``/ws/visitor``: the anonymous visitor's websocket (PROTOCOL.md)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.responses import JSONResponse
+from starlette.websockets import WebSocket
+
+from chat import metrics
+from chat.frames import VISITOR_TYPES, parse_resume, parse_start, parse_text
+from chat.hub import VisitorConn
+from chat.origin import origin_allowed
+from chat.outbox import Outbox
+from chat.service import ChatService
+from chat.ws_common import receive_loop
+
+
+def deny(code: str, message: str) -> JSONResponse:
+    return JSONResponse({"error": code, "message": message}, status_code=403)
+
+
+async def visitor_socket(websocket: WebSocket) -> None:
+    service: ChatService = websocket.app.state.chat
+    # Visitors carry no credential until their first frame: only a present, foreign Origin is refused.
+    if not origin_allowed(websocket, service.settings.allowed_origins, required=False):
+        await websocket.send_denial_response(deny("origin_not_allowed", "This origin may not open a chat."))
+        return
+    await websocket.accept()
+    outbox = Outbox(websocket, service.store, role="visitor")
+    outbox.start()
+    conn = VisitorConn(outbox)
+    metrics.CONNECTIONS.labels("visitor").inc()
+    reference = service.reference()
+
+    async def dispatch(kind: str, data: dict[str, Any]) -> None:
+        if kind == "start":
+            await service.visitor_start(
+                conn, parse_start(data, reference.codes("languages"), reference.codes("regions"))
+            )
+        elif kind == "resume":
+            await service.visitor_resume(conn, parse_resume(data))
+        elif kind == "message":
+            await service.visitor_message(
+                conn, parse_text(data, service.settings.max_text_chars, with_conversation=False)
+            )
+        elif kind == "typing":
+            await service.visitor_typing(conn)
+        elif kind == "leave":
+            await service.visitor_leave(conn)
+
+    try:
+        await receive_loop(websocket, outbox, VISITOR_TYPES, service.settings.max_frame_bytes, dispatch)
+    finally:
+        metrics.CONNECTIONS.labels("visitor").dec()
+        await service.visitor_disconnected(conn)
+        await outbox.drain_and_stop()

@@ -1,0 +1,87 @@
+"""HTTP error bodies of PROTOCOL.md: ``{"error": code, "message": text, "fields": {...}}``."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+
+STATUS = {
+    "unauthenticated": 401,
+    "invalid_credentials": 401,
+    "forbidden": 403,
+    "csrf_failed": 403,
+    "origin_not_allowed": 403,
+    "not_found": 404,
+    "method_not_allowed": 405,
+    "already_registered": 409,
+    "not_closed": 409,
+    "conflict": 409,
+    "locked": 423,
+    "payload_too_large": 413,
+    "unsupported_media_type": 415,
+    "invalid": 422,
+    "too_many_attempts": 429,
+    "rate_limited": 429,
+    "unavailable": 503,
+}
+
+NO_STORE = {"Cache-Control": "no-store"}
+
+
+class HTTPError(Exception):
+    """Raised by handlers; the app turns it into the contract's error body."""
+
+    def __init__(
+        self,
+        code: str,
+        message: str,
+        *,
+        fields: dict[str, str] | None = None,
+        retry_after: int | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.fields = fields
+        self.retry_after = retry_after
+
+    def response(self) -> JSONResponse:
+        body: dict[str, object] = {"error": self.code, "message": self.message}
+        if self.fields is not None:
+            body["fields"] = self.fields
+        headers = dict(NO_STORE)
+        if self.retry_after is not None:
+            headers["Retry-After"] = str(self.retry_after)
+        return JSONResponse(body, status_code=STATUS.get(self.code, 400), headers=headers)
+
+
+def error_response(code: str, message: str, **kwargs: object) -> JSONResponse:
+    return HTTPError(code, message, **kwargs).response()  # type: ignore[arg-type]
+
+
+MAX_JSON_BYTES = 64 * 1024
+
+
+async def read_json_object(request: Request) -> dict[str, Any]:
+    """The request's JSON object body, or an ``HTTPError`` saying what is wrong with it."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > MAX_JSON_BYTES:
+        raise HTTPError("payload_too_large", f"Body larger than {MAX_JSON_BYTES} bytes.")
+    body = b""
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_JSON_BYTES:
+            raise HTTPError("payload_too_large", f"Body larger than {MAX_JSON_BYTES} bytes.")
+    content_type = request.headers.get("content-type", "")
+    if "json" not in content_type:
+        raise HTTPError("unsupported_media_type", "Send a JSON body with Content-Type: application/json.")
+    try:
+        data = json.loads(body)
+    except (ValueError, RecursionError):
+        raise HTTPError("invalid", "The body is not valid JSON.", fields={"body": "not valid JSON"}) from None
+    if not isinstance(data, dict):
+        raise HTTPError("invalid", "The body must be a JSON object.", fields={"body": "must be an object"})
+    return data

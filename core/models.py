@@ -1,0 +1,157 @@
+"""Persistent tables. One Alembic migration (``core/migrations``) creates exactly these.
+
+Design notes that matter for privacy and correctness:
+- no column holds a client address, user agent or visitor name; a visitor is a random alias;
+- the resume token and staff session token are stored only as SHA-256 hashes;
+- ``message`` is unique on (conversation, seq) and on (conversation, sender, client_id), so a
+  resend can never create a second row and seq stays gapless;
+- message text is nulled by the retention purge; registrations keep no text but the short note.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlmodel import Field, SQLModel
+
+
+def new_id() -> str:
+    return uuid.uuid4().hex
+
+
+def _ts(nullable: bool = False) -> sa.Column[datetime]:
+    return sa.Column(sa.DateTime(timezone=True), nullable=nullable)
+
+
+class StaffUser(SQLModel, table=True):
+    __tablename__ = "staff_user"
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
+    username: str = Field(max_length=64, sa_column_kwargs={"unique": True})
+    name: str = Field(max_length=100)
+    password_hash: str = Field(max_length=255)
+    roles: str = Field(max_length=100, description="comma-separated: adviser, supervisor, admin")
+    service: str | None = Field(default=None, max_length=4)
+    regions: str = Field(default="", max_length=200)
+    languages: str = Field(default="", max_length=300)
+    capacity: int = Field(default=3)
+    max_capacity: int = Field(default=6)
+    disabled: bool = Field(default=False)
+    failed_logins: int = Field(default=0)
+    failed_since: datetime | None = Field(default=None, sa_column=_ts(True))
+    created_at: datetime = Field(sa_column=_ts())
+
+
+class StaffSession(SQLModel, table=True):
+    __tablename__ = "staff_session"
+
+    token_hash: str = Field(primary_key=True, max_length=64)
+    user_id: str = Field(foreign_key="staff_user.id", index=True, max_length=32)
+    csrf_token: str = Field(max_length=64)
+    created_at: datetime = Field(sa_column=_ts())
+    last_seen_at: datetime = Field(sa_column=_ts())
+    revoked: bool = Field(default=False)
+
+
+class Conversation(SQLModel, table=True):
+    __tablename__ = "conversation"
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
+    token_hash: str = Field(max_length=64, sa_column_kwargs={"unique": True})
+    alias: str = Field(max_length=40)
+    language: str = Field(max_length=8)
+    also_languages: str = Field(default="", max_length=100)
+    region: str | None = Field(default=None, max_length=4)
+    audience: str = Field(max_length=32)
+    urgent: bool = Field(default=False)
+    state: str = Field(max_length=16, index=True)
+    adviser_id: str | None = Field(default=None, foreign_key="staff_user.id", index=True, max_length=32)
+    service: str | None = Field(default=None, max_length=4)
+    transferred: bool = Field(default=False)
+    next_seq: int = Field(default=0)
+    started_at: datetime = Field(sa_column=_ts())
+    enqueued_at: datetime = Field(sa_column=_ts())
+    assigned_at: datetime | None = Field(default=None, sa_column=_ts(True))
+    closed_at: datetime | None = Field(default=None, sa_column=_ts(True))
+    close_reason: str | None = Field(default=None, max_length=32)
+    transfer_note: str | None = Field(default=None, max_length=500)
+    target_adviser_id: str | None = Field(default=None, max_length=32)
+    target_service: str | None = Field(default=None, max_length=4)
+    target_region: str | None = Field(default=None, max_length=4)
+    target_language: str | None = Field(default=None, max_length=8)
+    visitor_away_since: datetime | None = Field(default=None, sa_column=_ts(True))
+    purged_at: datetime | None = Field(default=None, sa_column=_ts(True))
+
+
+class Message(SQLModel, table=True):
+    __tablename__ = "message"
+    __table_args__ = (
+        sa.UniqueConstraint("conversation_id", "seq", name="uq_message_seq"),
+        sa.UniqueConstraint("conversation_id", "sender", "client_id", name="uq_message_client_id"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    conversation_id: str = Field(foreign_key="conversation.id", max_length=32)
+    seq: int
+    sender: str = Field(max_length=8, description="visitor, adviser or system")
+    sender_id: str | None = Field(default=None, max_length=32, description="staff user id for advisers")
+    client_id: str | None = Field(default=None, max_length=64)
+    event: str | None = Field(default=None, max_length=32)
+    text: str | None = Field(default=None, sa_column=sa.Column(sa.Text, nullable=True))
+    sent_at: datetime = Field(sa_column=_ts())
+
+
+class Registration(SQLModel, table=True):
+    __tablename__ = "registration"
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
+    conversation_id: str | None = Field(
+        default=None, foreign_key="conversation.id", max_length=32, sa_column_kwargs={"unique": True}
+    )
+    author_id: str | None = Field(default=None, foreign_key="staff_user.id", max_length=32)
+    is_case: bool
+    main_category: str | None = Field(default=None, max_length=48)
+    other_categories: str = Field(default="", max_length=400)
+    violence_forms: str = Field(default="", max_length=200)
+    contact: str = Field(default="unknown", max_length=32)
+    age_group: str = Field(default="unknown", max_length=32)
+    gender: str = Field(default="unknown", max_length=32)
+    actions: str = Field(default="", max_length=600)
+    note: str = Field(default="", max_length=500)
+    service: str = Field(max_length=4)
+    region: str | None = Field(default=None, max_length=4)
+    language: str | None = Field(default=None, max_length=8)
+    audience: str | None = Field(default=None, max_length=32)
+    urgent: bool = Field(default=False)
+    transferred: bool = Field(default=False)
+    opened_at: datetime | None = Field(default=None, sa_column=_ts(True))
+    closed_at: datetime = Field(sa_column=_ts())
+    created_at: datetime = Field(sa_column=_ts())
+    updated_at: datetime = Field(sa_column=_ts())
+
+
+class ReferenceItem(SQLModel, table=True):
+    """Codes and labels, seeded from ``core/reference.json``; codes are stable, labels editable."""
+
+    __tablename__ = "reference_item"
+    __table_args__ = (sa.UniqueConstraint("kind", "code", name="uq_reference_kind_code"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    kind: str = Field(max_length=32)
+    code: str = Field(max_length=48)
+    position: int = Field(default=0)
+    data: str = Field(sa_column=sa.Column(sa.Text, nullable=False), description="JSON of the entry")
+    retired: bool = Field(default=False)
+
+
+class AuditEntry(SQLModel, table=True):
+    __tablename__ = "audit_log"
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = Field(sa_column=_ts())
+    actor_id: str | None = Field(default=None, max_length=32)
+    action: str = Field(max_length=48)
+    conversation_id: str | None = Field(default=None, max_length=32, index=True)
+    detail: str = Field(default="", max_length=400)

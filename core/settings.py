@@ -1,0 +1,141 @@
+"""Every setting of the service, read once from ``NORA_*`` environment variables.
+
+The object is built in the composition root (``nora.app``) and handed down; nothing reads
+``os.environ`` elsewhere, so a test can build the app with any settings it likes.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+PLACEHOLDER_SECRETS = frozenset({"", "changeme", "change-me", "secret", "dev", "development", "placeholder"})
+DEV_SECRET = "nora-development-only-secret-not-for-production"
+
+
+class SettingsError(ValueError):
+    """A configuration value is missing or malformed; the message names the variable."""
+
+
+def normalise_database_url(url: str) -> str:
+    """Accept the plain ``postgres://`` URLs hosting platforms hand out and pick async drivers."""
+    if url.startswith("postgres://"):
+        url = "postgresql://" + url[len("postgres://") :]
+    if url.startswith("postgresql://"):
+        url = "postgresql+asyncpg://" + url[len("postgresql://") :]
+    elif url.startswith("postgresql+psycopg2://"):
+        url = "postgresql+asyncpg://" + url[len("postgresql+psycopg2://") :]
+    if url.startswith("sqlite://") and not url.startswith("sqlite+aiosqlite://"):
+        url = "sqlite+aiosqlite://" + url[len("sqlite://") :]
+    return url
+
+
+def _int(env: Mapping[str, str], name: str, default: int, *, minimum: int = 0) -> int:
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError as exc:
+        raise SettingsError(f"{name} must be a whole number, got {raw!r}") from exc
+    if value < minimum:
+        raise SettingsError(f"{name} must be at least {minimum}, got {value}")
+    return value
+
+
+def _list(env: Mapping[str, str], name: str) -> tuple[str, ...]:
+    raw = env.get(name, "")
+    return tuple(part.strip() for part in raw.split(",") if part.strip())
+
+
+@dataclass(frozen=True)
+class Settings:
+    env: str = "production"
+    database_url: str = "sqlite+aiosqlite:///./var/nora.db"
+    redis_url: str | None = None
+    allowed_origins: tuple[str, ...] = ()
+    opening_hours: str | None = None
+    closed_dates: tuple[str, ...] = ()
+    transcript_retention_hours: int = 72
+    stats_min_count: int = 5
+    secret_key: str = DEV_SECRET
+    # Limits of the wire contract (PROTOCOL.md, Conventions).
+    max_frame_bytes: int = 16 * 1024
+    max_text_chars: int = 4000
+    rate_per_s: float = 5.0
+    rate_burst: int = 10
+    typing_per_s: float = 2.0
+    # Routing and lifecycle.
+    tier_delays_s: tuple[int, ...] = (60, 120, 180)
+    adviser_grace_s: int = 60
+    visitor_grace_s: int = 600
+    tick_s: float = 1.0
+    # Staff sessions (OWASP session cheat sheet: idle 15-30 min, absolute 4-8 h).
+    session_idle_s: int = 30 * 60
+    session_absolute_s: int = 8 * 3600
+    login_max_failures: int = 5
+    login_window_s: int = 15 * 60
+    trust_proxy_headers: bool = False
+
+    @property
+    def development(self) -> bool:
+        return self.env == "development"
+
+    @property
+    def secure_cookies(self) -> bool:
+        return not self.development
+
+    @property
+    def session_cookie_name(self) -> str:
+        # The __Host- prefix needs Secure; plain HTTP development cannot set it.
+        return "__Host-nora_session" if self.secure_cookies else "nora_session"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None, *, require_secret: bool = True) -> Settings:
+        env = os.environ if env is None else env
+        mode = env.get("NORA_ENV", "production").strip() or "production"
+        if mode not in {"production", "development", "test"}:
+            raise SettingsError(f"NORA_ENV must be production, development or test, got {mode!r}")
+        secret = env.get("NORA_SECRET_KEY", "")
+        if (
+            require_secret
+            and mode == "production"
+            and (secret.strip().lower() in PLACEHOLDER_SECRETS or len(secret) < 16)
+        ):
+            raise SettingsError(
+                "NORA_SECRET_KEY must be set to a random value of at least 16 characters in production "
+                "(or set NORA_ENV=development for local use)"
+            )
+        delays = _list(env, "NORA_TIER_DELAYS")
+        try:
+            tier_delays = tuple(int(d) for d in delays) if delays else (60, 120, 180)
+        except ValueError as exc:
+            raise SettingsError("NORA_TIER_DELAYS must be three whole numbers, e.g. 60,120,180") from exc
+        if len(tier_delays) != 3 or list(tier_delays) != sorted(tier_delays) or min(tier_delays) < 0:
+            raise SettingsError("NORA_TIER_DELAYS must be three increasing whole numbers, e.g. 60,120,180")
+        default_db = f"sqlite+aiosqlite:///{Path('var') / 'nora.db'}"
+        return cls(
+            env=mode,
+            database_url=normalise_database_url(env.get("NORA_DATABASE_URL", "").strip() or default_db),
+            redis_url=env.get("NORA_REDIS_URL", "").strip() or None,
+            allowed_origins=tuple(o.rstrip("/") for o in _list(env, "NORA_ALLOWED_ORIGINS")),
+            opening_hours=env.get("NORA_OPENING_HOURS", "").strip() or None,
+            closed_dates=_list(env, "NORA_CLOSED_DATES"),
+            transcript_retention_hours=_int(env, "NORA_TRANSCRIPT_RETENTION_HOURS", 72),
+            stats_min_count=_int(env, "NORA_STATS_MIN_COUNT", 5, minimum=1),
+            secret_key=secret or DEV_SECRET,
+            max_frame_bytes=_int(env, "NORA_MAX_FRAME_BYTES", 16 * 1024, minimum=1024),
+            max_text_chars=_int(env, "NORA_MAX_TEXT_CHARS", 4000, minimum=1),
+            rate_per_s=float(_int(env, "NORA_RATE_PER_S", 5, minimum=1)),
+            rate_burst=_int(env, "NORA_RATE_BURST", 10, minimum=1),
+            tier_delays_s=tier_delays,
+            adviser_grace_s=_int(env, "NORA_ADVISER_GRACE_S", 60),
+            visitor_grace_s=_int(env, "NORA_VISITOR_GRACE_S", 600),
+            session_idle_s=_int(env, "NORA_SESSION_IDLE_S", 30 * 60, minimum=60),
+            session_absolute_s=_int(env, "NORA_SESSION_ABSOLUTE_S", 8 * 3600, minimum=60),
+            login_max_failures=_int(env, "NORA_LOGIN_MAX_FAILURES", 5, minimum=1),
+            login_window_s=_int(env, "NORA_LOGIN_WINDOW_S", 15 * 60, minimum=1),
+            trust_proxy_headers=env.get("NORA_TRUST_PROXY_HEADERS", "") in {"1", "true", "yes"},
+        )

@@ -1,0 +1,1 @@
+"""Composition root: builds the app from ``core``, ``routing``, ``chat`` and ``admin``; nothing imports it."""

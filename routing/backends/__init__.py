@@ -1,0 +1,1 @@
+"""Implementations of ``routing.state.RoutingState``; only these may do I/O."""

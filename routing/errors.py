@@ -1,0 +1,17 @@
+"""The routing package's error tree (drawn in ``routing/__init__``)."""
+
+
+class RoutingError(Exception):
+    """Base of every domain error the routing core raises."""
+
+
+class UnknownAdviser(RoutingError):
+    def __init__(self, adviser_id: str) -> None:
+        super().__init__(f"no adviser {adviser_id!r} in the routing state")
+        self.adviser_id = adviser_id
+
+
+class UnknownConversation(RoutingError):
+    def __init__(self, conversation_id: str) -> None:
+        super().__init__(f"no waiting conversation {conversation_id!r}")
+        self.conversation_id = conversation_id
