@@ -11,8 +11,8 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import FileResponse, JSONResponse, RedirectResponse, Response
-from starlette.routing import Mount, Route, WebSocketRoute
+from starlette.responses import FileResponse, JSONResponse, Response
+from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -38,7 +38,7 @@ from routing.backends.memory import MemoryRoutingState
 from routing.policy import TierDelays
 
 log = logging.getLogger("nora.app")
-STATIC = Path(__file__).resolve().parent.parent / "web"
+WEB_ROOT = Path(__file__).resolve().parent.parent
 UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
@@ -100,11 +100,25 @@ async def server_error(request: Request, exc: Exception) -> Response:
     return JSONResponse({"error": "internal", "message": "Something went wrong on our side."}, status_code=500)
 
 
-def page(name: str) -> Route:
+def page(path: str, file: Path) -> Route:
     async def serve(request: Request) -> Response:
-        return FileResponse(STATIC / name, headers={"Cache-Control": "no-store"})
+        return FileResponse(file, headers={"Cache-Control": "no-store"})
 
-    return Route(f"/{name.removesuffix('.html')}" if name != "index.html" else "/", serve)
+    return Route(path, serve)
+
+
+def web_routes() -> list[BaseRoute]:
+    """The visitor widget (``chat/web``), the agent console and supervisor dashboard (``admin/web``)."""
+    routes: list[BaseRoute] = []
+    for package, pages in (("chat", {"/": "index.html"}), ("admin", {"/console": "console.html",
+                                                                      "/supervisor": "supervisor.html"})):
+        root = WEB_ROOT / package / "web"
+        for path, name in pages.items():
+            if (root / name).is_file():
+                routes.append(page(path, root / name))
+        if (root / "static").is_dir():
+            routes.append(Mount(f"/static/{package}", StaticFiles(directory=root / "static"), name=f"{package}-static"))
+    return routes
 
 
 def create_app(
@@ -156,7 +170,7 @@ def create_app(
             await the_broker.disconnect()
             await db.dispose()
 
-    routes = [
+    routes: list[BaseRoute] = [
         Route("/healthz", ops.healthz),
         Route("/readyz", ops.readyz),
         Route("/metrics", ops.metrics),
@@ -173,15 +187,7 @@ def create_app(
         WebSocketRoute("/ws/adviser", adviser_socket),
         WebSocketRoute("/ws/supervisor", supervisor.supervisor_socket),
     ]
-    if STATIC.is_dir():
-        routes += [
-            page("index.html"),
-            page("console.html"),
-            page("supervisor.html"),
-            Mount("/static", StaticFiles(directory=STATIC / "static"), name="static"),
-        ]
-    else:
-        routes.append(Route("/", lambda request: RedirectResponse("/healthz")))
+    routes += web_routes()
     return Starlette(
         routes=routes,
         middleware=[Middleware(SecurityHeaders, settings=settings)],
