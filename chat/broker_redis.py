@@ -68,4 +68,4 @@ class RedisBroker(Broker):
                     backoff = 0.2
             finally:
                 with contextlib.suppress(Exception):
-                    await pubsub.aclose()
+                    await pubsub.aclose()  # type: ignore[no-untyped-call]

@@ -20,7 +20,7 @@ async def purge_transcripts(db: Database, cutoff: datetime, now: datetime) -> in
         ids = list(
             (
                 await session.execute(
-                    select(Conversation.id).where(
+                    select(col(Conversation.id)).where(
                         col(Conversation.state) == "closed",
                         col(Conversation.closed_at) < cutoff,
                         col(Conversation.purged_at).is_(None),

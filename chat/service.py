@@ -669,7 +669,8 @@ class ChatService:
             for listener in list(self.queue_listeners):
                 listener()
         elif kind == "resync":
-            for conn in [*self.hub.all_visitors(), *self.hub.all_staff()]:
+            conns: list[VisitorConn | StaffConn] = [*self.hub.all_visitors(), *self.hub.all_staff()]
+            for conn in conns:
                 for conversation_id, last in list(conn.outbox.last.items()):
                     conn.outbox.push(Replay(conversation_id, last))
 

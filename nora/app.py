@@ -14,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from admin import auth, register, stats, supervisor
 from admin.accounts import Accounts, Directory, Sessions
@@ -65,9 +65,9 @@ class SecurityHeaders:
             await response(scope, receive, send)
             return
 
-        async def send_with_headers(message: dict[str, object]) -> None:
+        async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                headers = list(message.get("headers", []))  # type: ignore[call-overload]
+                headers = list(message.get("headers", []))
                 names = {name.lower() for name, _ in headers}
                 extra = [
                     (b"content-security-policy", self.csp),
@@ -78,7 +78,7 @@ class SecurityHeaders:
                 if b"cache-control" not in names:
                     extra.append((b"cache-control", b"no-store"))
                 message["headers"] = headers + [h for h in extra if h[0] not in names]
-            await send(message)  # type: ignore[arg-type]
+            await send(message)
 
         await self.app(scope, receive, send_with_headers)
 
@@ -110,8 +110,10 @@ def page(path: str, file: Path) -> Route:
 def web_routes() -> list[BaseRoute]:
     """The visitor widget (``chat/web``), the agent console and supervisor dashboard (``admin/web``)."""
     routes: list[BaseRoute] = []
-    for package, pages in (("chat", {"/": "index.html"}), ("admin", {"/console": "console.html",
-                                                                      "/supervisor": "supervisor.html"})):
+    for package, pages in (
+        ("chat", {"/": "index.html"}),
+        ("admin", {"/console": "console.html", "/supervisor": "supervisor.html"}),
+    ):
         root = WEB_ROOT / package / "web"
         for path, name in pages.items():
             if (root / name).is_file():

@@ -24,7 +24,12 @@ class WS:
         if cookie:
             headers["Cookie"] = cookie
         conn = await connect(
-            url, origin=origin, additional_headers=headers, compression=None, open_timeout=5, max_size=2**20  # type: ignore[arg-type]
+            url,
+            origin=origin,
+            additional_headers=headers,
+            compression=None,
+            open_timeout=5,
+            max_size=2**20,  # type: ignore[arg-type]
         )
         return cls(conn)
 

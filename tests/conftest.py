@@ -29,11 +29,27 @@ from tests.client import WS, Staff
 
 PASSWORD = "test-password-1"
 USERS = (
-    NewUser("amina", "Amina", frozenset({"adviser"}), PASSWORD, "MR", frozenset({"03", "32"}),
-            frozenset({"ar", "nb", "en"}), 2),
+    NewUser(
+        "amina",
+        "Amina",
+        frozenset({"adviser"}),
+        PASSWORD,
+        "MR",
+        frozenset({"03", "32"}),
+        frozenset({"ar", "nb", "en"}),
+        2,
+    ),
     NewUser("omar", "Omar", frozenset({"adviser"}), PASSWORD, "MR", frozenset({"46"}), frozenset({"ar", "so"}), 2),
-    NewUser("jonas", "Jonas", frozenset({"adviser"}), PASSWORD, "AT", frozenset(),
-            frozenset({"nb", "en", "so", "ti", "uk"}), 3),
+    NewUser(
+        "jonas",
+        "Jonas",
+        frozenset({"adviser"}),
+        PASSWORD,
+        "AT",
+        frozenset(),
+        frozenset({"nb", "en", "so", "ti", "uk"}),
+        3,
+    ),
     NewUser("sara", "Sara", frozenset({"supervisor"}), PASSWORD),
     NewUser("admin", "Admin", frozenset({"admin", "supervisor"}), PASSWORD),
 )
@@ -198,7 +214,10 @@ def start_server(database_url: str, log_path: Path, **env: str) -> LiveServer:
     with log_path.open("wb") as log:
         process = subprocess.Popen(
             [sys.executable, "-m", "nora.cli", "serve", "--host", "127.0.0.1", "--port", str(port)],
-            cwd=ROOT, env=full_env, stdout=log, stderr=subprocess.STDOUT,
+            cwd=ROOT,
+            env=full_env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
         )
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30

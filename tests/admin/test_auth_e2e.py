@@ -43,7 +43,9 @@ async def test_repeated_failures_are_throttled_per_account_with_retry_after(serv
         assert blocked.status_code == 429 and blocked.json()["error"] == "too_many_attempts"
         assert int(blocked.headers["retry-after"]) > 0
         # Another account is not affected.
-        assert (await http.post("/api/v1/auth/login", json={"username": "amina", "password": PASSWORD})).status_code == 200
+        assert (
+            await http.post("/api/v1/auth/login", json={"username": "amina", "password": PASSWORD})
+        ).status_code == 200
 
 
 async def test_login_validation(server: LiveServer) -> None:
@@ -81,11 +83,17 @@ async def test_state_changes_need_the_csrf_token(server: LiveServer) -> None:
 async def test_foreign_origin_on_a_state_changing_request_is_refused(make_server: ServerFactory) -> None:
     server = await make_server(NORA_ALLOWED_ORIGINS="https://nora.example")
     async with httpx.AsyncClient(base_url=server.base) as http:
-        r = await http.post("/api/v1/auth/login", json={"username": "amina", "password": PASSWORD},
-                            headers={"Origin": "https://evil.example"})
+        r = await http.post(
+            "/api/v1/auth/login",
+            json={"username": "amina", "password": PASSWORD},
+            headers={"Origin": "https://evil.example"},
+        )
         assert r.status_code == 403 and r.json()["error"] == "origin_not_allowed"
-        r = await http.post("/api/v1/auth/login", json={"username": "amina", "password": PASSWORD},
-                            headers={"Origin": "https://nora.example"})
+        r = await http.post(
+            "/api/v1/auth/login",
+            json={"username": "amina", "password": PASSWORD},
+            headers={"Origin": "https://nora.example"},
+        )
         assert r.status_code == 200
 
 

@@ -12,8 +12,15 @@ from tests.conftest import LiveServer
 pytestmark = pytest.mark.anyio
 
 CASE: dict[str, Any] = {
-    "is_case": True, "main_category": "forced_marriage", "other_categories": [], "violence_forms": [],
-    "contact": "self", "age_group": "16_17", "gender": "girl_woman", "actions": ["advice_given"], "note": "",
+    "is_case": True,
+    "main_category": "forced_marriage",
+    "other_categories": [],
+    "violence_forms": [],
+    "contact": "self",
+    "age_group": "16_17",
+    "gender": "girl_woman",
+    "actions": ["advice_given"],
+    "note": "",
 }
 
 

@@ -65,8 +65,9 @@ async def test_whole_conversation_from_start_to_statistics(make_server: ServerFa
     await visitor.close()
     await console.expect("visitor", conversation_id=conversation_id, presence="away")
     for n in (1, 2):
-        await console.send({"type": "message", "conversation_id": conversation_id, "client_id": f"a{n + 1}",
-                            "text": f"Er du der? {n}"})
+        await console.send(
+            {"type": "message", "conversation_id": conversation_id, "client_id": f"a{n + 1}", "text": f"Er du der? {n}"}
+        )
         await console.expect("ack", conversation_id=conversation_id)
     back = await server.visitor()
     await back.send({"type": "resume", "token": started["token"], "last_seq": last_seen})
@@ -88,9 +89,15 @@ async def test_whole_conversation_from_start_to_statistics(make_server: ServerFa
     pending = (await amina.get("/api/v1/registrations/pending")).json()["conversations"]
     assert [c["id"] for c in pending] == [conversation_id]
     form = {
-        "is_case": True, "main_category": "fear_of_forced_marriage", "other_categories": ["negative_social_control"],
-        "violence_forms": [], "contact": "self", "age_group": "16_17", "gender": "girl_woman",
-        "actions": ["advice_given", "referred_child_welfare"], "note": "Oppfølging neste uke.",
+        "is_case": True,
+        "main_category": "fear_of_forced_marriage",
+        "other_categories": ["negative_social_control"],
+        "violence_forms": [],
+        "contact": "self",
+        "age_group": "16_17",
+        "gender": "girl_woman",
+        "actions": ["advice_given", "referred_child_welfare"],
+        "note": "Oppfølging neste uke.",
     }
     created = await amina.post(f"/api/v1/conversations/{conversation_id}/registration", form)
     assert created.status_code == 201, created.text

@@ -49,8 +49,16 @@ async def test_unknown_type_names_the_offending_type(server: LiveServer) -> None
 
 async def test_invalid_start_names_each_field_and_creates_nothing(server: LiveServer) -> None:
     ws = await server.visitor()
-    await ws.send({"type": "start", "language": "xx", "region": "99", "audience": "aliens", "urgent": "yes",
-                   "also_languages": ["zz"]})
+    await ws.send(
+        {
+            "type": "start",
+            "language": "xx",
+            "region": "99",
+            "audience": "aliens",
+            "urgent": "yes",
+            "also_languages": ["zz"],
+        }
+    )
     error = await ws.expect("error")
     assert error["code"] == "invalid" and error["ref"] == "start"
     assert set(error["fields"]) == {"language", "region", "audience", "urgent", "also_languages"}

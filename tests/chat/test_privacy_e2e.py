@@ -40,9 +40,11 @@ async def test_no_client_address_token_or_text_in_logs_and_no_address_in_the_dat
         bad = await http.post("/api/v1/auth/login", json={"username": "amina", "password": "wrong-password"})
         assert bad.status_code == 401
         adviser = await connect(
-            server.ws_base + "/ws/adviser?probe=query-sentinel", origin=server.base,  # type: ignore[arg-type]
+            server.ws_base + "/ws/adviser?probe=query-sentinel",
+            origin=server.base,  # type: ignore[arg-type]
             additional_headers={**headers, "Cookie": f"nora_session={session_token}"},
-            local_addr=(CLIENT_ADDRESS, 0), compression=None,
+            local_addr=(CLIENT_ADDRESS, 0),
+            compression=None,
         )
         visitor = await connect(
             server.ws_base + "/ws/visitor", additional_headers=headers, local_addr=(CLIENT_ADDRESS, 0), compression=None
