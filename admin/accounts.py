@@ -135,7 +135,7 @@ class Accounts:
 
     async def save(self, user_id: str, **values: object) -> None:
         async with self.db.writing() as session:
-            await session.execute(update(StaffUser).where(col(StaffUser.id) == user_id).values(**values))
+            await session.exec(update(StaffUser).where(col(StaffUser.id) == user_id).values(**values))
 
 
 class Sessions:
@@ -173,7 +173,7 @@ class Sessions:
         if now - self._touched.get(key, 0.0) > TOUCH_EVERY_S:
             self._touched[key] = now
             async with self.db.writing() as session:
-                await session.execute(
+                await session.exec(
                     update(StaffSession)
                     .where(col(StaffSession.token_hash) == key)
                     .values(last_seen_at=to_datetime(now))
@@ -191,7 +191,7 @@ class Sessions:
     async def revoke(self, key: str) -> None:
         self._touched.pop(key, None)
         async with self.db.writing() as session:
-            await session.execute(update(StaffSession).where(col(StaffSession.token_hash) == key).values(revoked=True))
+            await session.exec(update(StaffSession).where(col(StaffSession.token_hash) == key).values(revoked=True))
 
 
 class Directory:

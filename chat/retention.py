@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import delete, select, update
-from sqlmodel import col
+from sqlalchemy import delete, update
+from sqlmodel import col, select
 
 from core.db import Database
 from core.models import Conversation, Message
@@ -17,21 +17,16 @@ from core.models import Conversation, Message
 
 async def purge_transcripts(db: Database, cutoff: datetime, now: datetime) -> int:
     async with db.writing() as session:
-        ids = list(
-            (
-                await session.execute(
-                    select(col(Conversation.id)).where(
-                        col(Conversation.state) == "closed",
-                        col(Conversation.closed_at) < cutoff,
-                        col(Conversation.purged_at).is_(None),
-                    )
-                )
-            ).scalars()
+        query = select(Conversation.id).where(
+            col(Conversation.state) == "closed",
+            col(Conversation.closed_at) < cutoff,
+            col(Conversation.purged_at).is_(None),
         )
+        ids = list((await session.exec(query)).all())
         if not ids:
             return 0
-        await session.execute(delete(Message).where(col(Message.conversation_id).in_(ids)))
-        await session.execute(
+        await session.exec(delete(Message).where(col(Message.conversation_id).in_(ids)))
+        await session.exec(
             update(Conversation)
             .where(col(Conversation.id).in_(ids))
             # The token hash must stay unique and must stop matching any token: use the id.

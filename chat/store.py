@@ -126,7 +126,7 @@ class ConversationStore:
                 return existing, False
         try:
             async with self.db.writing() as session:
-                result = await session.execute(
+                result = await session.exec(
                     update(Conversation)
                     .where(col(Conversation.id) == conversation_id)
                     .values(next_seq=col(Conversation.next_seq) + 1)
@@ -176,9 +176,9 @@ class ConversationStore:
     async def update(self, conversation_id: str, *conditions: object, **values: object) -> bool:
         """Conditional update (compare-and-set on state); returns whether a row changed."""
         async with self.db.writing() as session:
-            result = await session.execute(
+            result = await session.exec(
                 update(Conversation)
                 .where(col(Conversation.id) == conversation_id, *conditions)  # type: ignore[arg-type]
                 .values(**values)
             )
-        return bool(result.rowcount)  # type: ignore[attr-defined]
+        return bool(result.rowcount)

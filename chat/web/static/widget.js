@@ -1,0 +1,1004 @@
+// nora-chat visitor widget: choices → queue → conversation → end, speaking PROTOCOL.md v1.
+//
+// Privacy rules kept here (DESIGN.md §6, RELIABILITY.md 37):
+// - the resume token lives only in sessionStorage (never localStorage or cookies);
+// - the transcript lives only in memory (a reload resumes with last_seq 0 and gets it all back);
+// - every text from the server is inserted with textContent, never as HTML;
+// - quick exit (button, Esc twice within 1 s, Shift three times within 5 s) ends the chat,
+//   forgets everything, blanks the page and replaces it with a neutral site.
+
+import { STRINGS } from "./i18n.js";
+
+const $ = (id) => document.getElementById(id);
+
+// The neutral site is configured in one place: the quick-exit link's href in index.html.
+const QUICK_EXIT = $("quick-exit");
+const NEUTRAL_URL = QUICK_EXIT.getAttribute("href");
+
+const STORE_KEY = "nora-chat.conversation"; // sessionStorage: {token, language, rtl}
+const UI_KEY = "nora-chat.ui"; // sessionStorage: the page language
+const TYPING_SEND_EVERY_MS = 3000;
+const TYPING_SHOW_MS = 5000;
+const BACKOFF_MS = [500, 1000, 2000, 4000, 8000, 15000];
+const ESCAPE_WINDOW_MS = 1000;
+const SHIFT_WINDOW_MS = 5000;
+const EMERGENCY_CODES = ["emergency_police", "child_helpline"];
+
+const S = freshState();
+S.ui = "nb";
+S.ref = null;
+
+function freshState() {
+  return {
+    phase: "setup", // setup | connecting | queued | assigned | ended
+    ws: null,
+    live: false, // this socket has a conversation (after started / resumed)
+    token: null,
+    language: null,
+    rtl: false,
+    adviser: null,
+    queue: null,
+    lastSeq: 0,
+    messages: new Map(), // seq -> <li>
+    pending: new Map(), // client_id -> {text, el}
+    pendingStart: null,
+    leaveRequested: false,
+    attempt: 0,
+    reconnectTimer: null,
+    retryTimer: null,
+    typingTimer: null,
+    lastTypingSent: 0,
+    wasDisconnected: false,
+    ended: null, // {reason, next_opening, help_lines}
+  };
+}
+
+// ------------------------------------------------------------------ text
+
+function t(key, vars = {}) {
+  const table = STRINGS[S.ui] || STRINGS.nb;
+  const text = table[key] ?? STRINGS.nb[key] ?? key;
+  return text.replace(/\{(\w+)\}/g, (whole, name) => (name in vars ? String(vars[name]) : whole));
+}
+
+function label(entry) {
+  if (!entry) return "";
+  const names = entry.name || {};
+  return names[S.ui] || names.nb || entry.code;
+}
+
+function languageEntry(code) {
+  return S.ref?.languages.find((l) => l.code === code) || null;
+}
+
+function languageLabel(entry) {
+  const local = label(entry);
+  return entry.native && entry.native !== local ? `${entry.native} (${local})` : local;
+}
+
+function el(tag, props = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [key, value] of Object.entries(props)) {
+    if (value === null || value === undefined || value === false) continue;
+    if (key === "text") node.textContent = value;
+    else if (key === "className") node.className = value;
+    else if (key === "dataset") Object.assign(node.dataset, value);
+    else node.setAttribute(key, value === true ? "" : value);
+  }
+  for (const child of children) if (child) node.append(child);
+  return node;
+}
+
+function formatWait(seconds) {
+  if (seconds === null || seconds === undefined) return t("wait_unknown");
+  if (seconds <= 0) return t("wait_none");
+  if (seconds < 60) return t("wait_under_minute");
+  return t("wait_minutes", { n: Math.ceil(seconds / 60) });
+}
+
+function locale() {
+  return S.ui === "nb" ? "nb-NO" : "en-GB";
+}
+
+function formatWhen(iso) {
+  const date = new Date(iso);
+  if (Number.isNaN(date.getTime())) return iso;
+  return new Intl.DateTimeFormat(locale(), {
+    weekday: "long", day: "numeric", month: "long", hour: "2-digit", minute: "2-digit", timeZone: "Europe/Oslo",
+  }).format(date);
+}
+
+function formatTime(iso) {
+  const date = iso ? new Date(iso) : new Date();
+  if (Number.isNaN(date.getTime())) return "";
+  return new Intl.DateTimeFormat(locale(), { hour: "2-digit", minute: "2-digit" }).format(date);
+}
+
+function newClientId() {
+  // crypto.getRandomValues works outside secure contexts too; 128 bits, [0-9a-f].
+  const bytes = new Uint8Array(16);
+  crypto.getRandomValues(bytes);
+  return "v" + Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+// ------------------------------------------------------------------ storage (sessionStorage only)
+
+function readStore() {
+  try {
+    const raw = sessionStorage.getItem(STORE_KEY);
+    if (!raw) return null;
+    const value = JSON.parse(raw);
+    return value && typeof value.token === "string" ? value : null;
+  } catch {
+    return null;
+  }
+}
+
+function writeStore() {
+  try {
+    sessionStorage.setItem(STORE_KEY, JSON.stringify({ token: S.token, language: S.language, rtl: S.rtl }));
+  } catch {
+    /* storage unavailable: the chat still works, only a reload cannot resume */
+  }
+}
+
+function forgetStore() {
+  try {
+    sessionStorage.removeItem(STORE_KEY);
+  } catch {
+    /* ignore */
+  }
+}
+
+// ------------------------------------------------------------------ static texts and page language
+
+function applyStatic() {
+  document.documentElement.lang = S.ui;
+  document.title = t("page_title");
+  for (const node of document.querySelectorAll("[data-i18n]")) node.textContent = t(node.dataset.i18n);
+  for (const node of document.querySelectorAll("[data-i18n-placeholder]")) {
+    node.setAttribute("placeholder", t(node.dataset.i18nPlaceholder));
+  }
+  $("ui-lang").setAttribute("aria-label", t("ui_language"));
+  for (const button of document.querySelectorAll("[data-ui-lang]")) {
+    button.setAttribute("aria-pressed", String(button.dataset.uiLang === S.ui));
+  }
+}
+
+function setUiLanguage(code) {
+  if (!STRINGS[code]) return;
+  S.ui = code;
+  try {
+    sessionStorage.setItem(UI_KEY, code);
+  } catch {
+    /* ignore */
+  }
+  applyStatic();
+  renderReference();
+  renderStatus();
+  renderChatHead();
+  relabelMessages();
+  renderEnded();
+}
+
+// ------------------------------------------------------------------ reference data and the setup form
+
+async function loadReference() {
+  const response = await fetch("/api/v1/reference", { headers: { Accept: "application/json" }, credentials: "omit" });
+  if (!response.ok) throw new Error(`reference ${response.status}`);
+  S.ref = await response.json();
+}
+
+function fillSelect(select, options, keep) {
+  const value = keep ?? select.value;
+  select.replaceChildren(...options);
+  if ([...select.options].some((o) => o.value === value)) select.value = value;
+}
+
+function renderReference() {
+  if (!S.ref) return;
+  const languageSelect = $("language");
+  fillSelect(
+    languageSelect,
+    S.ref.languages.map((l) => el("option", { value: l.code, lang: l.code, text: languageLabel(l) })),
+    languageSelect.value || "nb",
+  );
+
+  const regionSelect = $("region");
+  fillSelect(regionSelect, [
+    el("option", { value: "", text: t("region_choose") }),
+    ...S.ref.regions.map((r) => el("option", { value: r.code, text: label(r) })),
+    el("option", { value: "none", text: t("region_none") }),
+  ]);
+
+  const audienceBox = $("audience-choices");
+  const checked = audienceBox.querySelector("input:checked")?.value ?? "youth";
+  audienceBox.replaceChildren(
+    ...S.ref.audiences.map((a) => {
+      const id = `audience-${a.code}`;
+      return el(
+        "div",
+        { className: "choice" },
+        el("input", { type: "radio", name: "audience", id, value: a.code, checked: a.code === checked }),
+        el("label", { for: id, text: capitalise(label(a)) }),
+      );
+    }),
+  );
+
+  renderAlsoLanguages();
+  renderHelpLines();
+}
+
+function capitalise(text) {
+  return text ? text.charAt(0).toLocaleUpperCase(locale()) + text.slice(1) : text;
+}
+
+function renderAlsoLanguages() {
+  if (!S.ref) return;
+  const box = $("also-choices");
+  const chosen = new Set([...box.querySelectorAll("input:checked")].map((i) => i.value));
+  const main = $("language").value;
+  box.replaceChildren(
+    ...S.ref.languages
+      .filter((l) => l.code !== main)
+      .map((l) => {
+        const id = `also-${l.code}`;
+        return el(
+          "div",
+          { className: "choice" },
+          el("input", { type: "checkbox", name: "also_languages", id, value: l.code, checked: chosen.has(l.code) }),
+          el("label", { for: id, lang: l.code, text: languageLabel(l) }),
+        );
+      }),
+  );
+}
+
+function helpLineItem(line, urgent) {
+  const digits = String(line.number).replace(/[^0-9+]/g, "");
+  return el(
+    "li",
+    { className: urgent ? "help-line help-line-urgent" : "help-line" },
+    el("a", { className: "help-number", href: `tel:${digits}`, text: line.number }),
+    el("span", { className: "help-name", text: label(line) }),
+    line.hours ? el("span", { className: "help-hours", text: line.hours }) : null,
+  );
+}
+
+function renderHelpLines() {
+  const lines = S.ref?.help_lines;
+  if (!lines?.length) return;
+  const main = EMERGENCY_CODES.map((code) => lines.find((l) => l.code === code)).filter(Boolean);
+  if (main.length) $("help-lines-main").replaceChildren(...main.map((l, i) => helpLineItem(l, i === 0)));
+  const rest = lines.filter((l) => !EMERGENCY_CODES.includes(l.code));
+  $("help-lines-more").replaceChildren(...rest.map((l) => helpLineItem(l, false)));
+  $("more-help").hidden = rest.length === 0;
+}
+
+function regionChoice() {
+  const value = $("region").value;
+  if (value === "") return undefined; // not chosen yet
+  return value === "none" ? null : value;
+}
+
+// ------------------------------------------------------------------ status before starting
+
+let statusRequest = 0;
+
+async function refreshStatus() {
+  const mine = ++statusRequest;
+  const params = new URLSearchParams();
+  const language = $("language").value;
+  const region = regionChoice();
+  if (language) params.set("language", language);
+  if (region) params.set("region", region);
+  S.status = "loading";
+  renderStatus();
+  try {
+    const response = await fetch(`/api/v1/status?${params}`, {
+      headers: { Accept: "application/json" }, credentials: "omit", cache: "no-store",
+    });
+    if (!response.ok) throw new Error(`status ${response.status}`);
+    const data = await response.json();
+    if (mine !== statusRequest) return;
+    S.status = data;
+  } catch {
+    if (mine !== statusRequest) return;
+    S.status = "failed";
+  }
+  renderStatus();
+}
+
+function renderStatus() {
+  const box = $("status");
+  const status = S.status;
+  box.classList.remove("status-open", "status-closed", "status-waiting");
+  if (!status || status === "loading") {
+    box.replaceChildren(el("span", { text: t("status_loading") }));
+    return;
+  }
+  if (status === "failed") {
+    box.replaceChildren(el("span", { text: t("status_failed") }));
+    return;
+  }
+  const parts = [];
+  if (!status.open) {
+    box.classList.add("status-closed");
+    parts.push(el("strong", { text: t("status_closed") }));
+    if (status.next_opening) parts.push(" ", el("span", { text: t("status_next_opening", { when: formatWhen(status.next_opening) }) }));
+  } else {
+    box.classList.add(status.advisers_available ? "status-open" : "status-waiting");
+    parts.push(el("strong", { text: t(status.advisers_available ? "status_open_available" : "status_open_none") }));
+    parts.push(" ", el("span", { className: "wait", text: t("wait_estimate", { wait: formatWait(status.estimated_wait_s) }) }));
+  }
+  box.replaceChildren(...parts);
+}
+
+// ------------------------------------------------------------------ starting
+
+function showFieldError(id, key) {
+  const node = $(`${id}-error`);
+  node.textContent = key ? t(key) : "";
+  node.hidden = !key;
+  node.dataset.key = key || "";
+  const target = id === "audience" ? $("audience-fieldset") : $(id);
+  if (key) target.setAttribute("aria-invalid", "true");
+  else target.removeAttribute("aria-invalid");
+}
+
+function onStart(event) {
+  event.preventDefault();
+  hideGlobalError();
+  const region = regionChoice();
+  const audience = document.querySelector("input[name=audience]:checked")?.value;
+  showFieldError("region", region === undefined ? "region_required" : null);
+  showFieldError("audience", audience ? null : "audience_required");
+  if (region === undefined) {
+    $("region").focus();
+    return;
+  }
+  if (!audience) {
+    document.querySelector("input[name=audience]")?.focus();
+    return;
+  }
+  const language = $("language").value;
+  S.language = language;
+  S.rtl = Boolean(languageEntry(language)?.rtl);
+  S.pendingStart = {
+    type: "start",
+    language,
+    region,
+    audience,
+    urgent: $("urgent").checked,
+    also_languages: [...document.querySelectorAll("input[name=also_languages]:checked")].map((i) => i.value),
+  };
+  S.phase = "connecting";
+  showChat();
+  connect();
+}
+
+// ------------------------------------------------------------------ the websocket
+
+function wsUrl() {
+  return `${location.protocol === "https:" ? "wss:" : "ws:"}//${location.host}/ws/visitor`;
+}
+
+function send(frame) {
+  if (S.ws && S.ws.readyState === WebSocket.OPEN) {
+    S.ws.send(JSON.stringify(frame));
+    return true;
+  }
+  return false;
+}
+
+function connect() {
+  clearTimeout(S.reconnectTimer);
+  S.reconnectTimer = null;
+  if (S.phase === "ended" || S.phase === "setup") return;
+  S.live = false;
+  let ws;
+  try {
+    ws = new WebSocket(wsUrl());
+  } catch {
+    scheduleReconnect();
+    return;
+  }
+  S.ws = ws;
+  ws.addEventListener("open", () => {
+    if (S.ws !== ws) return;
+    if (S.token) send({ type: "resume", token: S.token, last_seq: S.lastSeq });
+    else if (S.pendingStart) send(S.pendingStart);
+  });
+  ws.addEventListener("message", (event) => {
+    if (S.ws !== ws || typeof event.data !== "string") return;
+    let frame;
+    try {
+      frame = JSON.parse(event.data);
+    } catch {
+      return;
+    }
+    if (frame && typeof frame.type === "string") handleFrame(frame);
+  });
+  ws.addEventListener("close", () => {
+    if (S.ws !== ws) return;
+    S.ws = null;
+    S.live = false;
+    if (S.phase === "ended" || S.phase === "setup") return;
+    scheduleReconnect();
+  });
+}
+
+function scheduleReconnect() {
+  if (S.reconnectTimer) return;
+  S.wasDisconnected = true;
+  showConnection(t("reconnecting"));
+  const base = BACKOFF_MS[Math.min(S.attempt, BACKOFF_MS.length - 1)];
+  S.attempt += 1;
+  const delay = Math.round(base * (0.75 + Math.random() * 0.5));
+  S.reconnectTimer = setTimeout(connect, delay);
+}
+
+function dropSocket() {
+  const ws = S.ws;
+  S.ws = null;
+  S.live = false;
+  if (ws) {
+    try {
+      ws.close(1000);
+    } catch {
+      /* ignore */
+    }
+  }
+}
+
+function handleFrame(frame) {
+  switch (frame.type) {
+    case "started":
+      S.token = frame.token;
+      S.pendingStart = null;
+      writeStore();
+      becameLive();
+      if (S.phase === "connecting") S.phase = "queued";
+      renderChatHead();
+      break;
+    case "resumed":
+      becameLive();
+      if (frame.state === "queued") S.phase = "queued";
+      else if (frame.state === "assigned") S.phase = "assigned";
+      renderChatHead();
+      break;
+    case "queue":
+      S.queue = { position: frame.position, estimated_wait_s: frame.estimated_wait_s };
+      if (S.phase !== "ended") S.phase = "queued";
+      renderChatHead();
+      break;
+    case "assigned":
+      S.adviser = frame.adviser || null;
+      if (S.phase !== "ended") S.phase = "assigned";
+      renderChatHead();
+      relabelMessages();
+      break;
+    case "message":
+      addMessage(frame);
+      break;
+    case "ack":
+      acknowledge(frame.client_id, frame.seq);
+      break;
+    case "typing":
+      if (frame.sender === "adviser") showTyping();
+      break;
+    case "closed":
+      endChat(frame);
+      break;
+    case "error":
+      handleError(frame);
+      break;
+    default:
+      break; // frame types added later are ignored (PROTOCOL.md: additive changes)
+  }
+}
+
+function becameLive() {
+  S.live = true;
+  S.attempt = 0;
+  if (S.wasDisconnected) {
+    S.wasDisconnected = false;
+    showConnection(t("reconnected"), true);
+  } else {
+    hideConnection();
+  }
+  if (S.leaveRequested) {
+    send({ type: "leave" });
+    return;
+  }
+  resendPending();
+}
+
+function handleError(frame) {
+  if (frame.ref === "resume" && frame.code === "not_found") {
+    // The token is unknown or expired: forget it and offer a fresh start.
+    forgetStore();
+    resetConversation();
+    showSetup();
+    showGlobalError(t("resume_failed"));
+    return;
+  }
+  if (frame.ref === "start") {
+    resetConversation();
+    showSetup();
+    showGlobalError(t("error_generic", { message: frame.message || frame.code }));
+    refreshStatus();
+    return;
+  }
+  if (frame.code === "rate_limited") {
+    showConnection(t("rate_limited"), true);
+    clearTimeout(S.retryTimer);
+    S.retryTimer = setTimeout(resendPending, Math.max(200, Number(frame.retry_after_ms) || 1000));
+    return;
+  }
+  showConnection(t("error_generic", { message: frame.message || frame.code }), true);
+}
+
+// ------------------------------------------------------------------ transcript
+
+function senderName(sender) {
+  if (sender === "visitor") return t("you");
+  if (sender === "adviser") return S.adviser?.name || t("adviser_generic");
+  return t("system_label");
+}
+
+function buildMessage(message) {
+  const sender = ["visitor", "adviser", "system"].includes(message.sender) ? message.sender : "system";
+  if (sender === "system") {
+    return el(
+      "li",
+      { className: "msg msg-system", dataset: { sender, event: message.event || "" } },
+      el("span", { className: "visually-hidden msg-sender", text: `${senderName(sender)}: ` }),
+      el("span", { className: "msg-icon", "aria-hidden": "true", text: "ⓘ" }),
+      el("p", { className: "msg-text", dir: "auto", text: message.text || "" }),
+    );
+  }
+  const text = el("p", {
+    className: "msg-text",
+    dir: S.rtl ? "rtl" : "auto",
+    lang: S.language || null,
+    text: message.text || "",
+  });
+  const meta = el(
+    "p",
+    { className: "msg-meta", dir: "ltr", lang: S.ui },
+    el("span", { className: "msg-sender", text: senderName(sender) }),
+    el("span", { className: "msg-time", text: formatTime(message.sent_at) }),
+    sender === "visitor" ? el("span", { className: "msg-state" }) : null,
+  );
+  const node = el("li", { className: `msg msg-${sender}`, dataset: { sender } }, el("div", { className: "bubble" }, text, meta));
+  if (sender === "visitor") setDelivery(node, Boolean(message.pending));
+  return node;
+}
+
+function setDelivery(node, pending) {
+  node.classList.toggle("msg-pending", pending);
+  node.dataset.state = pending ? "pending" : "sent";
+  const state = node.querySelector(".msg-state");
+  if (state) state.textContent = pending ? t("pending") : t("sent");
+}
+
+function relabelMessages() {
+  for (const node of $("transcript").children) {
+    const sender = node.dataset.sender;
+    const name = node.querySelector(".msg-sender");
+    if (name) name.textContent = sender === "system" ? `${senderName(sender)}: ` : senderName(sender);
+    const meta = node.querySelector(".msg-meta");
+    if (meta) meta.lang = S.ui;
+    if (sender === "visitor") setDelivery(node, node.dataset.state === "pending");
+  }
+}
+
+function placeInOrder(node, seq) {
+  const list = $("transcript");
+  for (const child of list.children) {
+    if (child === node) continue;
+    const other = child.dataset.seq ? Number(child.dataset.seq) : Infinity; // pending ones stay last
+    if (other > seq) {
+      list.insertBefore(node, child);
+      return;
+    }
+  }
+  list.append(node);
+}
+
+function noteSeq(seq) {
+  if (Number.isInteger(seq) && seq > S.lastSeq) S.lastSeq = seq;
+}
+
+function addMessage(message) {
+  const seq = message.seq;
+  if (!Number.isInteger(seq) || seq < 1) return;
+  noteSeq(seq);
+  if (S.messages.has(seq)) return;
+  let node;
+  const mine = message.client_id && S.pending.get(message.client_id);
+  if (mine) {
+    S.pending.delete(message.client_id);
+    node = mine.el;
+    setDelivery(node, false);
+  } else {
+    node = buildMessage(message);
+  }
+  node.dataset.seq = String(seq);
+  S.messages.set(seq, node);
+  placeInOrder(node, seq);
+  if (message.sender === "adviser") hideTyping();
+  scrollToEnd();
+}
+
+function acknowledge(clientId, seq) {
+  const mine = S.pending.get(clientId);
+  if (!mine) return;
+  S.pending.delete(clientId);
+  noteSeq(seq);
+  if (S.messages.has(seq)) {
+    mine.el.remove(); // already shown from a replay
+    return;
+  }
+  setDelivery(mine.el, false);
+  mine.el.dataset.seq = String(seq);
+  S.messages.set(seq, mine.el);
+  placeInOrder(mine.el, seq);
+}
+
+function resendPending() {
+  if (!S.live) return;
+  for (const [clientId, item] of S.pending) send({ type: "message", client_id: clientId, text: item.text });
+}
+
+function scrollToEnd() {
+  const list = $("transcript");
+  list.scrollTop = list.scrollHeight;
+}
+
+function onSend(event) {
+  event.preventDefault();
+  const box = $("message");
+  const text = box.value.trim();
+  if (!text || S.phase === "ended") return;
+  const clientId = newClientId();
+  const node = buildMessage({ sender: "visitor", text, pending: true });
+  S.pending.set(clientId, { text, el: node });
+  $("transcript").append(node);
+  scrollToEnd();
+  box.value = "";
+  if (S.live) send({ type: "message", client_id: clientId, text });
+  box.focus();
+}
+
+function onComposerKey(event) {
+  if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
+    event.preventDefault();
+    $("composer").requestSubmit();
+  }
+}
+
+function onComposerInput() {
+  const now = Date.now();
+  if (S.live && S.phase === "assigned" && now - S.lastTypingSent > TYPING_SEND_EVERY_MS && $("message").value.trim()) {
+    S.lastTypingSent = now;
+    send({ type: "typing" });
+  }
+}
+
+function showTyping() {
+  const node = $("typing");
+  node.textContent = t("typing", { name: S.adviser?.name || t("adviser_generic") });
+  clearTimeout(S.typingTimer);
+  S.typingTimer = setTimeout(hideTyping, TYPING_SHOW_MS);
+}
+
+function hideTyping() {
+  clearTimeout(S.typingTimer);
+  $("typing").textContent = "";
+}
+
+// ------------------------------------------------------------------ views
+
+function showSetup() {
+  S.phase = "setup";
+  $("setup").hidden = false;
+  $("chat").hidden = true;
+  $("ended").hidden = true;
+  $("start-button").disabled = false;
+}
+
+function showChat() {
+  hideGlobalError();
+  $("setup").hidden = true;
+  $("ended").hidden = true;
+  const chat = $("chat");
+  chat.hidden = false;
+  chat.dir = S.rtl ? "rtl" : "ltr";
+  const box = $("message");
+  box.dir = S.rtl ? "rtl" : "auto";
+  if (S.language) box.lang = S.language;
+  $("composer").hidden = false;
+  $("leave-button").hidden = false;
+  $("leave-confirm").hidden = true;
+  renderChatHead();
+  box.focus();
+}
+
+function renderChatHead() {
+  const heading = $("chat-heading");
+  const status = $("chat-status");
+  if (!heading) return;
+  const name = S.adviser?.name || t("adviser_generic");
+  if (S.phase === "assigned") {
+    heading.textContent = t("heading_assigned", { name });
+    const service = S.adviser?.service ? t(`service_${S.adviser.service}`) : "";
+    status.textContent = service ? t("assigned_status", { name, service }) : "";
+  } else if (S.phase === "queued") {
+    heading.textContent = t("heading_queued");
+    const parts = [];
+    if (S.queue && Number.isInteger(S.queue.position)) parts.push(t("queue_position", { n: S.queue.position }));
+    if (S.queue) parts.push(t("queue_wait", { wait: formatWait(S.queue.estimated_wait_s) }));
+    parts.push(t("queue_write_meanwhile"));
+    status.textContent = parts.join(" ");
+  } else if (S.phase === "connecting") {
+    heading.textContent = t("heading_connecting");
+    status.textContent = "";
+  } else if (S.phase === "ended") {
+    heading.textContent = t("ended_title");
+    status.textContent = "";
+  }
+  heading.lang = S.ui;
+  status.lang = S.ui;
+}
+
+function showConnection(text, transient = false) {
+  const node = $("connection");
+  node.textContent = text;
+  node.hidden = false;
+  clearTimeout(showConnection.timer);
+  if (transient) showConnection.timer = setTimeout(hideConnection, 4000);
+}
+
+function hideConnection() {
+  const node = $("connection");
+  node.hidden = true;
+  node.textContent = "";
+}
+
+function showGlobalError(text) {
+  const node = $("global-error");
+  node.textContent = text;
+  node.hidden = false;
+}
+
+function hideGlobalError() {
+  const node = $("global-error");
+  node.hidden = true;
+  node.textContent = "";
+}
+
+function endChat(frame) {
+  S.phase = "ended";
+  S.ended = { reason: frame.reason, next_opening: frame.next_opening || null, help_lines: frame.help_lines || null };
+  S.token = null;
+  S.live = false;
+  forgetStore();
+  clearTimeout(S.reconnectTimer);
+  clearTimeout(S.retryTimer);
+  hideTyping();
+  hideConnection();
+  // Messages that never reached the server cannot be sent any more.
+  for (const { el: node } of S.pending.values()) node.remove();
+  S.pending.clear();
+  if (frame.reason === "closed_hours" && S.messages.size === 0) $("chat").hidden = true;
+  $("composer").hidden = true;
+  $("leave-button").hidden = true;
+  $("leave-confirm").hidden = true;
+  renderChatHead();
+  renderEnded();
+  const ended = $("ended");
+  ended.hidden = false;
+  ended.focus();
+}
+
+function renderEnded() {
+  if (!S.ended) return;
+  const key = `closed_${S.ended.reason}`;
+  $("ended-reason").textContent = STRINGS.nb[key] ? t(key) : t("closed_other");
+  const next = $("ended-next");
+  next.hidden = !S.ended.next_opening;
+  next.textContent = S.ended.next_opening ? t("status_next_opening", { when: formatWhen(S.ended.next_opening) }) : "";
+  const help = $("ended-help");
+  const lines = S.ended.help_lines || (S.ended.reason === "closed_hours" ? S.ref?.help_lines : null);
+  help.hidden = !lines?.length;
+  help.replaceChildren(...(lines || []).map((l, i) => helpLineItem(l, i === 0)));
+}
+
+function resetConversation() {
+  dropSocket();
+  clearTimeout(S.reconnectTimer);
+  clearTimeout(S.retryTimer);
+  clearTimeout(S.typingTimer);
+  const keep = { ui: S.ui, ref: S.ref, status: S.status };
+  Object.assign(S, freshState(), keep);
+  $("transcript").replaceChildren();
+  $("typing").textContent = "";
+  $("message").value = "";
+  hideConnection();
+}
+
+function onNewChat() {
+  resetConversation();
+  showSetup();
+  refreshStatus();
+  $("language").focus();
+}
+
+function onLeave() {
+  $("leave-button").hidden = true;
+  $("leave-confirm").hidden = false;
+  $("leave-yes").focus();
+}
+
+function onLeaveCancel() {
+  $("leave-confirm").hidden = true;
+  $("leave-button").hidden = false;
+  $("leave-button").focus();
+}
+
+function onLeaveConfirm() {
+  $("leave-confirm").hidden = true;
+  if (S.live) send({ type: "leave" });
+  else if (S.token) S.leaveRequested = true; // sent as soon as the conversation is reachable again
+  else {
+    // Nothing started on the server yet: just forget it locally.
+    resetConversation();
+    showSetup();
+  }
+}
+
+// ------------------------------------------------------------------ quick exit
+
+let exited = false;
+
+function quickExit(event) {
+  if (event) event.preventDefault();
+  if (exited) return;
+  exited = true;
+  document.documentElement.classList.add("exited"); // blank at once
+  // End the chat so the adviser sees the visitor left, then close the socket.
+  const ws = S.ws;
+  S.ws = null;
+  if (ws) {
+    try {
+      if (ws.readyState === WebSocket.OPEN && S.live) ws.send(JSON.stringify({ type: "leave" }));
+      ws.close(1000);
+    } catch {
+      /* ignore: we are leaving anyway */
+    }
+  }
+  S.phase = "setup";
+  forget();
+  document.title = "";
+  location.replace(NEUTRAL_URL);
+}
+
+function forget() {
+  try {
+    sessionStorage.clear();
+  } catch {
+    /* ignore */
+  }
+  clearTimeout(S.reconnectTimer);
+  clearTimeout(S.retryTimer);
+  clearTimeout(S.typingTimer);
+  Object.assign(S, freshState(), { ui: S.ui, ref: S.ref });
+  $("transcript").replaceChildren();
+  $("message").value = "";
+  $("setup").reset();
+}
+
+let escapeAt = -Infinity;
+let shiftPresses = [];
+
+function onKeyDown(event) {
+  const now = performance.now();
+  if (event.key === "Escape") {
+    shiftPresses = [];
+    if (now - escapeAt <= ESCAPE_WINDOW_MS) quickExit(event);
+    else escapeAt = now;
+    return;
+  }
+  if (event.key === "Shift") {
+    if (event.repeat) return;
+    escapeAt = -Infinity;
+    shiftPresses = shiftPresses.filter((at) => now - at <= SHIFT_WINDOW_MS);
+    shiftPresses.push(now);
+    if (shiftPresses.length >= 3) quickExit(event);
+    return;
+  }
+  // Any other key (typing a capital letter, say) starts the count again.
+  escapeAt = -Infinity;
+  shiftPresses = [];
+}
+
+function onPageShow(event) {
+  if (!event.persisted) return;
+  // Restored from the back/forward cache: never show an old state. Start clean, as a fresh load would.
+  document.documentElement.classList.remove("exited");
+  exited = false;
+  dropSocket();
+  Object.assign(S, freshState(), { ui: S.ui, ref: S.ref });
+  $("transcript").replaceChildren();
+  hideConnection();
+  hideGlobalError();
+  begin();
+}
+
+// ------------------------------------------------------------------ start-up
+
+function begin() {
+  const saved = readStore();
+  if (saved) {
+    S.token = saved.token;
+    S.language = saved.language || null;
+    S.rtl = Boolean(saved.rtl ?? languageEntry(saved.language)?.rtl);
+    S.phase = "connecting";
+    showChat();
+    connect();
+  } else {
+    showSetup();
+    refreshStatus();
+  }
+}
+
+function bind() {
+  QUICK_EXIT.addEventListener("click", quickExit);
+  document.addEventListener("keydown", onKeyDown, true);
+  window.addEventListener("pageshow", onPageShow);
+  for (const button of document.querySelectorAll("[data-ui-lang]")) {
+    button.addEventListener("click", () => setUiLanguage(button.dataset.uiLang));
+  }
+  $("setup").addEventListener("submit", onStart);
+  $("language").addEventListener("change", () => {
+    renderAlsoLanguages();
+    refreshStatus();
+  });
+  $("region").addEventListener("change", () => {
+    if (regionChoice() !== undefined) showFieldError("region", null);
+    refreshStatus();
+  });
+  $("audience-choices").addEventListener("change", () => showFieldError("audience", null));
+  $("composer").addEventListener("submit", onSend);
+  $("message").addEventListener("keydown", onComposerKey);
+  $("message").addEventListener("input", onComposerInput);
+  $("leave-button").addEventListener("click", onLeave);
+  $("leave-yes").addEventListener("click", onLeaveConfirm);
+  $("leave-no").addEventListener("click", onLeaveCancel);
+  $("new-chat").addEventListener("click", onNewChat);
+  window.addEventListener("online", () => {
+    if (!S.ws && S.reconnectTimer) connect();
+  });
+}
+
+async function init() {
+  try {
+    const stored = sessionStorage.getItem(UI_KEY);
+    if (stored && STRINGS[stored]) S.ui = stored;
+  } catch {
+    /* ignore */
+  }
+  applyStatic();
+  bind();
+  try {
+    await loadReference();
+    renderReference();
+  } catch {
+    showGlobalError(t("reference_failed"));
+  }
+  document.documentElement.classList.add("ready");
+  begin();
+}
+
+init();

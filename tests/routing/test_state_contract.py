@@ -1,0 +1,83 @@
+"""One contract for every ``RoutingState`` backend: each test runs against each implementation."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+
+from routing import Adviser, AdviserStatus, ChatRequest, RoutingState, Service, TierDelays, UnknownAdviser
+from routing.backends.memory import MemoryRoutingState
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture(params=["memory"])
+async def state(request: pytest.FixtureRequest) -> AsyncIterator[RoutingState]:
+    if request.param == "memory":
+        yield MemoryRoutingState(TierDelays(60, 120, 180))
+
+
+def mr(id: str, capacity: int = 1, status: AdviserStatus = AdviserStatus.AVAILABLE) -> Adviser:
+    return Adviser(id, Service.MR, frozenset({"03"}), frozenset({"nb"}), capacity, status)
+
+
+def req(id: str, at: float = 0.0) -> ChatRequest:
+    return ChatRequest(id, "nb", "03", "youth", at)
+
+
+async def test_step_assigns_once_and_removes_from_the_queue(state: RoutingState) -> None:
+    await state.put_adviser(mr("a"))
+    await state.enqueue(req("c1"))
+    decisions = await state.step(1)
+    assert [(d.conversation_id, d.adviser_id) for d in decisions] == [("c1", "a")]
+    assert await state.step(2) == []
+    snap = await state.snapshot()
+    assert snap.waiting == () and snap.advisers[0].active == {"c1"}
+
+
+async def test_release_frees_room_and_is_idempotent(state: RoutingState) -> None:
+    await state.put_adviser(mr("a"))
+    await state.enqueue(req("c1"))
+    await state.enqueue(req("c2", 1))
+    assert [d.conversation_id for d in await state.step(2)] == ["c1"]
+    await state.release("a", "c1", 3)
+    await state.release("a", "c1", 3)
+    assert [d.conversation_id for d in await state.step(4)] == ["c2"]
+    assert len((await state.snapshot()).releases) == 1
+
+
+async def test_withdraw_and_status(state: RoutingState) -> None:
+    await state.put_adviser(mr("a", status=AdviserStatus.AWAY))
+    await state.enqueue(req("c1"))
+    assert await state.step(1) == []
+    assert (await state.withdraw("c1")) == req("c1")
+    assert await state.withdraw("c1") is None
+    await state.set_status("a", AdviserStatus.AVAILABLE, 2)
+    await state.enqueue(req("c2"))
+    assert len(await state.step(3)) == 1
+    with pytest.raises(UnknownAdviser):
+        await state.set_status("nobody", AdviserStatus.AWAY, 3)
+
+
+async def test_offline_keeps_conversations_and_remembers_the_status(state: RoutingState) -> None:
+    await state.put_adviser(mr("a", capacity=2))
+    await state.enqueue(req("c1"))
+    await state.step(1)
+    offline = await state.set_status("a", AdviserStatus.OFFLINE, 5)
+    assert offline.offline_since == 5 and offline.status_before_offline is AdviserStatus.AVAILABLE
+    await state.enqueue(req("c2"))
+    assert await state.step(6) == []  # an offline adviser gets nothing new
+    again = await state.set_status("a", AdviserStatus.OFFLINE, 9)
+    assert again.offline_since == 5  # the grace period does not restart
+    removed = await state.remove_adviser("a")
+    assert removed is not None and removed.active == {"c1"}
+
+
+async def test_reconnect_keeps_active_set(state: RoutingState) -> None:
+    await state.put_adviser(mr("a", capacity=2))
+    await state.enqueue(req("c1"))
+    await state.step(1)
+    await state.put_adviser(mr("a", capacity=2))  # a second tab or a reconnect
+    (adviser,) = (await state.snapshot()).advisers
+    assert adviser.active == {"c1"}

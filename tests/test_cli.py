@@ -1,0 +1,109 @@
+"""The ``nora-chat`` command line, run as a user would run it."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT
+
+
+def nora(*args: str, db: Path, stdin: str = "", **env: str) -> subprocess.CompletedProcess[str]:
+    full = {**os.environ, "NORA_DATABASE_URL": f"sqlite+aiosqlite:///{db}", **env}
+    full.pop("NORA_ENV", None)
+    return subprocess.run(
+        [sys.executable, "-m", "nora.cli", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=full,
+        timeout=60,
+    )
+
+
+def test_migrate_then_add_users_from_stdin(tmp_path: Path) -> None:
+    db = tmp_path / "cli.db"
+    assert nora("migrate", db=db).returncode == 0
+    added = nora(
+        "user",
+        "add",
+        "lina",
+        "--name",
+        "Lina",
+        "--role",
+        "adviser",
+        "--service",
+        "MR",
+        "--regions",
+        "03,32",
+        "--languages",
+        "ar,nb",
+        "--capacity",
+        "3",
+        "--password-stdin",
+        db=db,
+        stdin="a-long-password\n",
+    )
+    assert added.returncode == 0, added.stderr
+    assert "a-long-password" not in added.stdout + added.stderr
+    again = nora(
+        "user",
+        "add",
+        "lina",
+        "--name",
+        "Lina",
+        "--role",
+        "supervisor",
+        "--password-stdin",
+        db=db,
+        stdin="another-password\n",
+    )
+    assert again.returncode == 1 and "exists already" in again.stderr
+    both = nora(
+        "user",
+        "add",
+        "boss",
+        "--name",
+        "Boss",
+        "--role",
+        "admin,supervisor",
+        "--password-stdin",
+        db=db,
+        stdin="boss-password-1",
+    )
+    assert both.returncode == 0, both.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--role", "adviser", "--service", "MR", "--languages", "nb"], "regions"),
+        (["--role", "adviser", "--service", "MR", "--regions", "99", "--languages", "nb"], "regions"),
+        (["--role", "wizard"], "roles"),
+    ],
+)
+def test_user_add_refuses_bad_values(tmp_path: Path, args: list[str], message: str) -> None:
+    result = nora(
+        "user", "add", "x1", "--name", "X", *args, "--password-stdin", db=tmp_path / "c.db", stdin="a-long-password\n"
+    )
+    assert result.returncode == 1 and message in result.stderr
+
+
+def test_password_is_never_taken_from_the_command_line(tmp_path: Path) -> None:
+    result = nora("user", "add", "x1", "--name", "X", "--role", "supervisor", db=tmp_path / "c.db")
+    assert result.returncode == 2 and "--password-stdin" in result.stderr
+
+
+def test_serve_refuses_to_start_in_production_without_a_secret(tmp_path: Path) -> None:
+    result = nora("serve", "--port", "1", db=tmp_path / "c.db", NORA_SECRET_KEY="")
+    assert result.returncode == 2 and "NORA_SECRET_KEY" in result.stderr
+
+
+def test_purge_command_runs(tmp_path: Path) -> None:
+    result = nora("purge", db=tmp_path / "c.db")
+    assert result.returncode == 0 and "purged 0 transcript(s)" in result.stdout
