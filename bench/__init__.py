@@ -1,0 +1,1 @@
+"""nora-chat benchmark harness (issue 5): see bench/README.md."""

@@ -1,0 +1,160 @@
+"""``python -m bench run --standard`` / ``--quick`` / ``--only NAME`` and ``python -m bench selfcheck``.
+
+Exit status: 0 when every correctness check held, 1 when any run lost, duplicated or misordered
+something (or could not run), 2 for a usage error. Missed performance targets are printed, not fatal,
+unless ``--strict-targets``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from bench import report
+from bench.runner import run_one
+from bench.scenarios import QUICK, SETS, Scenario, by_name
+from bench.servers import BareRelay, Deployment, Nora
+
+
+def _print(text: str = "") -> None:
+    sys.stdout.write(text + "\n")
+    sys.stdout.flush()
+
+
+def _line(r: dict[str, Any]) -> str:
+    keys = ("acked_per_s", "latency_ms_p50", "latency_ms_p99", "cpu_cores", "gen_cpu_cores", "rss_per_conn_kib",
+            "assign_ms_p99", "setup_s", "wall_s")
+    bits = [f"{k}={r[k]:.1f}" if isinstance(r.get(k), float) else f"{k}={r[k]}" for k in keys if k in r]
+    status = "ok" if r["ok"] else "FAIL"
+    return f"  {r['deployment']:<14} {status:<4} " + " ".join(bits)
+
+
+async def run_set(scenarios: list[Scenario], dbs: list[str], *, bare: bool, profile: bool, label: str,
+                  strict_targets: bool) -> int:
+    workdir = Path(tempfile.mkdtemp(prefix="nora-bench-"))
+    results_dir = report.RESULTS
+    profile_dir = None
+    if profile:
+        profile_dir = results_dir / "profiles"
+        profile_dir.mkdir(parents=True, exist_ok=True)
+    need = max((s.advisers for s in scenarios), default=1)
+    noras = [Nora(workdir, db, need) for db in dbs]
+    info = report.machine()
+    _print(f"nora-chat benchmark ({label}) on {info['nproc']} cores, {info['cpu']}, Python {info['python']}, "
+           f"commit {info['git_commit']}{' + uncommitted server changes' if info['server_tree_dirty'] else ''}")
+    _print(f"work files and server logs: {workdir}")
+    for s in scenarios:
+        if s.note:
+            _print(f"note: {s.name}: {s.note}")
+    runs: list[dict[str, Any]] = []
+    try:
+        for s in scenarios:
+            _print(f"\n== {s.name}: {s.describe()}")
+            deps: list[Deployment] = ([BareRelay(workdir)] if bare else []) + list(noras)
+            bare_result = None
+            for dep in deps:
+                if s.instances > 1 and dep.name == "bare":
+                    pass  # the relay is one process: the multi-instance figures compare to one relay
+                r = await run_one(s, dep, profile_dir=profile_dir)
+                if dep.name == "bare":
+                    bare_result = r
+                else:
+                    r["targets"] = report.evaluate_targets(s, r, bare_result)
+                runs.append(r)
+                _print(_line(r))
+                for failure in r["failures"]:
+                    _print(f"    FAIL: {failure}")
+                for p in r.get("profiles", []):
+                    _print(f"    profile {p['file']} ({p['samples']} samples); top own time:")
+                    for name, share in p["own_pct"][:8]:
+                        _print(f"      {share:5.1f}%  {name}")
+                await asyncio.sleep(1)
+    finally:
+        for n in noras:
+            await n.close()
+    _print("\n" + report.table(scenarios, runs))
+    record = {"set": label, "machine": info, "databases": dbs,
+              "scenarios": [s.__dict__ | {"description": s.describe(), "advisers": s.advisers} for s in scenarios],
+              "runs": runs}
+    path = report.write_json(record, label)
+    _print(f"JSON: {path}")
+    failed = [r for r in runs if not r["ok"]]
+    missed = [r for r in runs if any(t.get("met") is False for t in r.get("targets", {}).values())]
+    if failed:
+        _print(f"\nCORRECTNESS FAILED in {len(failed)} run(s): "
+               + ", ".join(f"{r['scenario']}/{r['deployment']}" for r in failed))
+        return 1
+    if missed:
+        _print(f"\ntargets missed in {len(missed)} run(s): "
+               + ", ".join(f"{r['scenario']}/{r['deployment']}" for r in missed))
+        if strict_targets:
+            return 3
+    return 0
+
+
+async def selfcheck() -> int:
+    """The checks must fail when the relay drops, duplicates, skips or loses, and pass when it does not."""
+    workdir = Path(tempfile.mkdtemp(prefix="nora-bench-selfcheck-"))
+    scenario = QUICK[0]
+    ok = True
+    for fault in ("", "drop:40", "dup:40", "gap:40", "lose:40"):
+        r = await run_one(scenario, BareRelay(workdir, fault))
+        expected = fault == ""
+        good = r["ok"] == expected
+        ok &= good
+        _print(f"relay fault {fault or 'none':<8} -> run {'passed' if r['ok'] else 'failed'} "
+               f"({'as it must' if good else 'WRONG'})")
+        for failure in r["failures"][:3]:
+            _print(f"    {failure}")
+    _print("selfcheck " + ("passed" if ok else "FAILED"))
+    return 0 if ok else 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m bench", description="nora-chat benchmark harness")
+    sub = p.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="run a scenario set against the bare relay and nora-chat")
+    which = run.add_mutually_exclusive_group(required=True)
+    which.add_argument("--standard", action="store_true", help="the standard set (about 10 minutes per database)")
+    which.add_argument("--quick", action="store_true", help="a few seconds per scenario: a smoke check")
+    which.add_argument("--only", help="comma-separated scenario names (any set, or the extra entries)")
+    run.add_argument("--db", default="sqlite,postgres", help="comma-separated: sqlite, postgres (default both)")
+    run.add_argument("--no-bare", action="store_true", help="skip the bare relay (no ratios)")
+    run.add_argument("--profile", action="store_true", help="py-spy the nora processes during each window")
+    run.add_argument("--strict-targets", action="store_true", help="exit 3 when a target is missed")
+    sub.add_parser("selfcheck", help="prove the checks fail on lost, duplicated or skipped messages")
+    sub.add_parser("list", help="list the scenarios")
+    args = p.parse_args(argv)
+    if args.command == "list":
+        from bench.scenarios import EXTRA, QUICK as Q, STANDARD
+
+        for label, group in (("standard", STANDARD), ("quick", Q), ("extra", EXTRA)):
+            for s in group:
+                _print(f"{label:<9} {s.name:<20} {s.describe()}")
+        return 0
+    if args.command == "selfcheck":
+        return asyncio.run(selfcheck())
+    if args.only:
+        try:
+            scenarios = [by_name(n.strip()) for n in args.only.split(",") if n.strip()]
+        except KeyError as exc:
+            _print(f"unknown scenario {exc}; see python -m bench list")
+            return 2
+        label = "only-" + "-".join(s.name for s in scenarios)
+    else:
+        label = "standard" if args.standard else "quick"
+        scenarios = list(SETS[label])
+    dbs = [d.strip() for d in args.db.split(",") if d.strip()]
+    if any(d not in ("sqlite", "postgres") for d in dbs):
+        _print("--db takes sqlite and/or postgres")
+        return 2
+    return asyncio.run(run_set(scenarios, dbs, bare=not args.no_bare, profile=args.profile, label=label,
+                               strict_targets=args.strict_targets))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

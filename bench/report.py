@@ -1,0 +1,170 @@
+"""The printed table (absolute figures and ratio to the bare relay) and the JSON record."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from bench.scenarios import Scenario
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+# target metric -> result field it is computed from
+TARGET_FIELDS = {
+    "p99_ms": "latency_ms_p99",
+    "cpu": "cpu_cores",
+    "throughput": "acked_per_s",
+    "rss_per_conn": "rss_per_conn_kib",
+}
+
+
+def machine() -> dict[str, Any]:
+    def run(*argv: str) -> str:
+        try:
+            return subprocess.run(argv, capture_output=True, text=True, timeout=10).stdout.strip()
+        except OSError:
+            return ""
+
+    model = ""
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    with open("/proc/meminfo") as f:
+        mem_kib = int(f.readline().split()[1])
+    root = Path(__file__).resolve().parent.parent
+    commit = run("git", "-C", str(root), "rev-parse", "--short", "HEAD")
+    dirty = run("git", "-C", str(root), "status", "--porcelain", "--untracked-files=no", "--", ".", ":!bench")
+    return {
+        "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+        "nproc": run("nproc"),
+        "cpu": model,
+        "mem_gib": round(mem_kib / 2**20, 1),
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+        "loadavg_at_start": os.getloadavg(),
+        "git_commit": commit,
+        "server_tree_dirty": bool(dirty),
+    }
+
+
+def ratio(value: Any, base: Any) -> float | None:
+    if not isinstance(value, int | float) or not isinstance(base, int | float) or base == 0:
+        return None
+    return value / base
+
+
+def evaluate_targets(scenario: Scenario, run: dict[str, Any], bare: dict[str, Any] | None) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for metric, (op, bound) in scenario.targets.items():
+        field = TARGET_FIELDS[metric]
+        r = ratio(run.get(field), (bare or {}).get(field))
+        if r is None:
+            out[metric] = {"ratio": None, "bound": f"{op} {bound}", "met": None}
+            continue
+        met = r <= bound if op == "<=" else r >= bound
+        out[metric] = {"ratio": round(r, 2), "bound": f"{op} {bound}", "met": met}
+    return out
+
+
+def _f(value: Any, digits: int = 1) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.{digits}f}"
+    return str(value)
+
+
+def _x(value: Any, base: Any) -> str:
+    r = ratio(value, base)
+    return "" if r is None else f" ({r:.2f}x)"
+
+
+def _targets_cell(t: dict[str, Any]) -> str:
+    if not t:
+        return ""
+    parts = []
+    for metric, v in t.items():
+        mark = "?" if v["met"] is None else ("met" if v["met"] else "MISSED")
+        parts.append(f"{metric} {_f(v['ratio'], 2)}x {v['bound']}: {mark}")
+    return "; ".join(parts)
+
+
+def table(scenarios: list[Scenario], runs: list[dict[str, Any]]) -> str:
+    """Markdown tables: one per scenario kind; the ratio to the bare relay of the same run in brackets."""
+    by = {(r["scenario"], r["deployment"]): r for r in runs}
+    lines: list[str] = []
+
+    def rows_for(kind: str) -> list[tuple[Scenario, dict[str, Any], dict[str, Any] | None]]:
+        out = []
+        for s in scenarios:
+            if s.kind != kind:
+                continue
+            bare = by.get((s.name, "bare"))
+            for r in runs:
+                if r["scenario"] == s.name:
+                    out.append((s, r, bare if r["deployment"] != "bare" else None))
+        return out
+
+    chat = rows_for("chat")
+    if chat:
+        lines += ["| scenario | server | offered msg/s | delivered msg/s | latency p50 ms | p99 ms | max ms "
+                  "| ack p99 ms | server CPU (cores) | DB CPU | generator CPU | checks | targets |",
+                  "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+        for s, r, bare in chat:
+            b = bare or {}
+            lines.append(
+                f"| {s.name} | {r['deployment']} | {_f(r.get('offered_per_s'), 0)} "
+                f"| {_f(r.get('acked_per_s'), 0)}{_x(r.get('acked_per_s'), b.get('acked_per_s'))} "
+                f"| {_f(r.get('latency_ms_p50'))} "
+                f"| {_f(r.get('latency_ms_p99'))}{_x(r.get('latency_ms_p99'), b.get('latency_ms_p99'))} "
+                f"| {_f(r.get('latency_ms_max'), 0)} | {_f(r.get('ack_ms_p99'))} "
+                f"| {_f(r.get('cpu_cores'), 2)}{_x(r.get('cpu_cores'), b.get('cpu_cores'))} "
+                f"| {_f(r.get('db_cpu_cores'), 2)} | {_f(r.get('gen_cpu_cores'), 2)} "
+                f"| {'ok' if r['ok'] else '**FAIL**'} | {_targets_cell(r.get('targets', {}))} |"
+            )
+        lines.append("")
+    idle = rows_for("idle")
+    if idle:
+        lines += ["| scenario | server | sockets | RSS before MiB | RSS after MiB | RSS per connection KiB "
+                  "| connect s | idle CPU (cores) | checks | targets |",
+                  "|---|---|---|---|---|---|---|---|---|---|"]
+        for s, r, bare in idle:
+            b = bare or {}
+            lines.append(
+                f"| {s.name} | {r['deployment']} | {_f(r.get('sockets'))} "
+                f"| {_f((r.get('rss_before_kib') or 0) / 1024)} | {_f((r.get('rss_after_kib') or 0) / 1024)} "
+                f"| {_f(r.get('rss_per_conn_kib'))}{_x(r.get('rss_per_conn_kib'), b.get('rss_per_conn_kib'))} "
+                f"| {_f(r.get('connect_s'))} | {_f(r.get('idle_cpu_cores'), 3)} "
+                f"| {'ok' if r['ok'] else '**FAIL**'} | {_targets_cell(r.get('targets', {}))} |"
+            )
+        lines.append("")
+    burst = rows_for("burst")
+    if burst:
+        lines += ["| scenario | server | start->assigned p50 ms | p99 ms | max ms | longest wait with room s "
+                  "| server CPU (cores) | checks |",
+                  "|---|---|---|---|---|---|---|---|"]
+        for s, r, bare in burst:
+            b = bare or {}
+            lines.append(
+                f"| {s.name} | {r['deployment']} | {_f(r.get('assign_ms_p50'))} "
+                f"| {_f(r.get('assign_ms_p99'))}{_x(r.get('assign_ms_p99'), b.get('assign_ms_p99'))} "
+                f"| {_f(r.get('assign_ms_max'), 0)} | {_f(r.get('longest_wait_with_room_s'), 2)} "
+                f"| {_f(r.get('cpu_cores'), 2)} | {'ok' if r['ok'] else '**FAIL**'} |"
+            )
+        lines.append("")
+    return "\n".join(lines)
+
+
+def write_json(record: dict[str, Any], name: str) -> Path:
+    RESULTS.mkdir(exist_ok=True)
+    path = RESULTS / f"{time.strftime('%Y%m%d-%H%M%S')}-{name}.json"
+    path.write_text(json.dumps(record, indent=2, default=str))
+    return path

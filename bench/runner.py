@@ -1,0 +1,292 @@
+"""Play scenarios against deployments, measure, check, and collect one result per (scenario, deployment)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import shutil
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+from bench.checks import check_conversation
+from bench.generator import Generator
+from bench.scenarios import Scenario
+from bench.servers import VENV_BIN, Deployment, proc_cpu_s
+
+now = time.monotonic
+
+
+def pct(values: list[float], q: float) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q / 100 * len(ordered)))]
+
+
+def dist(values: list[float], prefix: str) -> dict[str, float | None]:
+    return {f"{prefix}_p50": pct(values, 50), f"{prefix}_p90": pct(values, 90), f"{prefix}_p99": pct(values, 99),
+            f"{prefix}_max": max(values) if values else None, f"{prefix}_n": len(values)}
+
+
+class Meter:
+    """Server, database and generator CPU over one window."""
+
+    def __init__(self, dep: Deployment) -> None:
+        self.dep = dep
+
+    async def __aenter__(self) -> Meter:
+        self.t0 = now()
+        self.cpu0 = self.dep.cpu_s()
+        self.db0 = await self.dep.db_cpu_snapshot()
+        self.gen0 = proc_cpu_s(os.getpid())
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.elapsed = now() - self.t0
+        self.cpu = (self.dep.cpu_s() - self.cpu0) / self.elapsed
+        db1 = await self.dep.db_cpu_snapshot()
+        self.db = sum(v - self.db0.get(pid, 0.0) for pid, v in db1.items()) / self.elapsed if db1 else None
+        self.gen = (proc_cpu_s(os.getpid()) - self.gen0) / self.elapsed
+
+
+class Profiler:
+    """py-spy on every server process for the measurement window (``--profile``)."""
+
+    def __init__(self, dep: Deployment, out: Path | None, tag: str, seconds: float) -> None:
+        self.dep, self.out, self.tag, self.seconds = dep, out, tag, seconds
+        self.procs: list[tuple[subprocess.Popen[bytes], Path]] = []
+
+    def start(self) -> None:
+        exe = shutil.which("py-spy") or str(VENV_BIN / "py-spy")
+        if self.out is None or not self.dep.name.startswith("nora") or not Path(exe).exists():
+            return
+        for pid in self.dep.pids:
+            path = self.out / f"{self.tag}-{pid}.txt"
+            argv = [exe, "record", "-p", str(pid), "-d", str(max(1, int(self.seconds))), "-r", "50",
+                    "-f", "raw", "-o", str(path), "--nonblocking"]
+            self.procs.append((subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL), path))
+
+    def finish(self) -> list[dict[str, Any]]:
+        out = []
+        for popen, path in self.procs:
+            try:
+                popen.wait(30)
+            except subprocess.TimeoutExpired:
+                popen.kill()
+            if path.exists():
+                out.append({"file": str(path), **summarise_profile(path)})
+        return out
+
+
+def summarise_profile(path: Path, top: int = 15) -> dict[str, Any]:
+    """Own (leaf) and inclusive sample share per function from py-spy's collapsed stacks."""
+    own: dict[str, int] = {}
+    incl: dict[str, int] = {}
+    total = 0
+    for line in path.read_text(errors="replace").splitlines():
+        stack, _, count_s = line.rpartition(" ")
+        if not stack or not count_s.isdigit():
+            continue
+        count = int(count_s)
+        frames = [f for f in stack.split(";") if f and not f.startswith("process ") and not f.startswith("thread ")]
+        if not frames:
+            continue
+        total += count
+        own[frames[-1]] = own.get(frames[-1], 0) + count
+        for f in set(frames):
+            incl[f] = incl.get(f, 0) + count
+
+    def ranked(d: dict[str, int]) -> list[tuple[str, float]]:
+        return [(k, round(100 * v / total, 1)) for k, v in sorted(d.items(), key=lambda kv: -kv[1])[:top]]
+
+    return {"samples": total, "own_pct": ranked(own), "inclusive_pct": ranked(incl)}
+
+
+async def _until(t: float) -> None:
+    await asyncio.sleep(max(0.0, t - now()))
+
+
+async def run_one(scenario: Scenario, dep: Deployment, *, profile_dir: Path | None = None) -> dict[str, Any]:
+    """Set up ``dep`` for ``scenario``, play it, check it, tear it down; returns the result record."""
+    result: dict[str, Any] = {"scenario": scenario.name, "deployment": dep.name, "kind": scenario.kind,
+                              "failures": []}
+    t0 = now()
+    try:
+        await dep.setup(scenario)
+        result["server_rss_start_kib"] = dep.rss_kib()
+        if scenario.kind == "chat":
+            await _chat(scenario, dep, result, profile_dir)
+        elif scenario.kind == "idle":
+            await _idle(scenario, dep, result)
+        elif scenario.kind == "burst":
+            await _burst(scenario, dep, result)
+        else:
+            raise ValueError(f"unknown scenario kind {scenario.kind!r}")
+    except Exception as exc:  # noqa: BLE001 - any failure of a run is reported as a failure of that run
+        import traceback
+
+        result["failures"].append(f"run failed: {type(exc).__name__}: {exc}")
+        result["traceback"] = traceback.format_exc()[-3000:]
+    finally:
+        with contextlib.suppress(Exception):
+            result["server_rss_end_kib"] = dep.rss_kib()
+        await dep.teardown()
+        problems = dep.problems()
+        if problems:
+            result["server_log_errors"] = problems[:20]
+            result["failures"].append(f"server logged {len(problems)} error line(s), e.g. {problems[0]}")
+    result["wall_s"] = round(now() - t0, 1)
+    result["ok"] = not result["failures"]
+    return result
+
+
+def _check_all(gen: Generator, transcripts: dict[str, Any], *, allow_repeats: bool) -> list[str]:
+    failures: list[str] = []
+    for cid, conv in gen.convs.items():
+        failures += check_conversation(cid, transcripts.get(cid), [conv.vview, conv.aview], [conv.vout, conv.aout],
+                                       allow_wire_repeats=allow_repeats)
+        if len(conv.assigned_to) != 1:
+            failures.append(f"{cid[:8]}: assigned {len(conv.assigned_to)} times ({conv.assigned_to})")
+    for a in gen.advisers:
+        if len(a.convs) > a.capacity:
+            failures.append(f"adviser{a.idx}: {len(a.convs)} conversations, capacity {a.capacity}")
+    if gen.stats.closed_unexpectedly:
+        failures.append(f"{gen.stats.closed_unexpectedly} socket(s) closed by the server unexpectedly")
+    unexpected = {k: v for k, v in gen.stats.errors.items() if not k.startswith("adviser_unassigned")}
+    if unexpected:
+        failures.append(f"error frames / unexpected events: {dict(unexpected)}")
+    return failures
+
+
+def _summarise_failures(failures: list[str], limit: int = 12) -> list[str]:
+    if len(failures) <= limit:
+        return failures
+    return failures[:limit] + [f"... and {len(failures) - limit} more"]
+
+
+async def _chat(s: Scenario, dep: Deployment, result: dict[str, Any], profile_dir: Path | None) -> None:
+    gen = Generator(s, dep.bases, dep.cookies)
+    lag = asyncio.create_task(gen.watch_loop())
+    try:
+        t = now()
+        await gen.connect_advisers()
+        await gen.start_visitors(s.conversations)
+        await gen.wait_assigned(120)
+        result["setup_s"] = round(now() - t, 1)
+        result.update(dist(gen.stats.assign_ms, "assign_ms"))
+        play = asyncio.create_task(gen.play())
+        await asyncio.sleep(0)
+        await _until(gen.window[0])
+        profiler = Profiler(dep, profile_dir, f"{s.name}-{dep.name}", s.duration_s)
+        profiler.start()
+        async with Meter(dep) as meter:
+            await _until(gen.window[1])
+        await play
+        profiles = profiler.finish()
+        t = now()
+        drained = await gen.drain(s.drain_s)
+        result["drain_s"] = round(now() - t, 1)
+        transcripts = await dep.transcript(list(gen.convs))
+        failures = [] if drained else [f"not settled {s.drain_s:.0f}s after sending stopped (lost or stuck)"]
+        failures += _check_all(gen, transcripts, allow_repeats=bool(s.drops))
+        st = gen.stats
+        offered = None if s.rate is None else s.conversations * 2 * s.rate
+        result.update(
+            offered_per_s=offered,
+            delivered_per_s=round(st.delivered_in_window / s.duration_s, 1),
+            acked_per_s=round(st.acked_in_window / s.duration_s, 1),
+            sent=st.sent, resent=st.resent, skipped=st.skipped,
+            stored_messages=sum(len(t.rows) for t in transcripts.values() if t),
+            cpu_cores=round(meter.cpu, 3), db_cpu_cores=None if meter.db is None else round(meter.db, 3),
+            gen_cpu_cores=round(meter.gen, 3),
+            loop_lag_p99_ms=pct(st.loop_lag_ms, 99),
+            **dist(st.latency_ms, "latency_ms"), **dist(st.ack_ms, "ack_ms"),
+        )
+        if result["delivered_per_s"]:
+            result["cpu_ms_per_msg"] = round(1000 * meter.cpu / result["delivered_per_s"], 3)
+        if profiles:
+            result["profiles"] = profiles
+        result["failures"] += _summarise_failures(failures)
+    finally:
+        lag.cancel()
+        await gen.close_all()
+
+
+async def _idle(s: Scenario, dep: Deployment, result: dict[str, Any]) -> None:
+    gen = Generator(s, dep.bases, dep.cookies)
+    try:
+        await asyncio.sleep(1)
+        rss0 = dep.rss_kib()
+        t = now()
+        if s.start_conversations:
+            await gen.start_visitors(s.sockets, concurrency=100)
+        else:
+            from bench.generator import Visitor
+
+            gen.visitors = [Visitor(gen, i, dep.bases[i % len(dep.bases)]) for i in range(s.sockets)]
+            sem = asyncio.Semaphore(100)
+
+            async def one(v: Visitor) -> None:
+                async with sem:
+                    await v.connect()
+
+            await asyncio.gather(*(one(v) for v in gen.visitors))
+        result["connect_s"] = round(now() - t, 1)
+        await asyncio.sleep(3)
+        async with Meter(dep) as meter:
+            await asyncio.sleep(5)
+        rss1 = dep.rss_kib()
+        result.update(sockets=s.sockets, rss_before_kib=rss0, rss_after_kib=rss1,
+                      rss_per_conn_kib=round((rss1 - rss0) / s.sockets, 2), idle_cpu_cores=round(meter.cpu, 3),
+                      gen_cpu_cores=round(meter.gen, 3))
+        failures = []
+        if gen.stats.closed_unexpectedly:
+            failures.append(f"{gen.stats.closed_unexpectedly} idle socket(s) closed by the server")
+        if gen.stats.errors:
+            failures.append(f"error frames: {dict(gen.stats.errors)}")
+        result["failures"] += failures
+    finally:
+        await gen.close_all()
+
+
+async def _burst(s: Scenario, dep: Deployment, result: dict[str, Any]) -> None:
+    gen = Generator(s, dep.bases, dep.cookies)
+    samples: list[tuple[float, int, int]] = []
+
+    async def sample() -> None:
+        while True:
+            waiting = sum(v.started.is_set() and not v.assigned.is_set() for v in gen.visitors)
+            free = sum(max(0, a.capacity - len(a.convs)) for a in gen.advisers if a.connected.is_set())
+            samples.append((now(), waiting, free))
+            await asyncio.sleep(0.1)
+
+    sampler = asyncio.create_task(sample())
+    try:
+        await gen.connect_advisers()
+        async with Meter(dep) as meter:
+            await gen.start_visitors(s.conversations, spread_s=s.ramp_s, concurrency=s.conversations)
+            result["starts_done_s"] = round(meter_elapsed(meter), 1)
+            await gen.wait_assigned(60)
+        drained = await gen.drain(s.drain_s)
+        transcripts = await dep.transcript(list(gen.convs))
+        failures = [] if drained else ["views not settled: somebody missed the 'assigned' notice"]
+        failures += _check_all(gen, transcripts, allow_repeats=False)
+        longest = cur = 0.0
+        for (t_a, w, f), (t_b, _, _) in zip(samples, samples[1:], strict=False):
+            cur = cur + (t_b - t_a) if (w > 0 and f > 0) else 0.0
+            longest = max(longest, cur)
+        result.update(dist(gen.stats.assign_ms, "assign_ms"), cpu_cores=round(meter.cpu, 3),
+                      gen_cpu_cores=round(meter.gen, 3), burst_s=round(meter.elapsed, 1),
+                      longest_wait_with_room_s=round(longest, 2), max_waiting=max((w for _, w, _ in samples),
+                                                                                   default=0))
+        result["failures"] += _summarise_failures(failures)
+    finally:
+        sampler.cancel()
+        await gen.close_all()
+
+
+def meter_elapsed(meter: Meter) -> float:
+    return now() - meter.t0

@@ -1,0 +1,110 @@
+"""Scenarios as data.
+
+A scenario says what load to play (``kind`` and its numbers) and where: ``instances`` nora processes,
+optionally sharing Redis, on each database of the invocation. The bare relay plays the same load once per
+scenario in the same invocation, and every figure is also reported as a ratio to it. A scenario that needs
+a different deployment (two instances on Redis, say) is one more entry here, not a new tool.
+
+Kinds:
+- ``chat``: ``conversations`` pairs, advisers of ``capacity`` each; both sides send ``rate`` msg/s
+  (``rate=None``: saturated, each sender keeps ``window`` unacknowledged messages in flight); optional
+  ``drops``: that fraction of visitors (and of advisers) loses its connection once and resumes.
+- ``idle``: ``sockets`` visitor websockets that stay open and quiet (``start_conversations``: each sends
+  ``start`` first and then waits in the queue); measures RSS per connection.
+- ``burst``: ``conversations`` visitors start within ``ramp_s`` against advisers with room for all of
+  them; measures start -> assigned and checks nobody waits while an eligible adviser has room.
+
+``targets`` are the issue's goals, as ratios to the bare relay: metric -> (operator, bound).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+RAISED_RATE = {"NORA_RATE_PER_S": "1000", "NORA_RATE_BURST": "1000"}
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    kind: str  # chat | idle | burst
+    conversations: int = 0
+    rate: float | None = 1.0  # msg/s per side per conversation; None = saturated
+    window: int = 4  # saturated: unacknowledged messages in flight per sender
+    max_outstanding: int = 20  # paced: a sender this far behind skips a send (counted, reported)
+    text_chars: int = 80  # approximate message length
+    capacity: int = 20  # per adviser (nora allows 1-20)
+    warmup_s: float = 3.0
+    duration_s: float = 20.0
+    drain_s: float = 30.0
+    drops: float = 0.0
+    sockets: int = 0
+    start_conversations: bool = False
+    ramp_s: float = 10.0
+    instances: int = 1
+    redis: bool = False
+    server_env: dict[str, str] = field(default_factory=dict)
+    targets: dict[str, tuple[str, float]] = field(default_factory=dict)
+    note: str = ""
+
+    @property
+    def advisers(self) -> int:
+        if self.kind == "idle":
+            return 0
+        return max(1, -(-self.conversations // self.capacity))
+
+    def describe(self) -> str:
+        if self.kind == "chat":
+            rate = "saturated" if self.rate is None else f"{self.rate:g} msg/s/side"
+            drops = f", {self.drops:.0%} drop+resume" if self.drops else ""
+            where = f", {self.instances} instances on Redis" if self.instances > 1 else ""
+            return f"{self.conversations} conversations x {rate}{drops}{where}"
+        if self.kind == "idle":
+            return f"{self.sockets} idle visitor sockets" + (" (started, queued)" if self.start_conversations else "")
+        return f"{self.conversations} visitors starting within {self.ramp_s:g}s"
+
+
+STANDARD: tuple[Scenario, ...] = (
+    Scenario("chat-100", "chat", conversations=100, duration_s=15),
+    Scenario("chat-1000", "chat", conversations=1000, duration_s=20,
+             targets={"p99_ms": ("<=", 3.0), "cpu": ("<=", 2.5)}),
+    Scenario("chat-2500", "chat", conversations=2500, duration_s=20, drain_s=40),
+    Scenario("saturated-100", "chat", conversations=100, rate=None, window=4, duration_s=15,
+             server_env=RAISED_RATE, targets={"throughput": (">=", 0.5)},
+             note="per-sender rate limit raised to 1000/s, burst 1000 (NORA_RATE_PER_S, NORA_RATE_BURST)"),
+    Scenario("resume-100", "chat", conversations=100, rate=2.0, duration_s=15, drops=0.5),
+    Scenario("idle-5000", "idle", sockets=5000, targets={"rss_per_conn": ("<=", 2.0)}),
+    Scenario("burst-1000", "burst", conversations=1000, ramp_s=10.0),
+)
+
+# A few seconds each: a smoke check that every kind runs and every check holds.
+QUICK: tuple[Scenario, ...] = (
+    Scenario("chat-20", "chat", conversations=20, warmup_s=1, duration_s=3, drain_s=10,
+             targets={"p99_ms": ("<=", 3.0), "cpu": ("<=", 2.5)}),
+    Scenario("saturated-20", "chat", conversations=20, rate=None, window=4, warmup_s=1, duration_s=3, drain_s=10,
+             server_env=RAISED_RATE, targets={"throughput": (">=", 0.5)},
+             note="per-sender rate limit raised to 1000/s, burst 1000 (NORA_RATE_PER_S, NORA_RATE_BURST)"),
+    Scenario("resume-20", "chat", conversations=20, rate=2.0, warmup_s=1, duration_s=4, drain_s=10, drops=0.5),
+    Scenario("idle-500", "idle", sockets=500, targets={"rss_per_conn": ("<=", 2.0)}),
+    Scenario("burst-100", "burst", conversations=100, ramp_s=2.0),
+)
+
+# Not in the standard set, runnable by name (``--only``).
+EXTRA: tuple[Scenario, ...] = (
+    # The later multi-instance scenario: two nora processes on Redis, same load as chat-1000.
+    replace(STANDARD[1], name="chat-1000-2x-redis", instances=2, redis=True,
+            note="two instances sharing PostgreSQL/SQLite and Redis; clients spread round-robin"),
+    Scenario("idle-5000-started", "idle", sockets=5000, start_conversations=True,
+             targets={"rss_per_conn": ("<=", 2.0)}, note="every socket has a queued conversation, no advisers"),
+    Scenario("saturated-1", "chat", conversations=1, rate=None, window=1, duration_s=10,
+             server_env=RAISED_RATE, note="one conversation, one message in flight per side: the latency floor"),
+)
+
+SETS = {"standard": STANDARD, "quick": QUICK}
+
+
+def by_name(name: str) -> Scenario:
+    for scenario in (*STANDARD, *QUICK, *EXTRA):
+        if scenario.name == name:
+            return scenario
+    raise KeyError(name)
