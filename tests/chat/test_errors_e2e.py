@@ -191,3 +191,15 @@ async def test_staff_sockets_need_session_role_and_origin(server: LiveServer) ->
     ws = await amina.socket()
     assert (await ws.expect("state"))["adviser"]["name"] == "Amina"
     await ws.close()
+
+
+async def test_compression_is_not_negotiated(server: LiveServer) -> None:
+    from websockets.asyncio.client import connect
+    from websockets.extensions.permessage_deflate import ClientPerMessageDeflateFactory
+
+    conn = await connect(server.ws_base + "/ws/visitor", extensions=[ClientPerMessageDeflateFactory()])
+    try:
+        assert conn.response is not None
+        assert "Sec-WebSocket-Extensions" not in conn.response.headers  # CRIME/BREACH-style leaks
+    finally:
+        await conn.close()
