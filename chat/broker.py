@@ -67,12 +67,12 @@ class MemoryBroker(Broker):
         return None
 
 
-def create_broker(url: str | None) -> Broker:
+def create_broker(url: str | None, *, prefix: str = "nora") -> Broker:
     """``None`` or ``memory://`` gives the in-process broker; ``redis://`` the Redis one."""
     if url is None or url.startswith("memory://"):
         return MemoryBroker()
     if url.startswith(("redis://", "rediss://", "unix://")):
         from chat.broker_redis import RedisBroker
 
-        return RedisBroker(url)
+        return RedisBroker(url, channel=f"{prefix}:events")
     raise ValueError(f"unsupported broker URL scheme in {url.split(':', 1)[0]!r}")

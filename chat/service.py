@@ -36,6 +36,8 @@ from routing import Adviser, AdviserStatus, ChatRequest, RoutingState, Service, 
 from routing.policy import TierDelays, estimates
 
 log = logging.getLogger("nora.chat")
+HEARTBEAT_EVERY_TICKS = 5
+ADVISER_LEASE_S = 30.0  # an instance that stops heartbeating for this long is taken for dead
 S = ConversationState
 
 
@@ -86,6 +88,7 @@ class ChatService:
         self._tasks: list[asyncio.Task[None]] = []
         self._step_lock = asyncio.Lock()
         self._listening = asyncio.Event()
+        self._ticks = 0
 
     # ------------------------------------------------------------------ lifecycle of the service
 
@@ -157,6 +160,12 @@ class ChatService:
     async def tick(self) -> None:
         """Widen tiers, end grace periods and refresh queue positions."""
         now = self.now()
+        self._ticks += 1
+        if self._ticks % HEARTBEAT_EVERY_TICKS == 0:
+            await self.routing.touch(list(self.hub.advisers), now)
+            expired = await self.routing.expire_leases(now, ADVISER_LEASE_S)
+            if expired:
+                log.warning("%d adviser lease(s) expired (instance gone?); grace period started", len(expired))
         await self._requeue_expired_advisers(now)
         await self._close_timed_out_visitors(now)
         await self.route()
@@ -167,6 +176,7 @@ class ChatService:
     def _adviser(self, profile: StaffProfile, *, active: frozenset[str], status: AdviserStatus) -> Adviser:
         service = Service.AT if profile.service == "AT" else Service.MR
         return Adviser(
+            seen_at=self.now(),
             id=profile.user_id,
             service=service,
             regions=profile.regions,

@@ -55,6 +55,7 @@ class Settings:
     env: str = "production"
     database_url: str = "sqlite+aiosqlite:///./var/nora.db"
     redis_url: str | None = None
+    redis_prefix: str = "nora"
     allowed_origins: tuple[str, ...] = ()
     opening_hours: str | None = None
     closed_dates: tuple[str, ...] = ()
@@ -120,6 +121,7 @@ class Settings:
             env=mode,
             database_url=normalise_database_url(env.get("NORA_DATABASE_URL", "").strip() or default_db),
             redis_url=env.get("NORA_REDIS_URL", "").strip() or None,
+            redis_prefix=env.get("NORA_REDIS_PREFIX", "").strip() or "nora",
             allowed_origins=tuple(o.rstrip("/") for o in _list(env, "NORA_ALLOWED_ORIGINS")),
             opening_hours=env.get("NORA_OPENING_HOURS", "").strip() or None,
             closed_dates=_list(env, "NORA_CLOSED_DATES"),

@@ -135,10 +135,20 @@ def create_app(
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         db = Database.from_url(settings.database_url)
-        the_broker = broker or create_broker(settings.redis_url)
+        the_broker = broker or create_broker(settings.redis_url, prefix=settings.redis_prefix)
         await the_broker.connect()
         async with db.session() as session:
             reference_holder: list[Reference] = [await load_reference(session)]
+        delays = TierDelays.of(settings.tier_delays_s)
+        redis_client = None
+        the_routing = routing
+        if the_routing is None and settings.redis_url:
+            from redis.asyncio import Redis
+
+            from routing.backends.redis import RedisRoutingState
+
+            redis_client = Redis.from_url(settings.redis_url)
+            the_routing = RedisRoutingState(redis_client, delays, key=f"{settings.redis_prefix}:routing")
         passwords = Passwords()
         accounts = Accounts(db, passwords, clock=clock)
         sessions = Sessions(db, idle_s=settings.session_idle_s, absolute_s=settings.session_absolute_s, clock=clock)
@@ -146,7 +156,7 @@ def create_app(
         chat = ChatService(
             settings=settings,
             store=ConversationStore(db),
-            routing=routing or MemoryRoutingState(TierDelays.of(settings.tier_delays_s)),
+            routing=the_routing or MemoryRoutingState(delays),
             broker=the_broker,
             directory=directory,
             reference=lambda: reference_holder[0],
@@ -170,6 +180,8 @@ def create_app(
         finally:
             await chat.stop()
             await the_broker.disconnect()
+            if redis_client is not None:
+                await redis_client.aclose()
             await db.dispose()
 
     routes: list[BaseRoute] = [

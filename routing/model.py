@@ -50,6 +50,7 @@ class Adviser:
     last_assigned_at: float = 0.0
     offline_since: float | None = None
     status_before_offline: AdviserStatus | None = None  # restored on reconnect within the grace period
+    seen_at: float = 0.0  # last heartbeat from the instance holding the adviser's socket
 
     @property
     def load(self) -> float:

@@ -8,6 +8,7 @@ overfill an adviser. The in-memory implementation (``routing.backends.memory``) 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Iterable
 
 from routing.model import Adviser, AdviserStatus, Assignment, ChatRequest, Snapshot
 
@@ -36,6 +37,14 @@ class RoutingState(ABC):
     @abstractmethod
     async def remove_adviser(self, adviser_id: str) -> Adviser | None:
         """Forget an adviser whose grace period has ended; returns what they held."""
+
+    @abstractmethod
+    async def touch(self, adviser_ids: Iterable[str], now: float) -> None:
+        """Heartbeat: these advisers still have a live socket on the calling instance."""
+
+    @abstractmethod
+    async def expire_leases(self, now: float, lease_s: float) -> list[str]:
+        """Mark advisers without a heartbeat for ``lease_s`` offline (their instance died); returns them."""
 
     @abstractmethod
     async def step(self, now: float) -> list[Assignment]:

@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import replace
+from collections.abc import Iterable
+from dataclasses import asdict, replace
+from typing import Any
 
 from routing.errors import UnknownAdviser
-from routing.model import Adviser, AdviserStatus, Assignment, ChatRequest, Snapshot
+from routing.model import Adviser, AdviserStatus, Assignment, ChatRequest, Service, Snapshot
 from routing.policy import TierDelays, route
 from routing.state import RoutingState
+
+RELEASE_HISTORY = 1000
 
 
 class MemoryRoutingState(RoutingState):
     """Single-process state. Methods never await in the middle, so each one is atomic."""
 
-    def __init__(self, delays: TierDelays | None = None, *, release_history: int = 1000) -> None:
+    def __init__(self, delays: TierDelays | None = None, *, release_history: int = RELEASE_HISTORY) -> None:
         self.delays = delays or TierDelays()
         self._waiting: dict[str, ChatRequest] = {}
         self._advisers: dict[str, Adviser] = {}
@@ -33,6 +37,7 @@ class MemoryRoutingState(RoutingState):
                 adviser,
                 active=known.active | adviser.active,
                 last_assigned_at=max(known.last_assigned_at, adviser.last_assigned_at),
+                seen_at=max(known.seen_at, adviser.seen_at),
             )
         self._advisers[adviser.id] = adviser
 
@@ -46,7 +51,7 @@ class MemoryRoutingState(RoutingState):
                 known, status=status, offline_since=known.offline_since or now, status_before_offline=before
             )
         else:
-            updated = replace(known, status=status, offline_since=None, status_before_offline=None)
+            updated = replace(known, status=status, offline_since=None, status_before_offline=None, seen_at=now)
         self._advisers[adviser_id] = updated
         return updated
 
@@ -60,6 +65,20 @@ class MemoryRoutingState(RoutingState):
     async def remove_adviser(self, adviser_id: str) -> Adviser | None:
         return self._advisers.pop(adviser_id, None)
 
+    async def touch(self, adviser_ids: Iterable[str], now: float) -> None:
+        for adviser_id in adviser_ids:
+            known = self._advisers.get(adviser_id)
+            if known is not None and known.status is not AdviserStatus.OFFLINE:
+                self._advisers[adviser_id] = replace(known, seen_at=now)
+
+    async def expire_leases(self, now: float, lease_s: float) -> list[str]:
+        expired = [
+            a.id for a in self._advisers.values() if a.status is not AdviserStatus.OFFLINE and now - a.seen_at > lease_s
+        ]
+        for adviser_id in expired:
+            await self.set_status(adviser_id, AdviserStatus.OFFLINE, now)
+        return expired
+
     async def step(self, now: float) -> list[Assignment]:
         decisions = route(self._waiting.values(), self._advisers, now, self.delays)
         for decision in decisions:
@@ -68,3 +87,46 @@ class MemoryRoutingState(RoutingState):
 
     async def snapshot(self) -> Snapshot:
         return Snapshot(tuple(self._waiting.values()), tuple(self._advisers.values()), tuple(self._releases))
+
+    # -- plain-data form, so that another backend can keep this state elsewhere (see backends.redis)
+
+    def dump(self) -> dict[str, Any]:
+        return {
+            "waiting": [asdict(c) for c in self._waiting.values()],
+            "advisers": [
+                {
+                    **asdict(a),
+                    "regions": sorted(a.regions),
+                    "languages": sorted(a.languages),
+                    "active": sorted(a.active),
+                }
+                for a in self._advisers.values()
+            ],
+            "releases": [list(r) for r in self._releases],
+        }
+
+    @classmethod
+    def load(cls, data: dict[str, Any], delays: TierDelays) -> MemoryRoutingState:
+        state = cls(delays)
+        for c in data.get("waiting", []):
+            service = c.get("service")
+            chat = ChatRequest(
+                **{**c, "also_languages": tuple(c["also_languages"]), "service": Service(service) if service else None}
+            )
+            state._waiting[chat.id] = chat
+        for a in data.get("advisers", []):
+            before = a.get("status_before_offline")
+            adviser = Adviser(
+                **{
+                    **a,
+                    "service": Service(a["service"]),
+                    "status": AdviserStatus(a["status"]),
+                    "status_before_offline": AdviserStatus(before) if before else None,
+                    "regions": frozenset(a["regions"]),
+                    "languages": frozenset(a["languages"]),
+                    "active": frozenset(a["active"]),
+                }
+            )
+            state._advisers[adviser.id] = adviser
+        state._releases.extend((str(r[0]), float(r[1])) for r in data.get("releases", []))
+        return state

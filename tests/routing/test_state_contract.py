@@ -4,18 +4,34 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
+import uuid
+
 import pytest
 
 from routing import Adviser, AdviserStatus, ChatRequest, RoutingState, Service, TierDelays, UnknownAdviser
 from routing.backends.memory import MemoryRoutingState
+from tests import services
 
 pytestmark = pytest.mark.anyio
 
 
-@pytest.fixture(params=["memory"])
+@pytest.fixture(params=["memory", pytest.param("redis", marks=pytest.mark.redis)])
 async def state(request: pytest.FixtureRequest) -> AsyncIterator[RoutingState]:
+    delays = TierDelays(60, 120, 180)
     if request.param == "memory":
-        yield MemoryRoutingState(TierDelays(60, 120, 180))
+        yield MemoryRoutingState(delays)
+        return
+    from redis.asyncio import Redis
+
+    from routing.backends.redis import RedisRoutingState
+
+    client = Redis.from_url(services.need("Redis", services.REDIS_URL))
+    key = f"nora:test:routing:{uuid.uuid4().hex}"
+    try:
+        yield RedisRoutingState(client, delays, key=key)
+    finally:
+        await client.delete(key)
+        await client.aclose()
 
 
 def mr(id: str, capacity: int = 1, status: AdviserStatus = AdviserStatus.AVAILABLE) -> Adviser:
@@ -81,3 +97,31 @@ async def test_reconnect_keeps_active_set(state: RoutingState) -> None:
     await state.put_adviser(mr("a", capacity=2))  # a second tab or a reconnect
     (adviser,) = (await state.snapshot()).advisers
     assert adviser.active == {"c1"}
+
+
+async def test_heartbeats_keep_advisers_and_a_silent_instance_loses_them(state: RoutingState) -> None:
+    await state.put_adviser(mr("a"))
+    await state.put_adviser(mr("b"))
+    await state.set_status("a", AdviserStatus.AVAILABLE, 0)
+    await state.set_status("b", AdviserStatus.AVAILABLE, 0)
+    await state.touch(["a"], 25)
+    assert await state.expire_leases(40, 30) == ["b"]
+    advisers = {a.id: a for a in (await state.snapshot()).advisers}
+    assert advisers["a"].status is AdviserStatus.AVAILABLE
+    assert advisers["b"].status is AdviserStatus.OFFLINE and advisers["b"].offline_since == 40
+    await state.enqueue(req("c1"))
+    assert [d.adviser_id for d in await state.step(41)] == ["a"]
+
+
+async def test_concurrent_steps_never_assign_twice(state: RoutingState) -> None:
+    import asyncio
+
+    for n in range(3):
+        await state.put_adviser(mr(f"a{n}", capacity=2))
+    for n in range(10):
+        await state.enqueue(req(f"c{n}", n))
+    results = await asyncio.gather(*(state.step(100) for _ in range(8)))
+    decisions = [d for batch in results for d in batch]
+    assert len(decisions) == 6 and len({d.conversation_id for d in decisions}) == 6
+    snap = await state.snapshot()
+    assert all(len(a.active) == 2 for a in snap.advisers) and len(snap.waiting) == 4

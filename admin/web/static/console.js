@@ -1,0 +1,911 @@
+// nora-chat agent console: status, several conversations at once, transfer, close, and the case
+// register for closed conversations. Speaks PROTOCOL.md v1 on /ws/adviser.
+// Every text from the server is rendered with textContent (visitor text may contain HTML).
+
+import {
+  $, Socket, announce, api, applyStatic, duration, el, i18n, initPage, isRtl, loadReference, name, ref,
+  regionName, setupAuth, shortTime, showConnection, t,
+} from "./common.js";
+import { RegistrationForm } from "./register.js";
+
+const TYPING_SEND_EVERY_MS = 3000;
+const TYPING_SHOW_MS = 5000;
+const SOUND_KEY = "nora-admin.sound";
+
+const C = {
+  me: null,
+  status: "away",
+  convs: new Map(), // id -> conversation (see newConv)
+  selected: null,
+  socket: null,
+  connected: false,
+  clientPrefix: "a",
+  lastTransfer: null,
+  audio: null,
+};
+
+let auth;
+
+// ------------------------------------------------------------------ model
+
+function newConv(body) {
+  return {
+    id: body.id,
+    alias: body.alias || "",
+    language: body.language,
+    region: body.region ?? null,
+    audience: body.audience,
+    urgent: Boolean(body.urgent),
+    waited_s: body.waited_s ?? null,
+    started_at: body.started_at || null,
+    transferred: Boolean(body.transferred),
+    note: body.note || null,
+    rtl: body.rtl ?? null,
+    state: body.state === "closed" ? "closed" : "assigned",
+    closeReason: body.close_reason || null,
+    closedAt: body.closed_at || null,
+    presence: null,
+    unread: 0,
+    isNew: false,
+    typingTimer: null,
+    typing: false,
+    lastTypingSent: 0,
+    lastSeq: 0,
+    messages: new Map(), // seq -> message data
+    pending: new Map(), // client_id -> {text}
+    hasTranscript: false,
+    view: null,
+    form: null,
+    draft: "",
+  };
+}
+
+function convRtl(conv) {
+  return ref.data ? isRtl(conv.language) : Boolean(conv.rtl);
+}
+
+function upsert(body) {
+  let conv = C.convs.get(body.id);
+  if (!conv) {
+    conv = newConv(body);
+    C.convs.set(conv.id, conv);
+  } else {
+    for (const key of ["alias", "language", "audience", "started_at"]) if (body[key]) conv[key] = body[key];
+    if ("region" in body) conv.region = body.region;
+    if ("urgent" in body) conv.urgent = Boolean(body.urgent);
+    if ("waited_s" in body) conv.waited_s = body.waited_s;
+    if ("transferred" in body) conv.transferred = Boolean(body.transferred);
+    if ("note" in body) conv.note = body.note;
+    if (body.state === "assigned") conv.state = "assigned";
+  }
+  if (Array.isArray(body.messages)) {
+    conv.hasTranscript = true;
+    for (const m of body.messages) addMessage(conv, m, { quiet: true });
+  }
+  return conv;
+}
+
+// ------------------------------------------------------------------ messages
+
+function isMine(m) {
+  return m.sender === "adviser" && typeof m.client_id === "string" && m.client_id.startsWith(C.clientPrefix);
+}
+
+function newClientId() {
+  const bytes = new Uint8Array(12);
+  crypto.getRandomValues(bytes);
+  return C.clientPrefix + Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+function addMessage(conv, m, { quiet = false } = {}) {
+  if (!Number.isInteger(m.seq) || m.seq < 1) return;
+  if (m.seq > conv.lastSeq) conv.lastSeq = m.seq;
+  if (conv.messages.has(m.seq)) return;
+  const data = {
+    seq: m.seq,
+    sender: ["visitor", "adviser", "system"].includes(m.sender) ? m.sender : "system",
+    text: typeof m.text === "string" ? m.text : "",
+    sent_at: m.sent_at || null,
+    event: m.event || null,
+    mine: isMine(m),
+  };
+  conv.messages.set(m.seq, data);
+  let pendingNode = null;
+  if (m.client_id && conv.pending.has(m.client_id)) {
+    pendingNode = conv.pending.get(m.client_id).node;
+    conv.pending.delete(m.client_id);
+    data.mine = true;
+  }
+  if (conv.view) {
+    const node = messageNode(conv, data);
+    if (pendingNode) pendingNode.replaceWith(node);
+    placeInOrder(conv.view.transcript, node, data.seq);
+    scrollToEnd(conv);
+  }
+  if (data.sender === "visitor") {
+    setTyping(conv, false);
+    if (!quiet && (C.selected !== conv.id || document.hidden)) conv.unread += 1;
+  }
+  if (data.event === "visitor_left") conv.presence = "left";
+  if (!quiet) {
+    renderLists();
+    updateTitle();
+  }
+}
+
+function acknowledge(conv, clientId, seq) {
+  const item = conv.pending.get(clientId);
+  if (!item) return;
+  conv.pending.delete(clientId);
+  if (seq > conv.lastSeq) conv.lastSeq = seq;
+  if (conv.messages.has(seq)) {
+    item.node?.remove();
+    return;
+  }
+  const data = { seq, sender: "adviser", text: item.text, sent_at: new Date().toISOString(), event: null, mine: true };
+  conv.messages.set(seq, data);
+  if (conv.view) {
+    const node = messageNode(conv, data);
+    if (item.node) item.node.replaceWith(node);
+    placeInOrder(conv.view.transcript, node, seq);
+  }
+}
+
+function sendMessage(conv, text) {
+  const clientId = newClientId();
+  const item = { text, node: null };
+  conv.pending.set(clientId, item);
+  if (conv.view) {
+    item.node = messageNode(conv, { seq: null, sender: "adviser", text, sent_at: null, mine: true, pending: true });
+    conv.view.transcript.append(item.node);
+    scrollToEnd(conv);
+  }
+  C.socket.send({ type: "message", conversation_id: conv.id, client_id: clientId, text });
+}
+
+function resendPending(conv) {
+  for (const [clientId, item] of conv.pending) {
+    C.socket.send({ type: "message", conversation_id: conv.id, client_id: clientId, text: item.text });
+  }
+}
+
+function eventLabel(event) {
+  const key = `event_${event}`;
+  return event && t(key) !== key ? t(key) : t("event_other");
+}
+
+function messageNode(conv, m) {
+  if (m.sender === "system") {
+    return el(
+      "li",
+      { className: "msg msg-system", dataset: { seq: m.seq ?? "", event: m.event || "" } },
+      el("span", { className: "msg-icon", "aria-hidden": "true", text: "ⓘ" }),
+      el(
+        "div",
+        {},
+        el("p", { className: "msg-event", text: eventLabel(m.event) }),
+        m.text ? el("p", { className: "msg-seen", dir: "auto", text: t("system_seen", { text: m.text }) }) : null,
+      ),
+      el("span", { className: "msg-time", text: shortTime(m.sent_at) }),
+    );
+  }
+  const sender = m.sender === "visitor" ? conv.alias : m.mine ? t("you") : t("adviser");
+  const node = el(
+    "li",
+    {
+      className: `msg msg-${m.sender}${m.mine ? " msg-mine" : ""}${m.pending ? " msg-pending" : ""}`,
+      dataset: m.seq ? { seq: String(m.seq) } : {},
+    },
+    el(
+      "div",
+      { className: "bubble" },
+      el("p", { className: "msg-text", dir: convRtl(conv) ? "rtl" : "auto", lang: conv.language, text: m.text }),
+      el(
+        "p",
+        { className: "msg-meta", dir: "ltr", lang: i18n.lang },
+        el("span", { className: "msg-sender", text: sender }),
+        el("span", { className: "msg-time", text: m.pending ? "" : shortTime(m.sent_at) }),
+        m.sender === "adviser" && m.mine ? el("span", { className: "msg-state", text: m.pending ? t("pending_send") : t("sent") }) : null,
+      ),
+    ),
+  );
+  return node;
+}
+
+function placeInOrder(list, node, seq) {
+  for (const child of list.children) {
+    if (child === node) continue;
+    const other = child.dataset.seq ? Number(child.dataset.seq) : Infinity;
+    if (other > seq) {
+      list.insertBefore(node, child);
+      return;
+    }
+  }
+  list.append(node);
+}
+
+function scrollToEnd(conv) {
+  const list = conv.view?.transcript;
+  if (list) list.scrollTop = list.scrollHeight;
+}
+
+// ------------------------------------------------------------------ conversation view
+
+function metaText(conv) {
+  const parts = [
+    name("languages", conv.language),
+    regionName(conv.region),
+    name("audiences", conv.audience),
+  ];
+  if (conv.waited_s !== null && conv.waited_s !== undefined) parts.push(t("waited", { t: duration(conv.waited_s) }));
+  return parts.filter(Boolean).join(" · ");
+}
+
+function buildView(conv) {
+  const id = conv.id;
+  const titleId = `conv-${id}-title`;
+  const root = el("article", { className: "conversation", id: `conv-${id}`, "aria-labelledby": titleId, hidden: true });
+  const view = { root };
+  conv.view = view;
+
+  view.title = el("h2", { id: titleId, className: "conv-title" });
+  view.meta = el("p", { className: "conv-meta" });
+  view.note = el("p", { className: "transfer-note", hidden: true });
+  view.presence = el("p", { className: "presence", role: "status" });
+  view.closed = el("p", { className: "notice notice-info closed-notice", hidden: true });
+  view.transcript = el("ol", { className: "transcript", role: "log", "aria-live": "polite", "aria-relevant": "additions", tabindex: "0" });
+  view.typing = el("p", { className: "typing", "aria-live": "polite" });
+
+  // composer
+  const textareaId = `compose-${id}`;
+  view.textarea = el("textarea", {
+    id: textareaId,
+    rows: 3,
+    maxlength: 4000,
+    dir: "auto",
+    "aria-describedby": `compose-hint-${id}`,
+  });
+  view.textarea.value = conv.draft;
+  view.composeLabel = el("label", { for: textareaId, className: "visually-hidden" });
+  view.send = el("button", { type: "submit", className: "button button-primary" });
+  view.hint = el("p", { className: "hint composer-hint", id: `compose-hint-${id}` });
+  view.composer = el("form", { className: "composer", novalidate: true }, view.composeLabel, view.textarea, view.send, view.hint);
+  view.composer.addEventListener("submit", (event) => {
+    event.preventDefault();
+    const text = view.textarea.value.trim();
+    if (!text || conv.state !== "assigned") return;
+    view.textarea.value = "";
+    conv.draft = "";
+    sendMessage(conv, text);
+    view.textarea.focus();
+  });
+  view.textarea.addEventListener("keydown", (event) => {
+    if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
+      event.preventDefault();
+      view.composer.requestSubmit();
+    }
+  });
+  view.textarea.addEventListener("input", () => {
+    conv.draft = view.textarea.value;
+    const now = Date.now();
+    if (conv.state === "assigned" && view.textarea.value.trim() && now - conv.lastTypingSent > TYPING_SEND_EVERY_MS) {
+      conv.lastTypingSent = now;
+      C.socket.send({ type: "typing", conversation_id: conv.id });
+    }
+  });
+
+  // close with a confirmation step
+  view.closeButton = el("button", { type: "button", className: "button button-secondary" });
+  view.confirmText = el("p", { className: "confirm-text" });
+  view.closeYes = el("button", { type: "button", className: "button button-danger" });
+  view.closeNo = el("button", { type: "button", className: "button button-secondary" });
+  view.confirm = el("div", { className: "confirm", hidden: true }, view.confirmText, view.closeYes, view.closeNo);
+  view.closeButton.addEventListener("click", () => {
+    view.closeButton.hidden = true;
+    view.confirm.hidden = false;
+    view.closeYes.focus();
+  });
+  view.closeNo.addEventListener("click", () => {
+    view.confirm.hidden = true;
+    view.closeButton.hidden = false;
+    view.closeButton.focus();
+  });
+  view.closeYes.addEventListener("click", () => {
+    view.confirm.hidden = true;
+    view.closeButton.hidden = false;
+    C.socket.send({ type: "close", conversation_id: conv.id });
+  });
+
+  view.transfer = buildTransfer(conv);
+  view.actions = el("div", { className: "conv-actions" }, view.closeButton, view.confirm, view.transfer);
+  view.registration = el("div", { className: "registration-slot" });
+
+  root.append(
+    el("header", { className: "conv-header" }, view.title, view.meta, view.note),
+    view.presence,
+    view.closed,
+    view.transcript,
+    view.typing,
+    view.composer,
+    view.actions,
+    view.registration,
+  );
+  $("pane").append(root);
+  renderTranscript(conv);
+  renderView(conv);
+  return view;
+}
+
+function buildTransfer(conv) {
+  const id = conv.id;
+  const group = `transfer-to-${id}`;
+  const radio = (value, key) => {
+    const rid = `${group}-${value}`;
+    return el(
+      "div",
+      { className: "choice" },
+      el("input", { type: "radio", name: group, id: rid, value }),
+      el("label", { for: rid, dataset: { i18n: key } }),
+    );
+  };
+  const regionSelect = el("select", { id: `${group}-region-select`, name: "region" });
+  const languageSelect = el("select", { id: `${group}-language-select`, name: "language" });
+  const note = el("textarea", { id: `${group}-note`, rows: 2, maxlength: 500, name: "note" });
+  const error = el("p", { className: "field-error", id: `${group}-error`, role: "alert", hidden: true });
+  const fieldset = el(
+    "fieldset",
+    { className: "field", "aria-describedby": `${group}-error` },
+    el("legend", { dataset: { i18n: "transfer_legend" } }),
+    radio("service", "transfer_at"),
+    radio("region", "transfer_region"),
+    el("div", { className: "sub-field" }, el("label", { for: regionSelect.id, dataset: { i18n: "transfer_region_label" } }), regionSelect),
+    radio("language", "transfer_language"),
+    el("div", { className: "sub-field" }, el("label", { for: languageSelect.id, dataset: { i18n: "transfer_language_label" } }), languageSelect),
+  );
+  const form = el(
+    "form",
+    { className: "transfer-form", novalidate: true },
+    fieldset,
+    el("div", { className: "field" }, el("label", { for: note.id, dataset: { i18n: "transfer_note_label" } }), note),
+    error,
+    el("button", { type: "submit", className: "button button-primary", dataset: { i18n: "transfer_submit" } }),
+  );
+  regionSelect.addEventListener("change", () => {
+    form.querySelector(`#${group}-region`).checked = true;
+  });
+  languageSelect.addEventListener("change", () => {
+    form.querySelector(`#${group}-language`).checked = true;
+  });
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    const choice = form.querySelector(`input[name="${group}"]:checked`)?.value;
+    error.hidden = true;
+    let to = null;
+    if (choice === "service") to = { service: "AT" };
+    else if (choice === "region" && regionSelect.value) to = { region: regionSelect.value };
+    else if (choice === "language" && languageSelect.value) to = { language: languageSelect.value };
+    if (!to) {
+      error.textContent = t("transfer_choose");
+      error.hidden = false;
+      return;
+    }
+    const frame = { type: "transfer", conversation_id: conv.id, to };
+    if (note.value.trim()) frame.note = note.value.trim();
+    C.lastTransfer = conv.id;
+    C.socket.send(frame);
+  });
+  const details = el(
+    "details",
+    { className: "transfer" },
+    el("summary", { dataset: { i18n: "transfer" } }),
+    form,
+  );
+  details.regionSelect = regionSelect;
+  details.languageSelect = languageSelect;
+  details.error = error;
+  return details;
+}
+
+function fillTransferOptions(conv) {
+  const details = conv.view?.transfer;
+  if (!details || !ref.data) return;
+  const keep = (select, options) => {
+    const value = select.value;
+    select.replaceChildren(...options);
+    if (value) select.value = value;
+  };
+  keep(details.regionSelect, [
+    el("option", { value: "", text: "—" }),
+    ...ref.data.regions.map((r) => el("option", { value: r.code, text: name("regions", r.code) })),
+  ]);
+  keep(details.languageSelect, [
+    el("option", { value: "", text: "—" }),
+    ...ref.data.languages.map((l) => el("option", { value: l.code, lang: l.code, text: `${name("languages", l.code)} (${l.native})` })),
+  ]);
+}
+
+function renderTranscript(conv) {
+  const view = conv.view;
+  const list = el("ol", {
+    className: "transcript",
+    role: "log",
+    "aria-live": "polite",
+    "aria-relevant": "additions",
+    tabindex: "0",
+  });
+  list.setAttribute("aria-label", conv.alias);
+  const seqs = [...conv.messages.keys()].sort((a, b) => a - b);
+  for (const seq of seqs) list.append(messageNode(conv, conv.messages.get(seq)));
+  for (const item of conv.pending.values()) {
+    item.node = messageNode(conv, { seq: null, sender: "adviser", text: item.text, mine: true, pending: true });
+    list.append(item.node);
+  }
+  view.transcript.replaceWith(list);
+  view.transcript = list;
+  view.transcript.hidden = !conv.hasTranscript && conv.messages.size === 0;
+  scrollToEnd(conv);
+}
+
+function renderView(conv) {
+  const view = conv.view;
+  if (!view) return;
+  applyStatic(view.root);
+  view.title.replaceChildren(
+    el("span", { text: conv.alias }),
+    conv.urgent ? el("span", { className: "badge badge-urgent", text: `⚠ ${t("urgent")}` }) : null,
+    conv.transferred ? el("span", { className: "badge badge-info", text: t("transferred_badge") }) : null,
+  );
+  view.meta.textContent = metaText(conv);
+  view.note.hidden = !conv.note;
+  view.note.textContent = conv.note ? t("transfer_note", { note: conv.note }) : "";
+  view.transcript.setAttribute("aria-label", conv.alias);
+
+  const open = conv.state === "assigned";
+  const presenceKey = conv.presence === "away" ? "presence_away_long" : conv.presence === "left" ? "presence_left" : null;
+  view.presence.textContent = presenceKey && open ? t(presenceKey) : "";
+  view.presence.hidden = !(presenceKey && open);
+  view.presence.dataset.presence = conv.presence || "";
+
+  view.composer.hidden = !open;
+  view.actions.hidden = !open;
+  view.composeLabel.textContent = t("message_label", { alias: conv.alias });
+  view.textarea.lang = conv.language;
+  view.textarea.dir = convRtl(conv) ? "rtl" : "auto";
+  view.send.textContent = t("send");
+  view.hint.textContent = t("enter_hint");
+  view.closeButton.textContent = t("close_conversation");
+  view.confirmText.textContent = t("close_confirm", { alias: conv.alias });
+  view.closeYes.textContent = t("close_yes");
+  view.closeNo.textContent = t("close_no");
+  fillTransferOptions(conv);
+  renderTyping(conv);
+
+  if (!open) {
+    const reasonKey = `closed_reason_${conv.closeReason}`;
+    view.closed.hidden = false;
+    view.closed.textContent = `${t(t(reasonKey) !== reasonKey ? reasonKey : "closed_reason_other")} ${t("closed_register")}`;
+    if (!conv.form) {
+      conv.form = new RegistrationForm(conv, { onSaved: registered, onExpired: () => auth.expired() });
+      view.registration.append(conv.form.element);
+    } else {
+      conv.form.render();
+    }
+  } else {
+    view.closed.hidden = true;
+  }
+}
+
+function renderTyping(conv) {
+  const node = conv.view?.typing;
+  if (node) node.textContent = conv.typing && conv.state === "assigned" ? t("typing_visitor", { alias: conv.alias }) : "";
+}
+
+function setTyping(conv, on) {
+  clearTimeout(conv.typingTimer);
+  conv.typing = on;
+  if (on) conv.typingTimer = setTimeout(() => setTyping(conv, false), TYPING_SHOW_MS);
+  renderTyping(conv);
+  renderLists();
+}
+
+// ------------------------------------------------------------------ lists, selection, title
+
+function listItem(conv) {
+  const selected = C.selected === conv.id;
+  const badges = [];
+  if (conv.urgent) badges.push(el("span", { className: "badge badge-urgent", text: `⚠ ${t("urgent")}` }));
+  if (conv.isNew) badges.push(el("span", { className: "badge badge-new", text: t("new_badge") }));
+  if (conv.unread > 0) badges.push(el("span", { className: "badge badge-unread", text: t("unread", { n: conv.unread }) }));
+  let line3;
+  if (conv.state === "closed") {
+    const reasonKey = `closed_reason_${conv.closeReason}`;
+    line3 = t(t(reasonKey) !== reasonKey ? reasonKey : "closed_reason_other");
+  } else if (conv.typing) line3 = t("typing_visitor", { alias: conv.alias });
+  else if (conv.presence === "away") line3 = t("presence_away");
+  else if (conv.presence === "left") line3 = t("presence_left");
+  else line3 = conv.waited_s !== null && conv.waited_s !== undefined ? t("waited", { t: duration(conv.waited_s) }) : "";
+  const button = el(
+    "button",
+    {
+      type: "button",
+      className: `conv-item${conv.urgent ? " is-urgent" : ""}${conv.isNew ? " is-new" : ""}`,
+      dataset: { id: conv.id },
+      "aria-current": selected ? "true" : null,
+    },
+    el("span", { className: "conv-line1" }, el("strong", { className: "conv-alias", text: conv.alias }), ...badges),
+    el("span", { className: "conv-line2", text: [name("languages", conv.language), regionName(conv.region), name("audiences", conv.audience)].join(" · ") }),
+    line3 ? el("span", { className: `conv-line3 presence-${conv.presence || "none"}`, text: line3 }) : null,
+  );
+  button.addEventListener("click", () => select(conv.id, { focus: true }));
+  return el("li", {}, button);
+}
+
+function renderLists() {
+  const focusedId = document.activeElement?.closest?.(".conv-item")?.dataset.id;
+  const all = [...C.convs.values()];
+  const active = all
+    .filter((c) => c.state === "assigned")
+    .sort((a, b) => Number(b.urgent) - Number(a.urgent) || String(a.started_at).localeCompare(String(b.started_at)));
+  const pending = all.filter((c) => c.state === "closed").sort((a, b) => String(a.closedAt).localeCompare(String(b.closedAt)));
+  $("conversation-list").replaceChildren(...active.map(listItem));
+  $("pending-list").replaceChildren(...pending.map(listItem));
+  $("no-conversations").hidden = active.length > 0;
+  $("no-pending").hidden = pending.length > 0;
+  $("conversations-count").textContent = C.me ? `(${t("conversations_count", { n: active.length, capacity: C.me.capacity })})` : "";
+  $("pending-count").textContent = pending.length ? `(${pending.length})` : "";
+  if (focusedId) document.querySelector(`.conv-item[data-id="${CSS.escape(focusedId)}"]`)?.focus();
+}
+
+function updateTitle() {
+  const attention = [...C.convs.values()].filter((c) => c.isNew || c.unread > 0).length;
+  document.title = (attention ? `(${attention}) ` : "") + t("console_title");
+}
+
+function select(id, { focus = false } = {}) {
+  const conv = C.convs.get(id);
+  if (!conv) return;
+  C.selected = id;
+  conv.isNew = false;
+  conv.unread = 0;
+  $("pane-empty").hidden = true;
+  $("pane-notice").hidden = true;
+  if (!conv.view) buildView(conv);
+  for (const other of C.convs.values()) if (other.view) other.view.root.hidden = other.id !== id;
+  renderLists();
+  updateTitle();
+  scrollToEnd(conv);
+  if (focus) {
+    if (conv.state === "assigned") conv.view.textarea.focus();
+    else conv.form?.element.querySelector("input, select")?.focus();
+  }
+}
+
+function showPaneEmpty() {
+  C.selected = null;
+  $("pane-empty").hidden = false;
+}
+
+function drop(conv) {
+  clearTimeout(conv.typingTimer);
+  conv.view?.root.remove();
+  C.convs.delete(conv.id);
+  if (C.selected === conv.id) showPaneEmpty();
+}
+
+// ------------------------------------------------------------------ status
+
+function setStatus(status) {
+  C.status = status;
+  $("status-available").setAttribute("aria-pressed", String(status === "available"));
+  $("status-away").setAttribute("aria-pressed", String(status !== "available"));
+  document.body.dataset.status = status;
+}
+
+function requestStatus(status) {
+  if (!C.socket?.send({ type: "status", status })) return;
+}
+
+// ------------------------------------------------------------------ notifications
+
+function notifyAssigned(conv) {
+  conv.isNew = true;
+  announce(t(conv.urgent ? "new_assignment_urgent" : "new_assignment", { alias: conv.alias }));
+  updateTitle();
+  if (C.sound) beep();
+}
+
+function beep() {
+  try {
+    C.audio = C.audio || new AudioContext();
+    const ctx = C.audio;
+    const osc = ctx.createOscillator();
+    const gain = ctx.createGain();
+    osc.frequency.value = 880;
+    gain.gain.setValueAtTime(0.0001, ctx.currentTime);
+    gain.gain.exponentialRampToValueAtTime(0.2, ctx.currentTime + 0.02);
+    gain.gain.exponentialRampToValueAtTime(0.0001, ctx.currentTime + 0.4);
+    osc.connect(gain).connect(ctx.destination);
+    osc.start();
+    osc.stop(ctx.currentTime + 0.45);
+  } catch {
+    /* no audio: the title and the badge still tell */
+  }
+}
+
+function showError(text) {
+  const node = $("console-error");
+  node.textContent = text;
+  node.hidden = false;
+  clearTimeout(showError.timer);
+  showError.timer = setTimeout(() => {
+    node.hidden = true;
+  }, 8000);
+}
+
+// ------------------------------------------------------------------ frames
+
+function onFrame(frame) {
+  switch (frame.type) {
+    case "state":
+      onState(frame);
+      break;
+    case "status":
+      setStatus(frame.status);
+      announce(t(frame.status === "available" ? "status_now_available" : "status_now_away"));
+      break;
+    case "assigned": {
+      if (!frame.conversation?.id) break;
+      const known = C.convs.has(frame.conversation.id);
+      const conv = upsert(frame.conversation);
+      conv.state = "assigned";
+      conv.presence = null;
+      if (conv.view) {
+        renderTranscript(conv);
+        renderView(conv);
+      }
+      if (!known) notifyAssigned(conv);
+      if (!C.selected) select(conv.id);
+      renderLists();
+      break;
+    }
+    case "message": {
+      const conv = C.convs.get(frame.conversation_id);
+      if (conv) addMessage(conv, frame);
+      break;
+    }
+    case "ack": {
+      const conv = C.convs.get(frame.conversation_id);
+      if (conv) acknowledge(conv, frame.client_id, frame.seq);
+      break;
+    }
+    case "typing": {
+      const conv = C.convs.get(frame.conversation_id);
+      if (conv && frame.sender === "visitor") setTyping(conv, true);
+      break;
+    }
+    case "visitor": {
+      const conv = C.convs.get(frame.conversation_id);
+      if (!conv) break;
+      conv.presence = frame.presence === "back" ? null : frame.presence;
+      if (frame.presence === "left") announce(t("visitor_left_announce", { alias: conv.alias }));
+      renderView(conv);
+      renderLists();
+      break;
+    }
+    case "unassigned": {
+      const conv = C.convs.get(frame.conversation_id);
+      if (!conv) break;
+      announce(t(frame.reason === "transferred" ? "transferred_done" : "requeued_done", { alias: conv.alias }));
+      const wasSelected = C.selected === conv.id;
+      drop(conv);
+      renderLists();
+      updateTitle();
+      if (wasSelected) paneNotice(t(frame.reason === "transferred" ? "transferred_done" : "requeued_done", { alias: conv.alias }));
+      break;
+    }
+    case "conversation_closed": {
+      const conv = C.convs.get(frame.conversation_id);
+      if (!conv) {
+        refreshPending();
+        break;
+      }
+      conv.state = "closed";
+      conv.closeReason = frame.reason || null;
+      conv.closedAt = new Date().toISOString();
+      conv.closedSeen = Date.now();
+      if (frame.reason === "visitor_left") conv.presence = "left";
+      setTyping(conv, false);
+      if (conv.view) renderView(conv);
+      if (frame.reason === "visitor_left") announce(t("visitor_left_announce", { alias: conv.alias }));
+      renderLists();
+      break;
+    }
+    case "error":
+      onError(frame);
+      break;
+    default:
+      break; // additive protocol changes are ignored
+  }
+}
+
+function onState(frame) {
+  C.me = frame.adviser;
+  C.clientPrefix = `a${String(frame.adviser.id).replace(/[^A-Za-z0-9]/g, "").slice(0, 8)}_`;
+  setStatus(frame.status);
+  const present = new Set();
+  for (const body of frame.conversations || []) {
+    present.add(body.id);
+    const conv = upsert(body);
+    conv.state = "assigned";
+    if (conv.view) {
+      renderTranscript(conv);
+      renderView(conv);
+    }
+  }
+  // Ours before the reconnect but no longer: closed meanwhile (then pending) or moved back to the queue.
+  const missing = [...C.convs.values()].filter((c) => c.state === "assigned" && !present.has(c.id));
+  // After a reconnect: ask for anything after what we hold, and resend what was never acknowledged.
+  const wanted = {};
+  for (const id of present) wanted[id] = C.convs.get(id).lastSeq;
+  if (present.size) C.socket.send({ type: "sync", conversations: wanted });
+  for (const id of present) resendPending(C.convs.get(id));
+  refreshPending(missing);
+  if (!C.selected && present.size) select([...present][0]);
+  renderLists();
+  updateTitle();
+}
+
+function onError(frame) {
+  if (frame.ref === "transfer" && C.lastTransfer) {
+    const conv = C.convs.get(C.lastTransfer);
+    const details = conv?.view?.transfer;
+    if (details) {
+      const fields = frame.fields ? Object.entries(frame.fields).map(([k, v]) => `${k}: ${v}`).join("; ") : "";
+      details.error.textContent = t("error_generic", { message: fields || frame.message || frame.code });
+      details.error.hidden = false;
+      return;
+    }
+  }
+  if (frame.code === "rate_limited") {
+    setTimeout(() => {
+      for (const conv of C.convs.values()) if (conv.state === "assigned") resendPending(conv);
+    }, Math.max(200, Number(frame.retry_after_ms) || 1000));
+  }
+  showError(t("error_generic", { message: frame.message || frame.code }));
+}
+
+// ------------------------------------------------------------------ registration
+
+async function refreshPending(missing = []) {
+  const asked = Date.now();
+  let data;
+  try {
+    data = await api("/api/v1/registrations/pending");
+  } catch (err) {
+    if (err.status === 401) auth.expired();
+    return;
+  }
+  const ids = new Set();
+  for (const body of data.conversations || []) {
+    ids.add(body.id);
+    const known = C.convs.get(body.id);
+    const conv = known || upsert({ ...body, state: "closed" });
+    conv.state = "closed";
+    conv.closeReason = body.close_reason || conv.closeReason;
+    conv.closedAt = body.closed_at || conv.closedAt;
+    if (conv.view) renderView(conv);
+  }
+  for (const conv of [...C.convs.values()]) {
+    // Closed after we asked: the answer may predate it, so keep it until the next refresh.
+    const fresh = conv.closedSeen && conv.closedSeen >= asked;
+    const gone = conv.state === "closed" && !ids.has(conv.id) && !conv.form?.busy && !fresh;
+    if (gone || (missing.includes(conv) && !ids.has(conv.id))) drop(conv);
+  }
+  renderLists();
+  updateTitle();
+}
+
+function registered(conv, how) {
+  const text = t(how === "already" ? "reg_already" : "reg_saved", { alias: conv.alias });
+  drop(conv);
+  renderLists();
+  updateTitle();
+  paneNotice(text);
+  announce(text);
+}
+
+function paneNotice(text) {
+  if (C.selected) return;
+  const node = $("pane-notice");
+  node.textContent = text;
+  node.hidden = false;
+  $("pane-empty").hidden = false;
+  node.focus();
+}
+
+// ------------------------------------------------------------------ start-up
+
+function relabel() {
+  renderLists();
+  updateTitle();
+  for (const conv of C.convs.values()) {
+    if (!conv.view) continue;
+    renderTranscript(conv);
+    renderView(conv);
+  }
+}
+
+function start() {
+  C.socket = new Socket("/ws/adviser", {
+    onOpen() {},
+    onFrame,
+    onDown: async () => {
+      C.connected = false;
+      return auth.expired();
+    },
+    onState(state) {
+      C.connected = state === "connected";
+      showConnection(state);
+      $("status-available").disabled = !C.connected;
+      $("status-away").disabled = !C.connected;
+    },
+  });
+  C.socket.start();
+  refreshPending();
+}
+
+function stop() {
+  C.socket?.stop();
+  for (const conv of [...C.convs.values()]) drop(conv);
+  C.me = null;
+  renderLists();
+  updateTitle();
+}
+
+async function init() {
+  initPage();
+  i18n.onChange(relabel);
+  try {
+    C.sound = localStorage.getItem(SOUND_KEY) === "1";
+  } catch {
+    C.sound = false;
+  }
+  $("sound").checked = C.sound;
+  $("sound").addEventListener("change", () => {
+    C.sound = $("sound").checked;
+    try {
+      localStorage.setItem(SOUND_KEY, C.sound ? "1" : "0");
+    } catch {
+      /* ignore */
+    }
+    if (C.sound) beep();
+  });
+  $("status-available").addEventListener("click", () => requestStatus("available"));
+  $("status-away").addEventListener("click", () => requestStatus("away"));
+  document.addEventListener("visibilitychange", () => {
+    if (!document.hidden && C.selected) {
+      const conv = C.convs.get(C.selected);
+      if (conv) {
+        conv.unread = 0;
+        conv.isNew = false;
+        renderLists();
+        updateTitle();
+      }
+    }
+  });
+  try {
+    await loadReference();
+  } catch {
+    /* labels fall back to codes */
+  }
+  auth = setupAuth({
+    role: "adviser",
+    wrongRoleKey: "login_wrong_role_console",
+    onReady: start,
+    onLoggedOut: stop,
+  });
+  await auth.check();
+  document.documentElement.classList.add("ready");
+}
+
+init();

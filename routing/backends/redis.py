@@ -1,0 +1,90 @@
+"""Routing state in Redis, shared by several instances.
+
+Each operation is one optimistic transaction (WATCH the state key, run the reference logic of
+``MemoryRoutingState`` on it, MULTI/SET/EXEC, retry if another instance wrote in between). So two
+instances never assign the same conversation or overfill an adviser, and a stalled instance cannot
+corrupt the state the way an expired lock could. The whole state travels on each write: right for a
+national service of this size (hundreds waiting at most), and measured in ``bench/``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any, TypeVar
+
+from redis.asyncio import Redis
+from redis.exceptions import WatchError
+
+from routing.backends.memory import MemoryRoutingState
+from routing.errors import RoutingError
+from routing.model import Adviser, AdviserStatus, Assignment, ChatRequest, Snapshot
+from routing.policy import TierDelays
+from routing.state import RoutingState
+
+T = TypeVar("T")
+MAX_RETRIES = 100
+STATE_TTL_S = 7 * 24 * 3600  # every key expires (RELIABILITY.md 35); any write renews it
+
+
+class RoutingContention(RoutingError):
+    """Too many instances wrote the routing state at once; the caller may retry."""
+
+
+class RedisRoutingState(RoutingState):
+    def __init__(self, redis: Redis, delays: TierDelays, *, key: str = "nora:routing") -> None:
+        self.redis = redis
+        self.delays = delays
+        self.key = key
+
+    def _decode(self, raw: Any) -> MemoryRoutingState:
+        if not raw:
+            return MemoryRoutingState(self.delays)
+        return MemoryRoutingState.load(json.loads(raw), self.delays)
+
+    async def _apply(self, op: Callable[[MemoryRoutingState], Awaitable[T]]) -> T:
+        for _ in range(MAX_RETRIES):
+            async with self.redis.pipeline(transaction=True) as pipe:
+                try:
+                    await pipe.watch(self.key)
+                    state = self._decode(await pipe.get(self.key))
+                    result = await op(state)
+                    pipe.multi()  # type: ignore[no-untyped-call]
+                    pipe.set(self.key, json.dumps(state.dump(), separators=(",", ":")), ex=STATE_TTL_S)
+                    await pipe.execute()
+                    return result
+                except WatchError:
+                    continue
+        raise RoutingContention(f"routing state busy after {MAX_RETRIES} attempts")
+
+    async def enqueue(self, chat: ChatRequest) -> None:
+        await self._apply(lambda s: s.enqueue(chat))
+
+    async def withdraw(self, chat_id: str) -> ChatRequest | None:
+        return await self._apply(lambda s: s.withdraw(chat_id))
+
+    async def put_adviser(self, adviser: Adviser) -> None:
+        await self._apply(lambda s: s.put_adviser(adviser))
+
+    async def set_status(self, adviser_id: str, status: AdviserStatus, now: float) -> Adviser:
+        return await self._apply(lambda s: s.set_status(adviser_id, status, now))
+
+    async def release(self, adviser_id: str, chat_id: str, now: float) -> None:
+        await self._apply(lambda s: s.release(adviser_id, chat_id, now))
+
+    async def remove_adviser(self, adviser_id: str) -> Adviser | None:
+        return await self._apply(lambda s: s.remove_adviser(adviser_id))
+
+    async def touch(self, adviser_ids: Iterable[str], now: float) -> None:
+        ids = list(adviser_ids)
+        if ids:
+            await self._apply(lambda s: s.touch(ids, now))
+
+    async def expire_leases(self, now: float, lease_s: float) -> list[str]:
+        return await self._apply(lambda s: s.expire_leases(now, lease_s))
+
+    async def step(self, now: float) -> list[Assignment]:
+        return await self._apply(lambda s: s.step(now))
+
+    async def snapshot(self) -> Snapshot:
+        return await self._decode(await self.redis.get(self.key)).snapshot()

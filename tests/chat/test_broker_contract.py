@@ -1,0 +1,73 @@
+"""One contract for every broker backend (in-process and Redis)."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+
+import pytest
+
+from chat.broker import Broker, MemoryBroker, create_broker
+from tests import services
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture(params=["memory", pytest.param("redis", marks=pytest.mark.redis)])
+async def broker(request: pytest.FixtureRequest) -> AsyncIterator[Broker]:
+    if request.param == "memory":
+        b: Broker = MemoryBroker()
+    else:
+        from chat.broker_redis import RedisBroker
+
+        b = RedisBroker(services.need("Redis", services.REDIS_URL), channel=f"nora:test:{uuid.uuid4().hex}")
+    await b.connect()
+    yield b
+    await b.disconnect()
+
+
+async def wait_subscribed(broker: Broker, queue: asyncio.Queue[dict[str, object]]) -> None:
+    """Publish probes until one arrives: Redis subscriptions become live asynchronously."""
+    for _ in range(50):
+        await broker.publish({"t": "probe"})
+        try:
+            await asyncio.wait_for(queue.get(), 0.1)
+            while not queue.empty():
+                queue.get_nowait()
+            return
+        except TimeoutError:
+            continue
+    raise AssertionError("subscription never became live")
+
+
+async def test_every_listener_gets_every_event_in_order(broker: Broker) -> None:
+    async with broker.listen() as first, broker.listen() as second:
+        await wait_subscribed(broker, first)
+        while not second.empty():
+            second.get_nowait()
+        events = [{"t": "msg", "n": n, "text": "æøå العربية"} for n in range(50)]
+        for event in events:
+            await broker.publish(event)
+        for queue in (first, second):
+            got = [await asyncio.wait_for(queue.get(), 2) for _ in events]
+            assert got == events
+
+
+async def test_a_closed_listener_gets_nothing_more(broker: Broker) -> None:
+    async with broker.listen() as queue:
+        await wait_subscribed(broker, queue)
+    await broker.publish({"t": "after"})
+    await asyncio.sleep(0.1)
+    assert queue.empty()
+
+
+async def test_ping(broker: Broker) -> None:
+    await broker.ping()
+
+
+def test_backend_is_chosen_from_the_url() -> None:
+    assert isinstance(create_broker(None), MemoryBroker)
+    assert isinstance(create_broker("memory://"), MemoryBroker)
+    with pytest.raises(ValueError, match="kafka"):
+        create_broker("kafka://x")
