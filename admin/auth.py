@@ -126,7 +126,7 @@ async def logout(request: Request) -> Response:
     ctx = context(request)
     staff = await require(request, csrf=True)
     await ctx.sessions.revoke(staff.session.token_hash)
-    await ctx.chat.broker.publish({"t": "revoke", "session": staff.session.token_hash})
+    await ctx.chat.publish({"t": "revoke", "session": staff.session.token_hash})
     response = Response(status_code=204, headers=NO_STORE)
     response.delete_cookie(
         ctx.settings.session_cookie_name,

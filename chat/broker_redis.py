@@ -6,15 +6,31 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 import redis.asyncio as aioredis
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
+from redis.asyncio.client import PubSub
+from redis.asyncio.connection import Connection
 
 from chat.broker import Broker, Event
 
 CHANNEL = "nora:events"
+
+
+class ResyncingPubSub(PubSub):
+    """redis-py re-subscribes by itself after a short outage, but whatever was published meanwhile is
+    gone (Pub/Sub is at-most-once); ``on_reconnect`` lets the app catch up from the database."""
+
+    on_reconnect: Callable[[], None] | None = None
+    _connects = 0
+
+    async def on_connect(self, connection: Connection) -> None:
+        await super().on_connect(connection)
+        self._connects += 1
+        if self._connects > 1 and self.on_reconnect is not None:
+            self.on_reconnect()
+
+
 log = logging.getLogger("nora.broker")
 
 
@@ -50,7 +66,8 @@ class RedisBroker(Broker):
         """Receive forever; after a Redis outage re-subscribe and ask for a resync."""
         backoff = 0.1
         while True:
-            pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
+            pubsub = ResyncingPubSub(self._redis.connection_pool, ignore_subscribe_messages=True)
+            pubsub.on_reconnect = lambda: queue.put_nowait({"t": "resync"})
             try:
                 await pubsub.subscribe(self._channel)
                 if backoff > 0.1:
@@ -60,12 +77,12 @@ class RedisBroker(Broker):
                     if item.get("type") == "message":
                         with contextlib.suppress(ValueError):
                             queue.put_nowait(json.loads(item["data"]))
-            except (RedisConnectionError, RedisTimeoutError, OSError):
-                log.warning("redis subscription lost; retrying in %.1fs", backoff)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - keep listening whatever broke
+                log.warning("redis subscription lost (%s); retrying in %.1fs", type(exc).__name__, backoff)
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 5.0)
-                if backoff <= 0.2:
-                    backoff = 0.2
             finally:
                 with contextlib.suppress(Exception):
                     await pubsub.aclose()  # type: ignore[no-untyped-call]

@@ -9,4 +9,5 @@ WAIT_SECONDS = Histogram(
 )
 MESSAGES = Counter("nora_messages_total", "Messages stored", ["sender"])
 CONVERSATIONS = Counter("nora_conversations_total", "Conversations started")
+BROKER_FAILURES = Counter("nora_broker_failures_total", "Events that could not be published")
 ERRORS = Counter("nora_frame_errors_total", "Error frames sent", ["code"])

@@ -37,6 +37,7 @@ from routing.policy import TierDelays, estimates
 
 log = logging.getLogger("nora.chat")
 HEARTBEAT_EVERY_TICKS = 5
+PURGE_EVERY_S = 600.0
 ADVISER_LEASE_S = 30.0  # an instance that stops heartbeating for this long is taken for dead
 S = ConversationState
 
@@ -89,6 +90,9 @@ class ChatService:
         self._step_lock = asyncio.Lock()
         self._listening = asyncio.Event()
         self._ticks = 0
+        self._rebuild_due = False
+        self._last_purge = 0.0
+        self._local_status: dict[str, AdviserStatus] = {}  # advisers connected here, to rebuild state
 
     # ------------------------------------------------------------------ lifecycle of the service
 
@@ -108,6 +112,15 @@ class ChatService:
 
     def now(self) -> float:
         return self.clock()
+
+    async def publish(self, event: Event) -> None:
+        """Publish a hint; a broker outage is logged, never raised: the database holds the truth and
+        every socket catches up by ``seq`` once events flow again."""
+        try:
+            await self.broker.publish(event)
+        except Exception as exc:  # noqa: BLE001 - any broker failure degrades to "delivered later"
+            metrics.BROKER_FAILURES.inc()
+            log.warning("broker publish failed (%s); clients will catch up by seq", type(exc).__name__)
 
     async def _recover(self) -> None:
         """After a restart: re-queue waiting chats at their place; held chats wait for their adviser."""
@@ -161,15 +174,23 @@ class ChatService:
         """Widen tiers, end grace periods and refresh queue positions."""
         now = self.now()
         self._ticks += 1
+        if self._rebuild_due:
+            await self._rebuild_routing()
+            self._rebuild_due = False
         if self._ticks % HEARTBEAT_EVERY_TICKS == 0:
             await self.routing.touch(list(self.hub.advisers), now)
             expired = await self.routing.expire_leases(now, ADVISER_LEASE_S)
             if expired:
                 log.warning("%d adviser lease(s) expired (instance gone?); grace period started", len(expired))
+        if now - self._last_purge >= PURGE_EVERY_S:
+            self._last_purge = now
+            purged = await self.purge(now=now)
+            if purged:
+                log.info("purged %d transcript(s) past the retention period", purged)
         await self._requeue_expired_advisers(now)
         await self._close_timed_out_visitors(now)
         await self.route()
-        await self.broker.publish({"t": "queue"})
+        await self.publish({"t": "queue"})
 
     # ------------------------------------------------------------------ routing
 
@@ -193,7 +214,7 @@ class ChatService:
         for decision in decisions:
             await self._assign(decision.conversation_id, decision.adviser_id)
         if decisions:
-            await self.broker.publish({"t": "queue"})
+            await self.publish({"t": "queue"})
 
     async def _assign(self, conversation_id: str, adviser_id: str) -> None:
         now = self.now()
@@ -216,7 +237,7 @@ class ChatService:
             return
         metrics.WAIT_SECONDS.observe(max(0.0, now - as_utc(conv.enqueued_at).timestamp()))
         await self._system(conv, "assigned", adviser_id, name=profile.name)
-        await self.broker.publish(
+        await self.publish(
             {"t": "assigned", "c": conversation_id, "a": adviser_id, "name": profile.name, "service": profile.service}
         )
 
@@ -240,9 +261,7 @@ class ChatService:
     async def _publish_message(
         self, conversation_id: str, adviser_id: str | None, message: StoredMessage, origin: str | None
     ) -> None:
-        await self.broker.publish(
-            {"t": "msg", "c": conversation_id, "a": adviser_id, "m": message.event_body(), "o": origin}
-        )
+        await self.publish({"t": "msg", "c": conversation_id, "a": adviser_id, "m": message.event_body(), "o": origin})
 
     def _rate_check(self, key: tuple[str, str], ref: str) -> None:
         bucket = self._buckets.get(key)
@@ -338,7 +357,7 @@ class ChatService:
         else:
             await self._send_queue(conn, force=True)
         if was_away:
-            await self.broker.publish({"t": "presence", "c": conv.id, "a": conv.adviser_id, "presence": "back"})
+            await self.publish({"t": "presence", "c": conv.id, "a": conv.adviser_id, "presence": "back"})
 
     async def _visitor_conversation(self, conn: VisitorConn, ref: str) -> Conversation:
         if conn.conversation_id is None:
@@ -359,7 +378,7 @@ class ChatService:
         if self._typing_allowed(("vt", conn.conversation_id)):
             conv = await self.store.get(conn.conversation_id)
             if conv is not None and conv.adviser_id:
-                await self.broker.publish({"t": "typing", "c": conv.id, "a": conv.adviser_id, "from": "visitor"})
+                await self.publish({"t": "typing", "c": conv.id, "a": conv.adviser_id, "from": "visitor"})
 
     def _typing_allowed(self, key: tuple[str, str]) -> bool:
         bucket = self._buckets.get(key)
@@ -386,7 +405,7 @@ class ChatService:
             visitor_away_since=to_datetime(self.now()),
         )
         if changed:
-            await self.broker.publish({"t": "presence", "c": conv.id, "a": conv.adviser_id, "presence": "away"})
+            await self.publish({"t": "presence", "c": conv.id, "a": conv.adviser_id, "presence": "away"})
 
     async def _send_queue(self, conn: VisitorConn, *, force: bool = False) -> None:
         if conn.conversation_id is None or conn.state != S.QUEUED:
@@ -422,7 +441,7 @@ class ChatService:
             await self._system(
                 conv, "closed", conv.adviser_id, text_key=reason if reason == "visitor_timeout" else None
             )
-        await self.broker.publish({"t": "closed", "c": conversation_id, "a": conv.adviser_id, "reason": reason})
+        await self.publish({"t": "closed", "c": conversation_id, "a": conv.adviser_id, "reason": reason})
         await self.route()
         return True
 
@@ -459,8 +478,8 @@ class ChatService:
         if not changed or conv is None:
             return
         await self._system(conv, "requeued", None)
-        await self.broker.publish({"t": "unassigned", "c": conversation_id, "a": adviser_id, "reason": reason})
-        await self.broker.publish({"t": "requeued", "c": conversation_id})
+        await self.publish({"t": "unassigned", "c": conversation_id, "a": adviser_id, "reason": reason})
+        await self.publish({"t": "requeued", "c": conversation_id})
         await self.routing.enqueue(chat_request(conv))
 
     # ------------------------------------------------------------------ advisers
@@ -501,8 +520,9 @@ class ChatService:
                 }
             )
 
+        self._local_status[profile.user_id] = status
         conn.outbox.push(Run(send_state))
-        await self.broker.publish({"t": "status", "a": profile.user_id, "status": status.value})
+        await self.publish({"t": "status", "a": profile.user_id, "status": status.value})
         await self.route()
 
     async def _conversation_body(self, conversation_id: str, outbox: Outbox) -> dict[str, Any] | None:
@@ -532,12 +552,13 @@ class ChatService:
 
     async def adviser_status(self, conn: StaffConn, status: str) -> None:
         new = AdviserStatus(status)
+        self._local_status[conn.user_id] = new
         try:
             await self.routing.set_status(conn.user_id, new, self.now())
         except UnknownAdviser:
             await self.adviser_connected(conn)
             await self.routing.set_status(conn.user_id, new, self.now())
-        await self.broker.publish({"t": "status", "a": conn.user_id, "status": new.value})
+        await self.publish({"t": "status", "a": conn.user_id, "status": new.value})
         if new is AdviserStatus.AVAILABLE:
             await self.route()
 
@@ -559,7 +580,7 @@ class ChatService:
         if not self._typing_allowed((conn.user_id + "t", conversation_id)):
             return
         conv = await self._adviser_conversation(conn, conversation_id, "typing")
-        await self.broker.publish({"t": "typing", "c": conv.id, "a": conn.user_id, "from": "adviser", "o": conn.id})
+        await self.publish({"t": "typing", "c": conv.id, "a": conn.user_id, "from": "adviser", "o": conn.id})
 
     async def adviser_close(self, conn: StaffConn, conversation_id: str) -> None:
         await self._adviser_conversation(conn, conversation_id, "close")
@@ -595,7 +616,7 @@ class ChatService:
         await self._system(moved, "transferred", None)
         conn.outbox.send({"type": "unassigned", "conversation_id": conversation_id, "reason": "transferred"})
         conn.outbox.push(Untrack(conversation_id))
-        await self.broker.publish({"t": "requeued", "c": conversation_id})
+        await self.publish({"t": "requeued", "c": conversation_id})
         await self.routing.enqueue(chat_request(moved, not_adviser=conn.user_id))
         await self.route()
 
@@ -609,9 +630,10 @@ class ChatService:
 
     async def adviser_disconnected(self, conn: StaffConn) -> None:
         if self.hub.remove_adviser(conn) == 0:
+            self._local_status.pop(conn.user_id, None)
             with contextlib.suppress(UnknownAdviser):
                 await self.routing.set_status(conn.user_id, AdviserStatus.OFFLINE, self.now())
-            await self.broker.publish({"t": "queue"})
+            await self.publish({"t": "queue"})
 
     # ------------------------------------------------------------------ events from the broker
 
@@ -683,6 +705,22 @@ class ChatService:
             for conn in conns:
                 for conversation_id, last in list(conn.outbox.last.items()):
                     conn.outbox.push(Replay(conversation_id, last))
+            self._rebuild_due = True  # done by the next tick, retried until Redis answers again
+
+    async def _rebuild_routing(self) -> None:
+        """After the broker reconnects (a Redis restart may have emptied the routing state): put back
+        every waiting conversation from the database and every adviser connected here."""
+        for conv in await self.store.list_where(col(Conversation.state) == S.QUEUED):
+            await self.routing.enqueue(chat_request(conv))
+        for adviser_id, conns in list(self.hub.advisers.items()):
+            profile = next(iter(conns)).identity.profile
+            mine = await self.store.list_where(
+                col(Conversation.state) == S.ASSIGNED, col(Conversation.adviser_id) == adviser_id
+            )
+            status = self._local_status.get(adviser_id, AdviserStatus.AWAY)
+            await self.routing.put_adviser(self._adviser(profile, active=frozenset(c.id for c in mine), status=status))
+            await self.routing.set_status(adviser_id, status, self.now())
+        await self.route()
 
     def _send_assigned(self, conversation_id: str) -> Callable[[Outbox], Any]:
         async def job(outbox: Outbox) -> None:

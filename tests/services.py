@@ -6,7 +6,10 @@ With ``NORA_REQUIRE_SERVICES=1`` (which ``.ci/run`` sets) a missing service fail
 from __future__ import annotations
 
 import os
+import shutil
 import socket
+import subprocess
+import time
 from urllib.parse import urlsplit
 
 import pytest
@@ -35,3 +38,51 @@ def need(name: str, url: str) -> str:
     if required():
         pytest.fail(f"{message} and NORA_REQUIRE_SERVICES=1", pytrace=False)
     pytest.skip(f"{message}: start it (see README, 'Tests') or run .ci/run")
+
+
+class PrivateRedis:
+    """A redis-server of the test's own on a free port, so a test may kill and restart it freely."""
+
+    def __init__(self, port: int, workdir: str) -> None:
+        self.port = port
+        self.workdir = workdir
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        binary = shutil.which("redis-server")
+        if binary is None:
+            if required():
+                pytest.fail("redis-server is not installed and NORA_REQUIRE_SERVICES=1", pytrace=False)
+            pytest.skip("redis-server is not installed")
+        self.process = subprocess.Popen(
+            [
+                binary,
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                self.workdir,
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 10
+        while not reachable(self.url):
+            if time.monotonic() > deadline:
+                raise RuntimeError("private redis-server did not start")
+            time.sleep(0.05)
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(5)
+        self.process = None

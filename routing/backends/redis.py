@@ -9,11 +9,14 @@ national service of this size (hundreds waiting at most), and measured in ``benc
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, TypeVar
 
 from redis.asyncio import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis.exceptions import WatchError
 
 from routing.backends.memory import MemoryRoutingState
@@ -24,6 +27,7 @@ from routing.state import RoutingState
 
 T = TypeVar("T")
 MAX_RETRIES = 100
+RECONNECT_ATTEMPTS = 3
 STATE_TTL_S = 7 * 24 * 3600  # every key expires (RELIABILITY.md 35); any write renews it
 
 
@@ -43,7 +47,7 @@ class RedisRoutingState(RoutingState):
         return MemoryRoutingState.load(json.loads(raw), self.delays)
 
     async def _apply(self, op: Callable[[MemoryRoutingState], Awaitable[T]]) -> T:
-        for _ in range(MAX_RETRIES):
+        for attempt in range(MAX_RETRIES):
             async with self.redis.pipeline(transaction=True) as pipe:
                 try:
                     await pipe.watch(self.key)
@@ -55,6 +59,12 @@ class RedisRoutingState(RoutingState):
                     return result
                 except WatchError:
                     continue
+                except (RedisConnectionError, RedisTimeoutError):
+                    # After a Redis restart the first command on a pooled connection fails; the pool
+                    # reconnects on the next one. Give up (and let the caller fail) after a few.
+                    if attempt >= RECONNECT_ATTEMPTS:
+                        raise
+                    await asyncio.sleep(0.05 * (attempt + 1))
         raise RoutingContention(f"routing state busy after {MAX_RETRIES} attempts")
 
     async def enqueue(self, chat: ChatRequest) -> None:

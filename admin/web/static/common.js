@@ -66,6 +66,23 @@ export function bindLanguageSwitch() {
   }
 }
 
+/** First letter upper-case (reference labels are lower-case in running text). */
+export function cap(text) {
+  return text ? text.charAt(0).toLocaleUpperCase(locale()) + text.slice(1) : text;
+}
+
+/**
+ * Direction of a message text. In a conversation in a right-to-left language the text is marked
+ * dir="rtl", unless its first strong letter is left-to-right (an adviser writing Norwegian in an
+ * Arabic chat), which would otherwise have its punctuation flipped. Elsewhere the browser decides.
+ */
+const RTL_LETTER = /[\p{Script=Arabic}\p{Script=Hebrew}\p{Script=Syriac}\p{Script=Thaana}\p{Script=Nko}\p{Script=Adlam}]/u;
+export function textDir(text, rtlConversation) {
+  if (!rtlConversation) return "auto";
+  const first = String(text).match(/\p{L}/u);
+  return !first || RTL_LETTER.test(first[0]) ? "rtl" : "ltr";
+}
+
 export function el(tag, props = {}, ...children) {
   const node = document.createElement(tag);
   for (const [key, value] of Object.entries(props)) {
@@ -209,7 +226,8 @@ export function setupAuth({ role, wrongRoleKey, onReady, onLoggedOut }) {
     error.hidden = !messageKey;
     error.textContent = messageKey ? t(messageKey) : "";
     error.dataset.key = messageKey || "";
-    $("username").focus();
+    // Never pull focus away from someone already typing in the form.
+    if (!form.contains(document.activeElement)) $("username").focus();
   }
 
   function accept(data) {

@@ -3,8 +3,8 @@
 // Every text from the server is rendered with textContent (visitor text may contain HTML).
 
 import {
-  $, Socket, announce, api, applyStatic, duration, el, i18n, initPage, isRtl, loadReference, name, ref,
-  regionName, setupAuth, shortTime, showConnection, t,
+  $, Socket, announce, api, applyStatic, cap, duration, el, i18n, initPage, isRtl, loadReference, name, ref,
+  regionName, setupAuth, shortTime, showConnection, t, textDir,
 } from "./common.js";
 import { RegistrationForm } from "./register.js";
 
@@ -199,7 +199,7 @@ function messageNode(conv, m) {
     el(
       "div",
       { className: "bubble" },
-      el("p", { className: "msg-text", dir: convRtl(conv) ? "rtl" : "auto", lang: conv.language, text: m.text }),
+      el("p", { className: "msg-text", dir: textDir(m.text, convRtl(conv)), lang: conv.language, text: m.text }),
       el(
         "p",
         { className: "msg-meta", dir: "ltr", lang: i18n.lang },
@@ -233,9 +233,9 @@ function scrollToEnd(conv) {
 
 function metaText(conv) {
   const parts = [
-    name("languages", conv.language),
+    cap(name("languages", conv.language)),
     regionName(conv.region),
-    name("audiences", conv.audience),
+    cap(name("audiences", conv.audience)),
   ];
   if (conv.waited_s !== null && conv.waited_s !== undefined) parts.push(t("waited", { t: duration(conv.waited_s) }));
   return parts.filter(Boolean).join(" · ");
@@ -276,6 +276,7 @@ function buildView(conv) {
     if (!text || conv.state !== "assigned") return;
     view.textarea.value = "";
     conv.draft = "";
+    conv.lastTypingSent = 0;
     sendMessage(conv, text);
     view.textarea.focus();
   });
@@ -320,6 +321,8 @@ function buildView(conv) {
   view.actions = el("div", { className: "conv-actions" }, view.closeButton, view.confirm, view.transfer);
   view.registration = el("div", { className: "registration-slot" });
 
+  root.addEventListener("focusin", () => markSeen(conv));
+  root.addEventListener("pointerdown", () => markSeen(conv));
   root.append(
     el("header", { className: "conv-header" }, view.title, view.meta, view.note),
     view.presence,
@@ -451,9 +454,11 @@ function renderView(conv) {
   if (!view) return;
   applyStatic(view.root);
   view.title.replaceChildren(
-    el("span", { text: conv.alias }),
-    conv.urgent ? el("span", { className: "badge badge-urgent", text: `⚠ ${t("urgent")}` }) : null,
-    conv.transferred ? el("span", { className: "badge badge-info", text: t("transferred_badge") }) : null,
+    ...[
+      el("span", { text: conv.alias }),
+      conv.urgent ? el("span", { className: "badge badge-urgent", text: `⚠ ${t("urgent")}` }) : null,
+      conv.transferred ? el("span", { className: "badge badge-info", text: t("transferred_badge") }) : null,
+    ].filter(Boolean),
   );
   view.meta.textContent = metaText(conv);
   view.note.hidden = !conv.note;
@@ -533,7 +538,7 @@ function listItem(conv) {
       "aria-current": selected ? "true" : null,
     },
     el("span", { className: "conv-line1" }, el("strong", { className: "conv-alias", text: conv.alias }), ...badges),
-    el("span", { className: "conv-line2", text: [name("languages", conv.language), regionName(conv.region), name("audiences", conv.audience)].join(" · ") }),
+    el("span", { className: "conv-line2", text: [cap(name("languages", conv.language)), regionName(conv.region), name("audiences", conv.audience)].join(" · ") }),
     line3 ? el("span", { className: `conv-line3 presence-${conv.presence || "none"}`, text: line3 }) : null,
   );
   button.addEventListener("click", () => select(conv.id, { focus: true }));
@@ -561,12 +566,12 @@ function updateTitle() {
   document.title = (attention ? `(${attention}) ` : "") + t("console_title");
 }
 
-function select(id, { focus = false } = {}) {
+/** Show a conversation. Only a user's own choice (``seen``) clears its "new" and "unread" marks. */
+function select(id, { focus = false, seen = focus } = {}) {
   const conv = C.convs.get(id);
   if (!conv) return;
   C.selected = id;
-  conv.isNew = false;
-  conv.unread = 0;
+  if (seen) markSeen(conv, false);
   $("pane-empty").hidden = true;
   $("pane-notice").hidden = true;
   if (!conv.view) buildView(conv);
@@ -577,6 +582,16 @@ function select(id, { focus = false } = {}) {
   if (focus) {
     if (conv.state === "assigned") conv.view.textarea.focus();
     else conv.form?.element.querySelector("input, select")?.focus();
+  }
+}
+
+function markSeen(conv, render = true) {
+  if (!conv.isNew && !conv.unread) return;
+  conv.isNew = false;
+  conv.unread = 0;
+  if (render) {
+    renderLists();
+    updateTitle();
   }
 }
 
@@ -883,15 +898,8 @@ async function init() {
   $("status-available").addEventListener("click", () => requestStatus("available"));
   $("status-away").addEventListener("click", () => requestStatus("away"));
   document.addEventListener("visibilitychange", () => {
-    if (!document.hidden && C.selected) {
-      const conv = C.convs.get(C.selected);
-      if (conv) {
-        conv.unread = 0;
-        conv.isNew = false;
-        renderLists();
-        updateTitle();
-      }
-    }
+    const conv = C.selected && C.convs.get(C.selected);
+    if (!document.hidden && conv && conv.view?.root.contains(document.activeElement)) markSeen(conv);
   });
   try {
     await loadReference();

@@ -1,7 +1,7 @@
 // The case-register form (PROTOCOL.md, Case register): one screen, keyboard friendly, server-side
 // validation shown next to each field. Codes and labels come from /api/v1/reference.
 
-import { ApiError, api, el, entry, name, ref, t } from "./common.js";
+import { ApiError, api, cap, el, entry, name, ref, t } from "./common.js";
 
 const NOTE_MAX = 500;
 const SINGLE = ["contact", "age_group", "gender"];
@@ -106,7 +106,7 @@ export class RegistrationForm {
           "div",
           { className: "choice" },
           el("input", { type: "checkbox", id, name: field, value: code, checked: chosen.includes(code) }),
-          el("label", { for: id, text: name(field === "violence_forms" ? "forms" : field === "actions" ? "actions" : "categories", code) }),
+          el("label", { for: id, text: cap(name(field === "violence_forms" ? "forms" : field === "actions" ? "actions" : "categories", code)) }),
         );
       }),
     );
@@ -191,7 +191,7 @@ export class RegistrationForm {
       this.select(
         field,
         `reg_${field}`,
-        codes(KIND[field]).map((c) => [c, name(KIND[field], c)]),
+        codes(KIND[field]).map((c) => [c, cap(name(KIND[field], c))]),
         v[field],
       ),
     );

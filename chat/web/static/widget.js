@@ -114,6 +114,18 @@ function formatTime(iso) {
   return new Intl.DateTimeFormat(locale(), { hour: "2-digit", minute: "2-digit" }).format(date);
 }
 
+// In a conversation in a right-to-left language, message texts are dir="rtl" unless their first strong
+// letter is left-to-right (an adviser answering in Norwegian), which would otherwise flip punctuation.
+const RTL_LETTER = /[\p{Script=Arabic}\p{Script=Hebrew}\p{Script=Syriac}\p{Script=Thaana}\p{Script=Nko}\p{Script=Adlam}]/u;
+function textDir(text) {
+  if (!S.rtl) return "auto";
+  const first = String(text).match(/\p{L}/u);
+  return !first || RTL_LETTER.test(first[0]) ? "rtl" : "ltr";
+}
+
+// The page's own texts (nb, en) run left to right even inside a right-to-left chat area.
+const UI_TEXT_IDS = ["chat-head", "connection", "typing", "enter-hint", "leave-confirm", "ended"];
+
 function newClientId() {
   // crypto.getRandomValues works outside secure contexts too; 128 bits, [0-9a-f].
   const bytes = new Uint8Array(16);
@@ -559,7 +571,7 @@ function buildMessage(message) {
   }
   const text = el("p", {
     className: "msg-text",
-    dir: S.rtl ? "rtl" : "auto",
+    dir: textDir(message.text || ""),
     lang: S.language || null,
     text: message.text || "",
   });
@@ -667,6 +679,7 @@ function onSend(event) {
   $("transcript").append(node);
   scrollToEnd();
   box.value = "";
+  S.lastTypingSent = 0; // the other side clears "typing" on a message; the next keystroke says it again
   if (S.live) send({ type: "message", client_id: clientId, text });
   box.focus();
 }
@@ -715,6 +728,7 @@ function showChat() {
   const chat = $("chat");
   chat.hidden = false;
   chat.dir = S.rtl ? "rtl" : "ltr";
+  for (const id of UI_TEXT_IDS) $(id).dir = "ltr";
   const box = $("message");
   box.dir = S.rtl ? "rtl" : "auto";
   if (S.language) box.lang = S.language;
@@ -745,7 +759,7 @@ function renderChatHead() {
     heading.textContent = t("heading_connecting");
     status.textContent = "";
   } else if (S.phase === "ended") {
-    heading.textContent = t("ended_title");
+    heading.textContent = S.adviser?.name ? t("heading_ended_with", { name: S.adviser.name }) : t("heading_ended");
     status.textContent = "";
   }
   heading.lang = S.ui;
