@@ -1,0 +1,231 @@
+"""Browser fixtures: Debian's Chromium through Playwright's sync API, and a live server per test.
+
+Playwright's sync API keeps its own event loop marked as running in this thread, so everything that
+needs ``asyncio.run`` (seeding the test database) runs in a worker thread, and the browser lives for
+one module only, so the asyncio tests in other modules never see that loop.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+import httpx
+import pytest
+
+from tests.conftest import PASSWORD, ROOT, Databases, LiveServer, start_server
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+NEUTRAL_URL = "https://www.google.com/search?q=weather"  # the quick-exit target in chat/web/index.html
+SCREENSHOTS = Path(os.environ.get("NORA_SCREENSHOTS", "/tmp/nora-chat-screens"))
+DESKTOP = {"width": 1280, "height": 900}
+PHONE = {"width": 390, "height": 844}
+A11Y_SCRIPT = (Path(__file__).parent / "a11y_check.js").read_text("utf-8")
+EXTERNAL = re.compile(r"^(?!https?://127\.0\.0\.1[:/]|wss?://127\.0\.0\.1[:/]|data:|about:|blob:)")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    if CHROMIUM.exists():
+        return
+    skip = pytest.mark.skip(reason=f"{CHROMIUM} is missing: install Debian's chromium package to run browser tests")
+    for item in items:
+        if item.get_closest_marker("browser"):
+            item.add_marker(skip)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    if not CHROMIUM.exists():
+        pytest.skip(f"{CHROMIUM} is missing: install Debian's chromium package to run browser tests")
+    from playwright.sync_api import sync_playwright
+
+    playwright = sync_playwright().start()
+    try:
+        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            yield chromium
+        finally:
+            chromium.close()
+    finally:
+        playwright.stop()
+
+
+def _in_thread(fn: Any) -> Any:
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(fn).result()
+
+
+@pytest.fixture
+def live(databases: Databases, tmp_path: Path) -> Iterator[LiveServer]:
+    """A real ``nora-chat serve`` on a fresh SQLite copy with the USERS of tests/conftest.py."""
+    url = _in_thread(databases.sqlite)
+    server = start_server(url, tmp_path / "server.log")
+    yield server
+    server.stop()
+
+
+def restart(server: LiveServer) -> None:
+    """Stop the server and start it again on the same port and database (a deploy, a crash)."""
+    server.stop()
+    port = urlparse(server.base).port
+    with server.log_path.open("ab") as log:
+        server.process = subprocess.Popen(
+            [sys.executable, "-m", "nora.cli", "serve", "--host", "127.0.0.1", "--port", str(port)],
+            cwd=ROOT, env=server.env, stdout=log, stderr=subprocess.STDOUT,
+        )
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(server.base + "/readyz", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    server.process.send_signal(signal.SIGKILL)
+    raise RuntimeError("server did not come back")
+
+
+@dataclass
+class Browsing:
+    """Contexts opened for one test, with what they asked of the outside world and any page errors."""
+
+    browser: Any
+    base: str
+    contexts: list[Any] = field(default_factory=list)
+    external: list[str] = field(default_factory=list)
+    page_errors: list[str] = field(default_factory=list)
+    dialogs: list[str] = field(default_factory=list)
+
+    def page(self, path: str = "/", *, viewport: dict[str, int] | None = None) -> Any:
+        context = self.browser.new_context(base_url=self.base, viewport=viewport or DESKTOP, locale="nb-NO")
+        # There is no internet here, and a test must never reach it: anything not on 127.0.0.1
+        # (the quick-exit target, say) gets a blank neutral page from this handler instead.
+        context.route(EXTERNAL, self._neutral)
+        self.contexts.append(context)
+        page = context.new_page()
+        page.on("pageerror", lambda error: self.page_errors.append(str(error)))
+        page.on("dialog", self._dialog)
+        page.goto(path)
+        return page
+
+    def _neutral(self, route: Any) -> None:
+        self.external.append(route.request.url)
+        route.fulfill(status=200, content_type="text/html", body="<!doctype html><title>Weather</title><p>Weather")
+
+    def _dialog(self, dialog: Any) -> None:
+        self.dialogs.append(dialog.message)
+        dialog.dismiss()
+
+    def close(self) -> None:
+        for context in self.contexts:
+            context.close()
+
+
+@pytest.fixture
+def web(browser: Any, live: LiveServer) -> Iterator[Browsing]:
+    browsing = Browsing(browser, live.base)
+    yield browsing
+    browsing.close()
+    assert not browsing.page_errors, f"JavaScript errors: {browsing.page_errors}"
+    assert not browsing.dialogs, f"unexpected dialogs: {browsing.dialogs}"
+
+
+# ---------------------------------------------------------------------- what a user does
+
+
+def start_chat(
+    page: Any, *, language: str = "ar", region: str = "03", audience: str = "youth", urgent: bool = False
+) -> None:
+    from playwright.sync_api import expect
+
+    page.select_option("#language", language)
+    page.select_option("#region", region)
+    page.check(f"#audience-{audience}")
+    if urgent:
+        page.check("#urgent")
+    page.click("#start-button")
+    expect(page.locator("#chat")).to_be_visible()
+    expect(page.locator("#chat-heading")).not_to_have_text(re.compile("Kobler til|Connecting"))
+
+
+def log_in(page: Any, username: str, *, password: str = PASSWORD) -> None:
+    from playwright.sync_api import expect
+
+    page.fill("#username", username)
+    page.fill("#password", password)
+    page.click("#login-button")
+    expect(page.locator("#app-view")).to_be_visible()
+    expect(page.locator("#connection")).to_have_attribute("data-state", "connected")
+
+
+def go_available(console: Any) -> None:
+    from playwright.sync_api import expect
+
+    console.click("#status-available")
+    expect(console.locator("#status-available")).to_have_attribute("aria-pressed", "true")
+
+
+def visitor_send(page: Any, text: str) -> None:
+    from playwright.sync_api import expect
+
+    page.fill("#message", text)
+    page.press("#message", "Enter")
+    expect(page.locator("#transcript .msg-visitor", has_text=text).last).to_have_attribute("data-state", "sent")
+
+
+def adviser_send(console: Any, text: str) -> None:
+    from playwright.sync_api import expect
+
+    box = console.locator(".conversation:not([hidden]) textarea[id^=compose-]")
+    box.fill(text)
+    box.press("Enter")
+    sent = console.locator(".conversation:not([hidden]) .msg-adviser:not(.msg-pending)", has_text=text)
+    expect(sent.last).to_be_visible()
+
+
+def connected_chat(web: Browsing, **start: Any) -> tuple[Any, Any, str]:
+    """A visitor chatting with Amina: (visitor page, console page, the visitor's alias)."""
+    from playwright.sync_api import expect
+
+    visitor = web.page("/")
+    start_chat(visitor, **start)
+    console = web.page("/console")
+    log_in(console, "amina")
+    go_available(console)
+    expect(visitor.locator("#chat-heading")).to_contain_text("Amina")
+    item = console.locator("#conversation-list .conv-item")
+    expect(item).to_have_count(1)
+    alias = console.locator(".conversation:not([hidden]) .conv-title span").first.inner_text()
+    assert alias.startswith("Gjest ")
+    return visitor, console, alias
+
+
+def audit(page: Any) -> list[str]:
+    problems: list[str] = page.evaluate(A11Y_SCRIPT)
+    return problems
+
+
+def screenshot(page: Any, name: str) -> Path:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    path = SCREENSHOTS / f"{name}.png"
+    page.screenshot(path=str(path), full_page=True)
+    return path
