@@ -93,9 +93,17 @@ def check_conversation(
     outgoing: list[Outgoing],
     *,
     allow_wire_repeats: bool,
+    settled: bool = True,
 ) -> list[str]:
-    """Every way this conversation's record disagrees with the rules above; empty when it is right."""
+    """Every way this conversation's record disagrees with the rules above; empty when it is right.
+
+    With ``settled=False`` (the server had not caught up when the drain time ran out) what may simply
+    still be queued (an unacked message not stored yet, seqs past the last one a participant saw) is
+    reported with the prefix ``PENDING``; everything else (an acked message missing from the
+    transcript, a hole below what was seen, a duplicate) is a failure either way.
+    """
     tag = cid[:8]
+    pending = "PENDING " if not settled else ""
     if transcript is None:
         return [f"{tag}: no stored conversation"]
     failures: list[str] = []
@@ -122,9 +130,10 @@ def check_conversation(
             sent_keys.add(key)
             rows = stored.get(key, [])
             if s.seq is None:
-                failures.append(f"{tag}: {out.sender} {s.client_id} never acked")
+                failures.append(f"{pending}{tag}: {out.sender} {s.client_id} never acked")
             if len(rows) != 1:
-                failures.append(f"{tag}: {out.sender} {s.client_id} stored {len(rows)} times")
+                queued = s.seq is None and not rows
+                failures.append(f"{pending if queued else ''}{tag}: {out.sender} {s.client_id} stored {len(rows)} times")
                 continue
             row = rows[0]
             if s.seq is not None and row[0] != s.seq:
@@ -137,8 +146,12 @@ def check_conversation(
         who = f"{tag} {view.role}"
         failures += [f"{who}: conflicting content: {c}" for c in view.conflicts[:3]]
         missing = sorted(set(range(1, n + 1)) - view.seen.keys())
-        if missing:
-            failures.append(f"{who}: never saw seqs {missing[:10]}{' ...' if len(missing) > 10 else ''} of 1..{n}")
+        holes = [m for m in missing if m < view.max_seen]
+        tail = [m for m in missing if m > view.max_seen]
+        if holes:
+            failures.append(f"{who}: never saw seqs {holes[:10]}{' ...' if len(holes) > 10 else ''} of 1..{n}")
+        if tail:
+            failures.append(f"{pending}{who}: never saw seqs {tail[:10]}{' ...' if len(tail) > 10 else ''} of 1..{n}")
         extra = sorted(view.seen.keys() - by_seq.keys())
         if extra:
             failures.append(f"{who}: saw seqs {extra[:10]} that are not stored")

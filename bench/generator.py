@@ -73,6 +73,13 @@ class Stats:
     errors: Counter[str] = field(default_factory=Counter)
     closed_unexpectedly: int = 0
     loop_lag_ms: list[float] = field(default_factory=list)
+    latency_v2a: list[float] = field(default_factory=list)
+    latency_a2v: list[float] = field(default_factory=list)
+    ack_times: list[float] = field(default_factory=list)
+
+    def acks_in_last_5s(self) -> int:
+        t = now() - 5
+        return sum(1 for x in self.ack_times[-100000:] if x >= t)
 
 
 class Generator:
@@ -115,7 +122,9 @@ class Generator:
         except (IndexError, ValueError):
             return
         if self.in_window(sent):
-            self.stats.latency_ms.append((t - sent) * 1000)
+            ms = (t - sent) * 1000
+            self.stats.latency_ms.append(ms)
+            (self.stats.latency_v2a if text[0] == "v" else self.stats.latency_a2v).append(ms)
 
     def acked(self, out: Outgoing, client_id: str, seq: int) -> bool:
         """Record an ack; returns whether it acknowledged something outstanding."""
@@ -130,6 +139,7 @@ class Generator:
         sent.seq = seq
         out.unacked -= 1
         t = now()
+        self.stats.ack_times.append(t)
         if self.in_window(t):
             self.stats.acked_in_window += 1
         if not sent.resent and self.in_window(sent.t_sent):
@@ -270,6 +280,9 @@ class Generator:
             out.unacked += 1
             self.stats.sent += 1
             await adviser.send({"type": "message", "conversation_id": conv.cid, "client_id": cid, "text": sent.text})
+
+    def unacked(self) -> int:
+        return sum(c.vout.unacked + c.aout.unacked for c in self.convs.values())
 
     def settled(self) -> bool:
         """Every message acked, and both ends of every conversation have seen everything known."""

@@ -15,12 +15,13 @@ from bench.scenarios import Scenario
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
-# target metric -> result field it is computed from
+# target metric -> (result field, whether the bound is a ratio to the bare relay or an absolute value)
 TARGET_FIELDS = {
-    "p99_ms": "latency_ms_p99",
-    "cpu": "cpu_cores",
-    "throughput": "acked_per_s",
-    "rss_per_conn": "rss_per_conn_kib",
+    "p99_ms": ("latency_ms_p99", True),
+    "cpu": ("cpu_cores", True),
+    "throughput": ("acked_per_s", True),
+    "rss_per_conn": ("rss_per_conn_kib", True),
+    "wait_with_room_s": ("longest_wait_with_room_s", False),
 }
 
 
@@ -64,13 +65,14 @@ def ratio(value: Any, base: Any) -> float | None:
 def evaluate_targets(scenario: Scenario, run: dict[str, Any], bare: dict[str, Any] | None) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for metric, (op, bound) in scenario.targets.items():
-        field = TARGET_FIELDS[metric]
-        r = ratio(run.get(field), (bare or {}).get(field))
-        if r is None:
-            out[metric] = {"ratio": None, "bound": f"{op} {bound}", "met": None}
+        field, relative = TARGET_FIELDS[metric]
+        value = run.get(field)
+        r = ratio(value, (bare or {}).get(field)) if relative else value
+        if not isinstance(r, int | float):
+            out[metric] = {"ratio": None, "bound": f"{op} {bound}", "met": None, "relative": relative}
             continue
         met = r <= bound if op == "<=" else r >= bound
-        out[metric] = {"ratio": round(r, 2), "bound": f"{op} {bound}", "met": met}
+        out[metric] = {"ratio": round(r, 2), "bound": f"{op} {bound}", "met": met, "relative": relative}
     return out
 
 
@@ -87,13 +89,26 @@ def _x(value: Any, base: Any) -> str:
     return "" if r is None else f" ({r:.2f}x)"
 
 
+def _verdict(r: dict[str, Any]) -> str:
+    v = r.get("verdict", "ok" if r.get("ok") else "FAIL")
+    return v if v == "ok" else f"**{v}**"
+
+
+def _skipped(r: dict[str, Any]) -> str:
+    sent, skipped = r.get("sent"), r.get("skipped")
+    if not isinstance(sent, int) or not isinstance(skipped, int) or sent + skipped == 0:
+        return "-"
+    return f"{100 * skipped / (sent + skipped):.0f}%"
+
+
 def _targets_cell(t: dict[str, Any]) -> str:
     if not t:
         return ""
     parts = []
     for metric, v in t.items():
         mark = "?" if v["met"] is None else ("met" if v["met"] else "MISSED")
-        parts.append(f"{metric} {_f(v['ratio'], 2)}x {v['bound']}: {mark}")
+        unit = "x" if v.get("relative", True) else ""
+        parts.append(f"{metric} {_f(v['ratio'], 2)}{unit} {v['bound']}: {mark}")
     return "; ".join(parts)
 
 
@@ -115,20 +130,20 @@ def table(scenarios: list[Scenario], runs: list[dict[str, Any]]) -> str:
 
     chat = rows_for("chat")
     if chat:
-        lines += ["| scenario | server | offered msg/s | delivered msg/s | latency p50 ms | p99 ms | max ms "
+        lines += ["| scenario | server | offered msg/s | skipped sends | delivered msg/s | latency p50 ms | p99 ms | max ms "
                   "| ack p99 ms | server CPU (cores) | DB CPU | generator CPU | checks | targets |",
-                  "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+                  "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
         for s, r, bare in chat:
             b = bare or {}
             lines.append(
-                f"| {s.name} | {r['deployment']} | {_f(r.get('offered_per_s'), 0)} "
+                f"| {s.name} | {r['deployment']} | {_f(r.get('offered_per_s'), 0)} | {_skipped(r)} "
                 f"| {_f(r.get('acked_per_s'), 0)}{_x(r.get('acked_per_s'), b.get('acked_per_s'))} "
                 f"| {_f(r.get('latency_ms_p50'))} "
                 f"| {_f(r.get('latency_ms_p99'))}{_x(r.get('latency_ms_p99'), b.get('latency_ms_p99'))} "
                 f"| {_f(r.get('latency_ms_max'), 0)} | {_f(r.get('ack_ms_p99'))} "
                 f"| {_f(r.get('cpu_cores'), 2)}{_x(r.get('cpu_cores'), b.get('cpu_cores'))} "
                 f"| {_f(r.get('db_cpu_cores'), 2)} | {_f(r.get('gen_cpu_cores'), 2)} "
-                f"| {'ok' if r['ok'] else '**FAIL**'} | {_targets_cell(r.get('targets', {}))} |"
+                f"| {_verdict(r)} | {_targets_cell(r.get('targets', {}))} |"
             )
         lines.append("")
     idle = rows_for("idle")
@@ -143,21 +158,21 @@ def table(scenarios: list[Scenario], runs: list[dict[str, Any]]) -> str:
                 f"| {_f((r.get('rss_before_kib') or 0) / 1024)} | {_f((r.get('rss_after_kib') or 0) / 1024)} "
                 f"| {_f(r.get('rss_per_conn_kib'))}{_x(r.get('rss_per_conn_kib'), b.get('rss_per_conn_kib'))} "
                 f"| {_f(r.get('connect_s'))} | {_f(r.get('idle_cpu_cores'), 3)} "
-                f"| {'ok' if r['ok'] else '**FAIL**'} | {_targets_cell(r.get('targets', {}))} |"
+                f"| {_verdict(r)} | {_targets_cell(r.get('targets', {}))} |"
             )
         lines.append("")
     burst = rows_for("burst")
     if burst:
         lines += ["| scenario | server | start->assigned p50 ms | p99 ms | max ms | longest wait with room s "
-                  "| server CPU (cores) | checks |",
-                  "|---|---|---|---|---|---|---|---|"]
+                  "| server CPU (cores) | checks | targets |",
+                  "|---|---|---|---|---|---|---|---|---|"]
         for s, r, bare in burst:
             b = bare or {}
             lines.append(
                 f"| {s.name} | {r['deployment']} | {_f(r.get('assign_ms_p50'))} "
                 f"| {_f(r.get('assign_ms_p99'))}{_x(r.get('assign_ms_p99'), b.get('assign_ms_p99'))} "
                 f"| {_f(r.get('assign_ms_max'), 0)} | {_f(r.get('longest_wait_with_room_s'), 2)} "
-                f"| {_f(r.get('cpu_cores'), 2)} | {'ok' if r['ok'] else '**FAIL**'} |"
+                f"| {_f(r.get('cpu_cores'), 2)} | {_verdict(r)} | {_targets_cell(r.get('targets', {}))} |"
             )
         lines.append("")
     return "\n".join(lines)

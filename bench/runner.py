@@ -55,8 +55,8 @@ class Meter:
 class Profiler:
     """py-spy on every server process for the measurement window (``--profile``)."""
 
-    def __init__(self, dep: Deployment, out: Path | None, tag: str, seconds: float) -> None:
-        self.dep, self.out, self.tag, self.seconds = dep, out, tag, seconds
+    def __init__(self, dep: Deployment, out: Path | None, tag: str, seconds: float, mode: str = "cpu") -> None:
+        self.dep, self.out, self.tag, self.seconds, self.mode = dep, out, tag, seconds, mode
         self.procs: list[tuple[subprocess.Popen[bytes], Path]] = []
 
     def start(self) -> None:
@@ -64,9 +64,11 @@ class Profiler:
         if self.out is None or not self.dep.name.startswith("nora") or not Path(exe).exists():
             return
         for pid in self.dep.pids:
-            path = self.out / f"{self.tag}-{pid}.txt"
+            path = self.out / f"{self.tag}-{self.mode}-{pid}.txt"
             argv = [exe, "record", "-p", str(pid), "-d", str(max(1, int(self.seconds))), "-r", "50",
                     "-f", "raw", "-o", str(path), "--nonblocking"]
+            if self.mode == "gil":
+                argv.append("--gil")  # only samples holding the GIL: where the Python CPU goes
             self.procs.append((subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL), path))
 
     def finish(self) -> list[dict[str, Any]]:
@@ -109,7 +111,9 @@ async def _until(t: float) -> None:
     await asyncio.sleep(max(0.0, t - now()))
 
 
-async def run_one(scenario: Scenario, dep: Deployment, *, profile_dir: Path | None = None) -> dict[str, Any]:
+async def run_one(
+    scenario: Scenario, dep: Deployment, *, profile_dir: Path | None = None, profile_mode: str = "cpu"
+) -> dict[str, Any]:
     """Set up ``dep`` for ``scenario``, play it, check it, tear it down; returns the result record."""
     result: dict[str, Any] = {"scenario": scenario.name, "deployment": dep.name, "kind": scenario.kind,
                               "failures": []}
@@ -118,7 +122,7 @@ async def run_one(scenario: Scenario, dep: Deployment, *, profile_dir: Path | No
         await dep.setup(scenario)
         result["server_rss_start_kib"] = dep.rss_kib()
         if scenario.kind == "chat":
-            await _chat(scenario, dep, result, profile_dir)
+            await _chat(scenario, dep, result, profile_dir, profile_mode)
         elif scenario.kind == "idle":
             await _idle(scenario, dep, result)
         elif scenario.kind == "burst":
@@ -140,14 +144,17 @@ async def run_one(scenario: Scenario, dep: Deployment, *, profile_dir: Path | No
             result["failures"].append(f"server logged {len(problems)} error line(s), e.g. {problems[0]}")
     result["wall_s"] = round(now() - t0, 1)
     result["ok"] = not result["failures"]
+    definite = [f for f in result["failures"] if not f.startswith("PENDING")]
+    result["verdict"] = "ok" if result["ok"] else ("FAIL" if definite else "UNVERIFIED")
     return result
 
 
-def _check_all(gen: Generator, transcripts: dict[str, Any], *, allow_repeats: bool) -> list[str]:
+def _check_all(gen: Generator, transcripts: dict[str, Any], *, allow_repeats: bool, settled: bool = True
+               ) -> list[str]:
     failures: list[str] = []
     for cid, conv in gen.convs.items():
         failures += check_conversation(cid, transcripts.get(cid), [conv.vview, conv.aview], [conv.vout, conv.aout],
-                                       allow_wire_repeats=allow_repeats)
+                                       allow_wire_repeats=allow_repeats, settled=settled)
         if len(conv.assigned_to) != 1:
             failures.append(f"{cid[:8]}: assigned {len(conv.assigned_to)} times ({conv.assigned_to})")
     for a in gen.advisers:
@@ -162,12 +169,17 @@ def _check_all(gen: Generator, transcripts: dict[str, Any], *, allow_repeats: bo
 
 
 def _summarise_failures(failures: list[str], limit: int = 12) -> list[str]:
-    if len(failures) <= limit:
-        return failures
-    return failures[:limit] + [f"... and {len(failures) - limit} more"]
+    """Definite failures first; what may still have been queued (``PENDING``) after them, counted."""
+    definite = [f for f in failures if not f.startswith("PENDING")]
+    pending = [f for f in failures if f.startswith("PENDING")]
+    out = definite[:limit] + ([f"... and {len(definite) - limit} more"] if len(definite) > limit else [])
+    out += pending[:3] + ([f"PENDING ... and {len(pending) - 3} more"] if len(pending) > 3 else [])
+    return out
 
 
-async def _chat(s: Scenario, dep: Deployment, result: dict[str, Any], profile_dir: Path | None) -> None:
+async def _chat(
+    s: Scenario, dep: Deployment, result: dict[str, Any], profile_dir: Path | None, profile_mode: str
+) -> None:
     gen = Generator(s, dep.bases, dep.cookies)
     lag = asyncio.create_task(gen.watch_loop())
     try:
@@ -180,7 +192,7 @@ async def _chat(s: Scenario, dep: Deployment, result: dict[str, Any], profile_di
         play = asyncio.create_task(gen.play())
         await asyncio.sleep(0)
         await _until(gen.window[0])
-        profiler = Profiler(dep, profile_dir, f"{s.name}-{dep.name}", s.duration_s)
+        profiler = Profiler(dep, profile_dir, f"{s.name}-{dep.name}", s.duration_s, profile_mode)
         profiler.start()
         async with Meter(dep) as meter:
             await _until(gen.window[1])
@@ -190,8 +202,10 @@ async def _chat(s: Scenario, dep: Deployment, result: dict[str, Any], profile_di
         drained = await gen.drain(s.drain_s)
         result["drain_s"] = round(now() - t, 1)
         transcripts = await dep.transcript(list(gen.convs))
-        failures = [] if drained else [f"not settled {s.drain_s:.0f}s after sending stopped (lost or stuck)"]
-        failures += _check_all(gen, transcripts, allow_repeats=bool(s.drops))
+        failures = [] if drained else [
+            f"PENDING not settled {s.drain_s:.0f}s after sending stopped: {gen.unacked()} message(s) unacked, "
+            f"{gen.stats.acks_in_last_5s()} acks in the last 5 s (server still working through its backlog?)"]
+        failures += _check_all(gen, transcripts, allow_repeats=bool(s.drops), settled=drained)
         st = gen.stats
         offered = None if s.rate is None else s.conversations * 2 * s.rate
         result.update(
@@ -204,6 +218,7 @@ async def _chat(s: Scenario, dep: Deployment, result: dict[str, Any], profile_di
             gen_cpu_cores=round(meter.gen, 3),
             loop_lag_p99_ms=pct(st.loop_lag_ms, 99),
             **dist(st.latency_ms, "latency_ms"), **dist(st.ack_ms, "ack_ms"),
+            **dist(st.latency_v2a, "visitor_to_adviser_ms"), **dist(st.latency_a2v, "adviser_to_visitor_ms"),
         )
         if result["delivered_per_s"]:
             result["cpu_ms_per_msg"] = round(1000 * meter.cpu / result["delivered_per_s"], 3)

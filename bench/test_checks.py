@@ -110,3 +110,21 @@ def test_contiguous_stops_at_the_first_gap() -> None:
     for seq in (1, 2, 4):
         v.record(seq, "system", None, "x")
     assert v.contiguous() == 2
+
+
+def test_an_unsettled_run_marks_only_the_tail_as_pending() -> None:
+    t, v, a, vo, ao = good()
+    vo.by_client["v3"] = Sent("v3", "later", 0.0, None)  # sent, not acked, not stored: maybe still queued
+    del a.seen[4]  # the adviser has not seen the last seq yet
+    failures = check_conversation(CID, t, [v, a], [vo, ao], allow_wire_repeats=False, settled=False)
+    assert failures and all(f.startswith("PENDING") for f in failures)
+    settled = check_conversation(CID, t, [v, a], [vo, ao], allow_wire_repeats=False)
+    assert settled and not any(f.startswith("PENDING") for f in settled)
+
+
+def test_an_acked_message_missing_from_the_transcript_fails_even_unsettled() -> None:
+    t, v, a, vo, ao = good()
+    t.rows.pop(3)
+    t.next_seq = 3
+    failures = check_conversation(CID, t, [v, a], [vo, ao], allow_wire_repeats=False, settled=False)
+    assert any(f.startswith(CID[:8]) and "v2 stored 0 times" in f for f in failures)
