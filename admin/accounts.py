@@ -49,6 +49,7 @@ def profile_of(user: StaffUser) -> StaffProfile:
         regions=split(user.regions),
         languages=split(user.languages),
         capacity=user.capacity,
+        max_capacity=max(user.capacity, user.max_capacity),
     )
 
 

@@ -21,7 +21,7 @@ TOKEN = re.compile(r"[A-Za-z0-9_-]{20,128}")
 AUDIENCES = ("youth", "introduction_programme", "adult_education", "staff")
 
 VISITOR_TYPES = frozenset({"start", "resume", "message", "typing", "leave"})
-ADVISER_TYPES = frozenset({"status", "message", "typing", "transfer", "close", "sync"})
+ADVISER_TYPES = frozenset({"status", "capacity", "message", "typing", "transfer", "close", "sync"})
 
 
 def parse(raw: str | bytes | None, max_bytes: int) -> dict[str, Any]:
@@ -192,6 +192,13 @@ def parse_status(data: dict[str, Any]) -> str:
     if status not in ("available", "away"):
         raise invalid("status", {"status": "must be 'available' or 'away'"})
     return str(status)
+
+
+def parse_capacity(data: dict[str, Any]) -> int:
+    value = data.get("capacity")
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise invalid("capacity", {"capacity": "a whole number"})
+    return value
 
 
 def parse_sync(data: dict[str, Any]) -> dict[str, int]:

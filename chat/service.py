@@ -12,6 +12,7 @@ import contextlib
 import logging
 import secrets
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
@@ -59,6 +60,8 @@ def chat_request(conv: Conversation, *, not_adviser: str | None = None) -> ChatR
         not_adviser=not_adviser,
         only_adviser=conv.target_adviser_id,
         service=Service(conv.target_service) if conv.target_service else None,
+        # A transfer to the national team must reach it now, not after the tier-1 delay.
+        min_tier=1 if conv.target_service == Service.AT.value else 0,
     )
 
 
@@ -493,14 +496,20 @@ class ChatService:
         known = next((a for a in snap.advisers if a.id == profile.user_id), None)
         first_here = self.hub.add_adviser(conn) == 1
         status = AdviserStatus.AWAY
+        returning = known is not None and known.status is AdviserStatus.OFFLINE
         if known is not None and known.status is not AdviserStatus.OFFLINE:
             status = known.status
         elif known is not None and known.status_before_offline is not None:
             status = known.status_before_offline  # reconnected within the grace period
         adviser = self._adviser(profile, active=frozenset(c.id for c in mine), status=status)
+        if known is not None:
+            adviser.capacity = known.capacity  # keep what the adviser chose this shift
         await self.routing.put_adviser(adviser)
         if first_here or known is None:
             await self.routing.set_status(profile.user_id, status, self.now())
+        if returning:
+            for conv in mine:
+                await self._system(conv, "adviser_back", profile.user_id)
 
         async def send_state(outbox: Outbox) -> None:
             conversations = [await self._conversation_body(c.id, outbox) for c in mine]
@@ -513,7 +522,8 @@ class ChatService:
                         "service": profile.service,
                         "regions": sorted(profile.regions),
                         "languages": sorted(profile.languages),
-                        "capacity": profile.capacity,
+                        "capacity": adviser.capacity,
+                        "max_capacity": profile.max_capacity,
                     },
                     "status": status.value,
                     "conversations": [c for c in conversations if c is not None],
@@ -633,7 +643,25 @@ class ChatService:
             self._local_status.pop(conn.user_id, None)
             with contextlib.suppress(UnknownAdviser):
                 await self.routing.set_status(conn.user_id, AdviserStatus.OFFLINE, self.now())
+            # The visitors are told at once; after the grace period they go back to the queue.
+            for conv in await self.store.list_where(
+                col(Conversation.state) == S.ASSIGNED, col(Conversation.adviser_id) == conn.user_id
+            ):
+                await self._system(conv, "adviser_away", conn.user_id)
             await self.publish({"t": "queue"})
+
+    async def adviser_capacity(self, conn: StaffConn, capacity: int) -> None:
+        """An adviser chooses how many chats to hold at once, up to the maximum an admin set."""
+        maximum = conn.identity.profile.max_capacity
+        if not 1 <= capacity <= maximum:
+            raise invalid("capacity", {"capacity": f"a whole number from 1 to {maximum}"})
+        snap = await self.routing.snapshot()
+        known = next((a for a in snap.advisers if a.id == conn.user_id), None)
+        if known is None:
+            raise FrameError("forbidden", "Not connected as an adviser.", ref="capacity")
+        await self.routing.put_adviser(replace(known, capacity=capacity))
+        await self.publish({"t": "capacity", "a": conn.user_id, "capacity": capacity})
+        await self.route()
 
     # ------------------------------------------------------------------ events from the broker
 
@@ -688,6 +716,10 @@ class ChatService:
             for vconn in self.hub.visitors_of(cid):
                 vconn.state, vconn.last_queue = S.QUEUED, None
             await self._refresh_queues()
+        elif kind == "capacity" and isinstance(aid, str):
+            for sconn in self.hub.advisers_of(aid):
+                sconn.outbox.send({"type": "capacity", "capacity": event["capacity"]})
+            self._notify_queue_listeners()
         elif kind == "status" and isinstance(aid, str):
             for sconn in self.hub.advisers_of(aid):
                 sconn.outbox.send({"type": "status", "status": event["status"]})

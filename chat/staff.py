@@ -19,6 +19,7 @@ class StaffProfile:
     regions: frozenset[str]
     languages: frozenset[str]
     capacity: int
+    max_capacity: int = 6
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,7 +10,14 @@ from starlette.websockets import WebSocket
 
 from chat import metrics
 from chat.errors import invalid
-from chat.frames import ADVISER_TYPES, parse_conversation_id, parse_status, parse_sync, parse_text
+from chat.frames import (
+    ADVISER_TYPES,
+    parse_capacity,
+    parse_conversation_id,
+    parse_status,
+    parse_sync,
+    parse_text,
+)
 from chat.hub import StaffConn
 from chat.origin import origin_allowed
 from chat.outbox import WS_1008_POLICY, Outbox
@@ -62,6 +69,8 @@ async def adviser_socket(websocket: WebSocket) -> None:
     async def dispatch(kind: str, data: dict[str, Any]) -> None:
         if kind == "status":
             await service.adviser_status(conn, parse_status(data))
+        elif kind == "capacity":
+            await service.adviser_capacity(conn, parse_capacity(data))
         elif kind == "message":
             await service.adviser_message(conn, parse_text(data, max_chars, with_conversation=True))
         elif kind in ("typing", "close", "transfer"):

@@ -232,7 +232,10 @@ export function setupAuth({ role, wrongRoleKey, onReady, onLoggedOut }) {
 
   function accept(data) {
     if (!data?.user?.roles?.includes(role)) {
+      // Logged in, but not for this page: end that session again rather than leave it open.
       session.csrf = data?.csrf_token || null;
+      api("/api/v1/auth/logout", { method: "POST" }).catch(() => {});
+      session.csrf = null;
       showLogin(wrongRoleKey);
       return false;
     }
