@@ -319,6 +319,8 @@ class Generator:
 
 
 class Visitor:
+    role = "visitor"
+
     def __init__(self, gen: Generator, idx: int, base: str) -> None:
         self.gen = gen
         self.idx = idx
@@ -400,6 +402,7 @@ class Visitor:
             pass
         if not self.dropping and not gen.closing:
             gen.stats.closed_unexpectedly += 1
+            gen.stats.errors[f"{self.role}_socket_closed:{ws.close_code}:{ws.close_reason or ''}"] += 1
 
     async def resend(self) -> None:
         for sent in list(self.out().by_client.values()):
@@ -426,6 +429,8 @@ class Visitor:
 
 
 class Adviser:
+    role = "adviser"
+
     def __init__(self, gen: Generator, idx: int, base: str, cookie: str) -> None:
         self.gen = gen
         self.idx = idx
@@ -503,6 +508,7 @@ class Adviser:
             pass
         if not self.dropping and not gen.closing:
             gen.stats.closed_unexpectedly += 1
+            gen.stats.errors[f"{self.role}_socket_closed:{ws.close_code}:{ws.close_reason or ''}"] += 1
 
     async def drop_and_resume(self, at: float) -> None:
         await asyncio.sleep(max(0.0, at - now()))

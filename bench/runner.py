@@ -107,6 +107,15 @@ def summarise_profile(path: Path, top: int = 15) -> dict[str, Any]:
     return {"samples": total, "own_pct": ranked(own), "inclusive_pct": ranked(incl)}
 
 
+def _git_commit() -> str:
+    try:
+        root = Path(__file__).resolve().parent.parent
+        return subprocess.run(["git", "-C", str(root), "rev-parse", "--short", "HEAD"], capture_output=True,
+                              text=True, timeout=10).stdout.strip()
+    except OSError:
+        return ""
+
+
 async def _until(t: float) -> None:
     await asyncio.sleep(max(0.0, t - now()))
 
@@ -116,7 +125,7 @@ async def run_one(
 ) -> dict[str, Any]:
     """Set up ``dep`` for ``scenario``, play it, check it, tear it down; returns the result record."""
     result: dict[str, Any] = {"scenario": scenario.name, "deployment": dep.name, "kind": scenario.kind,
-                              "failures": []}
+                              "failures": [], "git_commit": _git_commit()}
     t0 = now()
     try:
         await dep.setup(scenario)
@@ -126,7 +135,7 @@ async def run_one(
         elif scenario.kind == "idle":
             await _idle(scenario, dep, result)
         elif scenario.kind == "burst":
-            await _burst(scenario, dep, result)
+            await _burst(scenario, dep, result, profile_dir, profile_mode)
         else:
             raise ValueError(f"unknown scenario kind {scenario.kind!r}")
     except Exception as exc:  # noqa: BLE001 - any failure of a run is reported as a failure of that run
@@ -137,12 +146,17 @@ async def run_one(
     finally:
         with contextlib.suppress(Exception):
             result["server_rss_end_kib"] = dep.rss_kib()
+        marks = dep.log_marks()
         await dep.teardown()
-        problems = dep.problems()
+        problems = dep.problems(end=marks)
         if problems:
             result["server_log_errors"] = problems[:20]
             result["failures"].append(f"server logged {len(problems)} error line(s), e.g. {problems[0]}")
+        at_stop = dep.problems(start=marks)
+        if at_stop:  # SIGINT with a backlog: worth knowing, not a failure of the run
+            result["server_log_errors_at_shutdown"] = at_stop[:5]
     result["wall_s"] = round(now() - t0, 1)
+    result["loadavg_1m_at_end"] = os.getloadavg()[0]
     result["ok"] = not result["failures"]
     definite = [f for f in result["failures"] if not f.startswith("PENDING")]
     result["verdict"] = "ok" if result["ok"] else ("FAIL" if definite else "UNVERIFIED")
@@ -267,7 +281,9 @@ async def _idle(s: Scenario, dep: Deployment, result: dict[str, Any]) -> None:
         await gen.close_all()
 
 
-async def _burst(s: Scenario, dep: Deployment, result: dict[str, Any]) -> None:
+async def _burst(
+    s: Scenario, dep: Deployment, result: dict[str, Any], profile_dir: Path | None, profile_mode: str
+) -> None:
     gen = Generator(s, dep.bases, dep.cookies)
     samples: list[tuple[float, int, int]] = []
 
@@ -281,10 +297,15 @@ async def _burst(s: Scenario, dep: Deployment, result: dict[str, Any]) -> None:
     sampler = asyncio.create_task(sample())
     try:
         await gen.connect_advisers()
+        profiler = Profiler(dep, profile_dir, f"{s.name}-{dep.name}", s.ramp_s + 10, profile_mode)
+        profiler.start()
         async with Meter(dep) as meter:
             await gen.start_visitors(s.conversations, spread_s=s.ramp_s, concurrency=s.conversations)
             result["starts_done_s"] = round(meter_elapsed(meter), 1)
             await gen.wait_assigned(60)
+        profiles = profiler.finish()
+        if profiles:
+            result["profiles"] = profiles
         drained = await gen.drain(s.drain_s)
         transcripts = await dep.transcript(list(gen.convs))
         failures = [] if drained else ["views not settled: somebody missed the 'assigned' notice"]

@@ -113,10 +113,16 @@ class Proc:
             self.popen.kill()
             self.popen.wait(5)
 
-    def log_problems(self) -> list[str]:
+    def log_size(self) -> int:
+        try:
+            return self.log.stat().st_size
+        except FileNotFoundError:
+            return 0
+
+    def log_problems(self, start: int = 0, end: int | None = None) -> list[str]:
         """ERROR/CRITICAL records and tracebacks in the server's log (nora logs ``date time LEVEL name: ...``)."""
         try:
-            lines = self.log.read_text(errors="replace").splitlines()
+            lines = self.log.read_bytes()[start:end].decode(errors="replace").splitlines()
         except FileNotFoundError:
             return []
         out = []
@@ -168,8 +174,16 @@ class Deployment:
         env["PYTHONUNBUFFERED"] = "1"
         return env
 
-    def problems(self) -> list[str]:
-        return [f"{p.log.name}: {line}" for p in self.procs for line in p.log_problems()]
+    def log_marks(self) -> list[int]:
+        return [p.log_size() for p in self.procs]
+
+    def problems(self, start: list[int] | None = None, end: list[int] | None = None) -> list[str]:
+        out = []
+        for i, p in enumerate(self.procs):
+            a = start[i] if start else 0
+            b = end[i] if end else None
+            out += [f"{p.log.name}: {line}" for line in p.log_problems(a, b)]
+        return out
 
 
 class BareRelay(Deployment):
@@ -349,18 +363,26 @@ class Nora(Deployment):
         convs: list[Any]
         if self.db == "sqlite":
             assert self.sqlite_path is not None
-            con = sqlite3.connect(self.sqlite_path)
-            try:
+            con = sqlite3.connect(self.sqlite_path, isolation_level=None)
+            try:  # one read transaction: one snapshot of both tables while the server may still write
+                con.execute("BEGIN")
                 rows = con.execute("SELECT conversation_id, seq, sender, client_id, text FROM message").fetchall()
                 convs = con.execute("SELECT id, next_seq FROM conversation").fetchall()
+                con.execute("COMMIT")
             finally:
                 con.close()
         else:
+            import asyncpg
+
             assert self.pg_name is not None
-            rows = [tuple(r) for r in await self._pg(
-                "SELECT conversation_id, seq, sender, client_id, text FROM message", database=self.pg_name)]
-            convs = [tuple(r) for r in await self._pg("SELECT id, next_seq FROM conversation",
-                                                      database=self.pg_name)]
+            conn = await asyncpg.connect(PG_ADMIN.rsplit("/", 1)[0] + "/" + self.pg_name)
+            try:  # one snapshot of both tables while the server may still write
+                async with conn.transaction(isolation="repeatable_read", readonly=True):
+                    rows = [tuple(r) for r in await conn.fetch(
+                        "SELECT conversation_id, seq, sender, client_id, text FROM message")]
+                    convs = [tuple(r) for r in await conn.fetch("SELECT id, next_seq FROM conversation")]
+            finally:
+                await conn.close()
         by_conv: dict[str, list[Any]] = {}
         for cid, seq, sender, client_id, text in rows:
             by_conv.setdefault(cid, []).append((seq, sender, client_id, text))
