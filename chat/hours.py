@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, time
 from zoneinfo import ZoneInfo
 
 from core.clock import iso
@@ -26,4 +26,7 @@ class Hours:
 def hours_from(spec: str | None, closed: tuple[str, ...]) -> Hours | None:
     if spec is None and not closed:
         return None
-    return Hours(OpeningHours.parse(spec or "mon-sun 00:00-23:59", closed))
+    schedule = OpeningHours.parse(spec or "", closed)
+    if spec is None:  # closed dates only: open around the clock on every other day
+        schedule = OpeningHours(tuple(((time.min, time.max),) for _ in range(7)), schedule.closed)
+    return Hours(schedule)

@@ -76,10 +76,11 @@ Item = Frame | Deliver | Ack | Replay | Run | Untrack | Close
 
 
 class Outbox:
-    def __init__(self, websocket: WebSocket, store: ConversationStore, *, role: str) -> None:
+    def __init__(self, websocket: WebSocket, store: ConversationStore, *, role: str, owner: str | None = None) -> None:
         self.websocket = websocket
         self.store = store
-        self.role = role  # "visitor" or "adviser": decides the frame shape and client_id echo
+        self.role = role  # "visitor", "adviser" or "supervisor": decides the frame shape
+        self.owner = owner  # sender id whose client ids this socket may see echoed
         self.last: dict[str, int] = {}
         self._queue: asyncio.Queue[Item] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
@@ -171,7 +172,7 @@ class Outbox:
             await self._deliver(conversation_id, message)
 
     async def _deliver(self, conversation_id: str, message: StoredMessage) -> None:
-        body = message.wire(own_sender=self.role)
+        body = message.wire(owner=self.owner)
         if self.role == "adviser":
             body = {"type": "message", "conversation_id": conversation_id, **body}
         await self.websocket.send_json(body)

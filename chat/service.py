@@ -41,6 +41,7 @@ HEARTBEAT_EVERY_TICKS = 5
 PURGE_EVERY_S = 600.0
 ADVISER_LEASE_S = 30.0  # an instance that stops heartbeating for this long is taken for dead
 S = ConversationState
+VISITOR = "visitor"  # the sender id of every visitor message (visitors are anonymous)
 
 
 def alias() -> str:
@@ -361,6 +362,7 @@ class ChatService:
             await self._send_queue(conn, force=True)
         if was_away:
             await self.publish({"t": "presence", "c": conv.id, "a": conv.adviser_id, "presence": "back"})
+            await self._system(conv, "visitor_back", conv.adviser_id)
 
     async def _visitor_conversation(self, conn: VisitorConn, ref: str) -> Conversation:
         if conn.conversation_id is None:
@@ -373,7 +375,7 @@ class ChatService:
     async def visitor_message(self, conn: VisitorConn, text: Text) -> None:
         conv = await self._visitor_conversation(conn, "message")
         self._rate_check(("v", conv.id), "message")
-        await self._post(conn.outbox, conv, sender="visitor", sender_id=None, text=text, origin=conn.id)
+        await self._post(conn.outbox, conv, sender="visitor", sender_id=VISITOR, text=text, origin=conn.id)
 
     async def visitor_typing(self, conn: VisitorConn) -> None:
         if conn.conversation_id is None or conn.state != S.ASSIGNED:
@@ -392,6 +394,8 @@ class ChatService:
     async def visitor_leave(self, conn: VisitorConn) -> None:
         conv = await self._visitor_conversation(conn, "leave")
         conn.left = True
+        if conv.adviser_id:
+            await self.publish({"t": "presence", "c": conv.id, "a": conv.adviser_id, "presence": "left"})
         await self.close(conv.id, "visitor_left")
 
     async def visitor_disconnected(self, conn: VisitorConn) -> None:
@@ -409,6 +413,7 @@ class ChatService:
         )
         if changed:
             await self.publish({"t": "presence", "c": conv.id, "a": conv.adviser_id, "presence": "away"})
+            await self._system(conv, "visitor_away", conv.adviser_id)
 
     async def _send_queue(self, conn: VisitorConn, *, force: bool = False) -> None:
         if conn.conversation_id is None or conn.state != S.QUEUED:
@@ -557,7 +562,7 @@ class ChatService:
             "transferred": conv.transferred,
             "note": conv.transfer_note,
             "rtl": self.reference().is_rtl(conv.language),
-            "messages": [m.wire(own_sender="adviser") for m in messages],
+            "messages": [m.wire(owner=outbox.owner) for m in messages],
         }
 
     async def adviser_status(self, conn: StaffConn, status: str) -> None:

@@ -39,9 +39,10 @@ class StoredMessage:
     sent_at: datetime
     client_id: str | None = None
     event: str | None = None
+    sender_id: str | None = None
 
-    def wire(self, *, own_sender: str | None) -> dict[str, object]:
-        """The ``message`` frame body; ``client_id`` only to the side that sent it."""
+    def wire(self, *, owner: str | None) -> dict[str, object]:
+        """The ``message`` frame body; ``client_id`` only to the sender who chose it (``owner``)."""
         out: dict[str, object] = {
             "type": "message",
             "seq": self.seq,
@@ -51,7 +52,7 @@ class StoredMessage:
         }
         if self.event is not None:
             out["event"] = self.event
-        if self.client_id is not None and own_sender == self.sender:
+        if self.client_id is not None and owner is not None and owner == self.sender_id:
             out["client_id"] = self.client_id
         return out
 
@@ -63,6 +64,7 @@ class StoredMessage:
             "sent_at": iso(self.sent_at),
             "client_id": self.client_id,
             "event": self.event,
+            "sender_id": self.sender_id,
         }
 
     @classmethod
@@ -71,6 +73,7 @@ class StoredMessage:
         seq = body["seq"]
         assert isinstance(seq, int)  # noqa: S101 - produced by event_body
         text, client_id, event = body.get("text"), body.get("client_id"), body.get("event")
+        sender_id = body.get("sender_id")
         return cls(
             seq,
             str(body["sender"]),
@@ -78,11 +81,12 @@ class StoredMessage:
             sent,
             client_id if isinstance(client_id, str) else None,
             event if isinstance(event, str) else None,
+            sender_id if isinstance(sender_id, str) else None,
         )
 
 
 def _stored(row: Message) -> StoredMessage:
-    return StoredMessage(row.seq, row.sender, row.text, as_utc(row.sent_at), row.client_id, row.event)
+    return StoredMessage(row.seq, row.sender, row.text, as_utc(row.sent_at), row.client_id, row.event, row.sender_id)
 
 
 class ConversationStore:
@@ -121,7 +125,7 @@ class ConversationStore:
     ) -> tuple[StoredMessage, bool]:
         """Store a message; returns it and whether it is new (False for a resent ``client_id``)."""
         if client_id is not None:
-            existing = await self._by_client_id(conversation_id, sender, client_id)
+            existing = await self._by_client_id(conversation_id, sender_id, client_id)
             if existing is not None:
                 return existing, False
         try:
@@ -147,18 +151,18 @@ class ConversationStore:
         except IntegrityError:
             if client_id is None:
                 raise
-            existing = await self._by_client_id(conversation_id, sender, client_id)
+            existing = await self._by_client_id(conversation_id, sender_id, client_id)
             if existing is None:
                 raise
             return existing, False
-        return StoredMessage(seq, sender, text, at, client_id, event), True
+        return StoredMessage(seq, sender, text, at, client_id, event, sender_id), True
 
-    async def _by_client_id(self, conversation_id: str, sender: str, client_id: str) -> StoredMessage | None:
+    async def _by_client_id(self, conversation_id: str, sender_id: str | None, client_id: str) -> StoredMessage | None:
         async with self.db.session() as session:
             result = await session.exec(
                 select(Message).where(
                     Message.conversation_id == conversation_id,
-                    Message.sender == sender,
+                    col(Message.sender_id) == sender_id,
                     Message.client_id == client_id,
                 )
             )

@@ -59,7 +59,7 @@ async def adviser_socket(websocket: WebSocket) -> None:
     if identity is None:
         return
     await websocket.accept()
-    outbox = Outbox(websocket, service.store, role="adviser")
+    outbox = Outbox(websocket, service.store, role="adviser", owner=identity.profile.user_id)
     outbox.start()
     conn = StaffConn(outbox, identity)
     metrics.CONNECTIONS.labels("adviser").inc()

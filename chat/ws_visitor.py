@@ -27,7 +27,7 @@ async def visitor_socket(websocket: WebSocket) -> None:
         await websocket.send_denial_response(deny("origin_not_allowed", "This origin may not open a chat."))
         return
     await websocket.accept()
-    outbox = Outbox(websocket, service.store, role="visitor")
+    outbox = Outbox(websocket, service.store, role="visitor", owner="visitor")
     outbox.start()
     conn = VisitorConn(outbox)
     metrics.CONNECTIONS.labels("visitor").inc()

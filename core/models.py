@@ -3,7 +3,7 @@
 Design notes that matter for privacy and correctness:
 - no column holds a client address, user agent or visitor name; a visitor is a random alias;
 - the resume token and staff session token are stored only as SHA-256 hashes;
-- ``message`` is unique on (conversation, seq) and on (conversation, sender, client_id), so a
+- ``message`` is unique on (conversation, seq) and on (conversation, sender_id, client_id), so a
   resend can never create a second row and seq stays gapless;
 - message text is nulled by the retention purge; registrations keep no text but the short note.
 """
@@ -89,14 +89,18 @@ class Message(SQLModel, table=True):
     __tablename__ = "message"
     __table_args__ = (
         sa.UniqueConstraint("conversation_id", "seq", name="uq_message_seq"),
-        sa.UniqueConstraint("conversation_id", "sender", "client_id", name="uq_message_client_id"),
+        sa.UniqueConstraint("conversation_id", "sender_id", "client_id", name="uq_message_client_id"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
     conversation_id: str = Field(foreign_key="conversation.id", max_length=32)
     seq: int
     sender: str = Field(max_length=8, description="visitor, adviser or system")
-    sender_id: str | None = Field(default=None, max_length=32, description="staff user id for advisers")
+    sender_id: str | None = Field(
+        default=None,
+        max_length=32,
+        description="'visitor', or the staff user id for advisers; client ids are unique per sender",
+    )
     client_id: str | None = Field(default=None, max_length=64)
     event: str | None = Field(default=None, max_length=32)
     text: str | None = Field(default=None, sa_column=sa.Column(sa.Text, nullable=True))

@@ -97,8 +97,8 @@ class Settings:
     def from_env(cls, env: Mapping[str, str] | None = None, *, require_secret: bool = True) -> Settings:
         env = os.environ if env is None else env
         mode = env.get("NORA_ENV", "production").strip() or "production"
-        if mode not in {"production", "development", "test"}:
-            raise SettingsError(f"NORA_ENV must be production, development or test, got {mode!r}")
+        if mode not in {"production", "development"}:
+            raise SettingsError(f"NORA_ENV must be production or development, got {mode!r}")
         secret = env.get("NORA_SECRET_KEY", "")
         if (
             require_secret

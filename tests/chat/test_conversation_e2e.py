@@ -73,9 +73,10 @@ async def test_whole_conversation_from_start_to_statistics(make_server: ServerFa
     await back.send({"type": "resume", "token": started["token"], "last_seq": last_seen})
     resumed = await back.expect("resumed")
     assert resumed == {"type": "resumed", "conversation_id": conversation_id, "state": "assigned"}
-    replay = [await back.expect("message"), await back.expect("message")]
-    assert [m["text"] for m in replay] == ["Er du der? 1", "Er du der? 2"]
-    assert [m["seq"] for m in replay] == [last_seen + 1, last_seen + 2]
+    replay = [await back.expect("message") for _ in range(3)]
+    assert [m.get("event") for m in replay] == ["visitor_away", None, None]  # the adviser was told, in order
+    assert [m["text"] for m in replay[1:]] == ["Er du der? 1", "Er du der? 2"]
+    assert [m["seq"] for m in replay] == [last_seen + 1, last_seen + 2, last_seen + 3]
     assert (await back.expect("assigned"))["adviser"]["name"] == "Amina"
     await console.expect("visitor", conversation_id=conversation_id, presence="back")
 

@@ -715,6 +715,7 @@ function hideTyping() {
 
 function showSetup() {
   S.phase = "setup";
+  document.body.classList.remove("in-chat");
   $("setup").hidden = false;
   $("chat").hidden = true;
   $("ended").hidden = true;
@@ -723,6 +724,7 @@ function showSetup() {
 
 function showChat() {
   hideGlobalError();
+  document.body.classList.add("in-chat");
   $("setup").hidden = true;
   $("ended").hidden = true;
   const chat = $("chat");

@@ -117,7 +117,7 @@ def upgrade() -> None:
     sa.Column('sent_at', sa.DateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['conversation_id'], ['conversation.id'], ),
     sa.PrimaryKeyConstraint('id'),
-    sa.UniqueConstraint('conversation_id', 'sender', 'client_id', name='uq_message_client_id'),
+    sa.UniqueConstraint('conversation_id', 'sender_id', 'client_id', name='uq_message_client_id'),
     sa.UniqueConstraint('conversation_id', 'seq', name='uq_message_seq')
     )
     op.create_table('registration',
