@@ -281,6 +281,14 @@ class Generator:
             self.stats.sent += 1
             await adviser.send({"type": "message", "conversation_id": conv.cid, "client_id": cid, "text": sent.text})
 
+    def freeze(self) -> dict[str, Conv]:
+        """A copy of what the clients have seen and sent so far, to compare with a transcript read *after*
+        it: every ack in the copy was sent after its commit, so the later snapshot must hold it."""
+        import copy
+
+        return {cid: Conv(cid, None, None, copy.deepcopy(c.vview), copy.deepcopy(c.aview), copy.deepcopy(c.vout),
+                          copy.deepcopy(c.aout), list(c.assigned_to)) for cid, c in self.convs.items()}
+
     def unacked(self) -> int:
         return sum(c.vout.unacked + c.aout.unacked for c in self.convs.values())
 

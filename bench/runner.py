@@ -163,10 +163,10 @@ async def run_one(
     return result
 
 
-def _check_all(gen: Generator, transcripts: dict[str, Any], *, allow_repeats: bool, settled: bool = True
-               ) -> list[str]:
+def _check_all(gen: Generator, transcripts: dict[str, Any], *, allow_repeats: bool, settled: bool = True,
+               frozen: dict[str, Any] | None = None) -> list[str]:
     failures: list[str] = []
-    for cid, conv in gen.convs.items():
+    for cid, conv in (frozen if frozen is not None else gen.convs).items():
         failures += check_conversation(cid, transcripts.get(cid), [conv.vview, conv.aview], [conv.vout, conv.aout],
                                        allow_wire_repeats=allow_repeats, settled=settled)
         if len(conv.assigned_to) != 1:
@@ -215,11 +215,12 @@ async def _chat(
         t = now()
         drained = await gen.drain(s.drain_s)
         result["drain_s"] = round(now() - t, 1)
-        transcripts = await dep.transcript(list(gen.convs))
+        frozen = gen.freeze()  # clients' state first, then the transcript: no ack can outrun the snapshot
+        transcripts = await dep.transcript(list(frozen))
         failures = [] if drained else [
             f"PENDING not settled {s.drain_s:.0f}s after sending stopped: {gen.unacked()} message(s) unacked, "
             f"{gen.stats.acks_in_last_5s()} acks in the last 5 s (server still working through its backlog?)"]
-        failures += _check_all(gen, transcripts, allow_repeats=bool(s.drops), settled=drained)
+        failures += _check_all(gen, transcripts, allow_repeats=bool(s.drops), settled=drained, frozen=frozen)
         st = gen.stats
         offered = None if s.rate is None else s.conversations * 2 * s.rate
         result.update(
@@ -307,9 +308,10 @@ async def _burst(
         if profiles:
             result["profiles"] = profiles
         drained = await gen.drain(s.drain_s)
-        transcripts = await dep.transcript(list(gen.convs))
-        failures = [] if drained else ["views not settled: somebody missed the 'assigned' notice"]
-        failures += _check_all(gen, transcripts, allow_repeats=False)
+        frozen = gen.freeze()
+        transcripts = await dep.transcript(list(frozen))
+        failures = [] if drained else ["PENDING views not settled: somebody has not seen the 'assigned' notice yet"]
+        failures += _check_all(gen, transcripts, allow_repeats=False, settled=drained, frozen=frozen)
         longest = cur = 0.0
         for (t_a, w, f), (t_b, _, _) in zip(samples, samples[1:], strict=False):
             cur = cur + (t_b - t_a) if (w > 0 and f > 0) else 0.0
