@@ -1,13 +1,31 @@
-"""The case register: pending registrations and registering a closed conversation (DESIGN.md §5).
+"""The case register: pending registrations, registering a closed conversation, and amending a
+registration (DESIGN.md §5).
 
 Service, region, language and audience come from the conversation, never from the form, so the
 statistics cannot be skewed by what an adviser types.
+
+Amendments (additive to PROTOCOL.md):
+- ``GET /api/v1/registrations`` (adviser or supervisor): the caller's own registrations that can still
+  be amended, newest first.
+- ``GET /api/v1/registrations/{id}`` (its author, or a supervisor; 404 for anyone else): the registration
+  with ``editable`` and ``locked_at``.
+- ``PUT /api/v1/registrations/{id}`` (its author only; CSRF): the whole form again, validated as the POST.
+  A registration can be amended for ``AMEND_DAYS`` (7) days after it was made, then 423 ``locked``. A
+  supervisor who is not the author gets 403; anyone else 404. A code retired since the registration was
+  made stays valid for that registration. Every creation and every change writes an audit entry naming
+  the changed fields (codes before and after; never the note's text).
+
+The note is at most 500 characters, and the form warns against names and identifying details; the
+server also refuses a note holding what looks like an e-mail address, a phone number (other than a
+help line's) or a national identity number.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
@@ -15,14 +33,19 @@ from sqlmodel import col, select
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from admin.audit import entry
 from admin.auth import Staff, require
 from admin.context import context
+from admin.reference_admin import fresh_reference
 from core.clock import as_utc, iso, to_datetime
 from core.http import NO_STORE, HTTPError, read_json_object
 from core.models import Conversation, Registration
 from core.reference import Reference
 
 NOTE_MAX = 500
+AMEND_DAYS = 7
+EMAIL = re.compile(r"[^\s@]+@[^\s@]+\.[a-z]{2,}", re.IGNORECASE)
+DIGIT_RUN = re.compile(r"\+?\d[\d ]{6,}\d")
 FORM_FIELDS = frozenset(
     {
         "is_case",
@@ -51,6 +74,22 @@ class RegistrationForm:
     note: str
 
 
+def identifying_details(note: str, ref: Reference) -> str | None:
+    """What in ``note`` looks like it identifies someone (e-mail, phone or ID number), or ``None``."""
+    if EMAIL.search(note):
+        return "looks like an e-mail address"
+    help_numbers = {re.sub(r"\D", "", str(e.get("number", ""))) for e in ref.entries.get("help_lines", [])}
+    for match in DIGIT_RUN.finditer(note):
+        digits = re.sub(r"\D", "", match.group())
+        if len(digits) == 11:
+            return "looks like a national identity number"
+        if digits.startswith("47") and len(digits) == 10:
+            digits = digits[2:]
+        if len(digits) == 8 and digits not in help_numbers:
+            return "looks like a phone number"
+    return None
+
+
 def _code_list(data: dict[str, Any], name: str, allowed: frozenset[str], fields: dict[str, str]) -> tuple[str, ...]:
     value = data.get(name, [])
     if value is None:
@@ -76,14 +115,42 @@ def _code(data: dict[str, Any], name: str, allowed: frozenset[str], fields: dict
     return value
 
 
-def parse_form(data: dict[str, Any], ref: Reference) -> RegistrationForm:
+def _split(value: str) -> tuple[str, ...]:
+    return tuple(v for v in value.split(",") if v)
+
+
+def parse_form(
+    data: dict[str, Any],
+    ref: Reference,
+    *,
+    keep: Registration | None = None,
+    allowed_fields: frozenset[str] = FORM_FIELDS,
+) -> RegistrationForm:
+    """Validate a registration form; every problem is named in the 422's ``fields``.
+
+    Codes must be active codes of the reference; with ``keep`` (the registration being amended) the codes
+    it already holds stay valid even if they have been retired since.
+    """
     fields: dict[str, str] = {}
-    for name in sorted(set(data) - FORM_FIELDS):
+    for name in sorted(set(data) - allowed_fields):
         fields[name[:60]] = "unknown field"
     is_case = data.get("is_case")
     if not isinstance(is_case, bool):
         fields["is_case"] = "required, true (a case) or false (an inquiry)"
-    categories = ref.codes("categories")
+    kept: dict[str, frozenset[str]] = {}
+    if keep is not None:
+        kept = {
+            "categories": frozenset((keep.main_category or "", *_split(keep.other_categories))),
+            "actions": frozenset(_split(keep.actions)),
+            "contacts": frozenset({keep.contact}),
+            "age_groups": frozenset({keep.age_group}),
+            "genders": frozenset({keep.gender}),
+        }
+
+    def codes(kind: str) -> frozenset[str]:
+        return ref.codes(kind) | kept.get(kind, frozenset())
+
+    categories = codes("categories")
     main = data.get("main_category")
     if main is not None and (not isinstance(main, str) or main not in categories):
         fields["main_category"] = "unknown code"
@@ -91,10 +158,10 @@ def parse_form(data: dict[str, Any], ref: Reference) -> RegistrationForm:
     others = _code_list(data, "other_categories", categories, fields)
     threats = ref.entry("categories", "threats_violence") or {}
     forms = _code_list(data, "violence_forms", frozenset(threats.get("forms", [])), fields)
-    actions = _code_list(data, "actions", ref.codes("actions"), fields)
-    contact = _code(data, "contact", ref.codes("contacts"), fields)
-    age_group = _code(data, "age_group", ref.codes("age_groups"), fields)
-    gender = _code(data, "gender", ref.codes("genders"), fields)
+    actions = _code_list(data, "actions", codes("actions"), fields)
+    contact = _code(data, "contact", codes("contacts"), fields)
+    age_group = _code(data, "age_group", codes("age_groups"), fields)
+    gender = _code(data, "gender", codes("genders"), fields)
     note = data.get("note", "")
     if note is None:
         note = ""
@@ -103,6 +170,8 @@ def parse_form(data: dict[str, Any], ref: Reference) -> RegistrationForm:
         note = ""
     elif len(note.strip()) > NOTE_MAX:
         fields["note"] = f"at most {NOTE_MAX} characters"
+    elif (problem := identifying_details(note, ref)) is not None:
+        fields["note"] = f"{problem}: the note must not identify anyone"
     if is_case is True and main is None and "main_category" not in fields:
         fields["main_category"] = "required for a case"
     if is_case is False:
@@ -169,7 +238,7 @@ async def register(request: Request) -> Response:
         conv = await session.get(Conversation, conversation_id)
     if conv is None or not _may_register(staff, conv):
         raise HTTPError("not_found", "No such conversation.")
-    form = parse_form(await read_json_object(request), ctx.reference())
+    form = parse_form(await read_json_object(request), await fresh_reference(ctx))
     if conv.state != "closed" or conv.closed_at is None:
         raise HTTPError("not_closed", "Close the conversation before registering it.")
     now = to_datetime(ctx.clock())
@@ -199,6 +268,17 @@ async def register(request: Request) -> Response:
     try:
         async with ctx.db.writing() as session:
             session.add(row)
+            await session.flush()
+            session.add(
+                entry(
+                    now,
+                    staff.user.id,
+                    "registration_created",
+                    conversation_id=conv.id,
+                    registration_id=row.id,
+                    detail=_summary(row),
+                )
+            )
     except IntegrityError:
         raise HTTPError("already_registered", "This conversation is registered already.") from None
     return JSONResponse({"registration_id": row.id}, status_code=201, headers=NO_STORE)
@@ -206,3 +286,147 @@ async def register(request: Request) -> Response:
 
 def form_json(form: RegistrationForm) -> str:
     return json.dumps(form.__dict__, ensure_ascii=False)
+
+
+# ---------------------------------------------------------------------------------------- amendments
+
+CODE_FIELDS = ("is_case", "main_category", "other_categories", "violence_forms", "contact", "age_group", "gender")
+
+
+def _summary(row: Registration) -> str:
+    """The audit detail of a new registration: its codes, never the note."""
+    parts = [f"{name}={getattr(row, name)}" for name in CODE_FIELDS]
+    parts.append(f"actions={row.actions}")
+    parts.append(f"note={len(row.note)} chars")
+    return "; ".join(parts)
+
+
+def locked_at(row: Registration) -> datetime:
+    return as_utc(row.created_at) + timedelta(days=AMEND_DAYS)
+
+
+def registration_body(row: Registration, now: datetime) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "conversation_id": row.conversation_id,
+        "author_id": row.author_id,
+        "source": row.source,
+        "is_case": row.is_case,
+        "main_category": row.main_category,
+        "other_categories": list(_split(row.other_categories)),
+        "violence_forms": list(_split(row.violence_forms)),
+        "contact": row.contact,
+        "age_group": row.age_group,
+        "gender": row.gender,
+        "actions": list(_split(row.actions)),
+        "note": row.note,
+        "service": row.service,
+        "region": row.region,
+        "language": row.language,
+        "audience": row.audience,
+        "urgent": row.urgent,
+        "transferred": row.transferred,
+        "opened_at": iso(row.opened_at),
+        "closed_at": iso(row.closed_at),
+        "created_at": iso(row.created_at),
+        "updated_at": iso(row.updated_at),
+        "locked_at": iso(locked_at(row)),
+        "editable": now < locked_at(row),
+    }
+
+
+def _form_values(form: RegistrationForm) -> dict[str, Any]:
+    return {
+        "is_case": form.is_case,
+        "main_category": form.main_category,
+        "other_categories": ",".join(form.other_categories),
+        "violence_forms": ",".join(form.violence_forms),
+        "contact": form.contact,
+        "age_group": form.age_group,
+        "gender": form.gender,
+        "actions": ",".join(form.actions),
+        "note": form.note,
+    }
+
+
+def _may_read(staff: Staff, row: Registration) -> bool:
+    return row.author_id == staff.user.id or "supervisor" in staff.roles
+
+
+async def mine(request: Request) -> Response:
+    ctx = context(request)
+    staff = await require(request, "adviser", "supervisor")
+    now = to_datetime(ctx.clock())
+    async with ctx.db.session() as session:
+        rows = (
+            await session.exec(
+                select(Registration)
+                .where(
+                    col(Registration.author_id) == staff.user.id,
+                    col(Registration.created_at) > now - timedelta(days=AMEND_DAYS),
+                )
+                .order_by(col(Registration.created_at).desc())
+                .limit(500)
+            )
+        ).all()
+    return JSONResponse({"registrations": [registration_body(r, now) for r in rows]}, headers=NO_STORE)
+
+
+async def read(request: Request) -> Response:
+    ctx = context(request)
+    staff = await require(request, "adviser", "supervisor")
+    async with ctx.db.session() as session:
+        row = await session.get(Registration, request.path_params["registration_id"])
+    if row is None or not _may_read(staff, row):
+        raise HTTPError("not_found", "No such registration.")
+    return JSONResponse(registration_body(row, to_datetime(ctx.clock())), headers=NO_STORE)
+
+
+async def amend(request: Request) -> Response:
+    ctx = context(request)
+    staff = await require(request, "adviser", "supervisor", csrf=True)
+    registration_id = request.path_params["registration_id"]
+    async with ctx.db.session() as session:
+        found = await session.get(Registration, registration_id)
+    if found is None or not _may_read(staff, found):
+        raise HTTPError("not_found", "No such registration.")
+    if found.author_id != staff.user.id:
+        raise HTTPError("forbidden", "Only the adviser who made a registration may amend it.")
+    data = await read_json_object(request)
+    now = to_datetime(ctx.clock())
+    if now >= locked_at(found):
+        raise HTTPError("locked", f"A registration can be amended for {AMEND_DAYS} days; this one is locked.")
+    form = parse_form(data, await fresh_reference(ctx), keep=found)
+    async with ctx.db.writing() as session:
+        row = await session.get(Registration, registration_id, with_for_update=True)
+        if row is None:
+            raise HTTPError("not_found", "No such registration.")
+        if now >= locked_at(row):
+            raise HTTPError("locked", f"A registration can be amended for {AMEND_DAYS} days; this one is locked.")
+        values = _form_values(form)
+        changes = []
+        for name, value in values.items():
+            old = getattr(row, name)
+            if old == value:
+                continue
+            changes.append(f"note: {len(old)} -> {len(value)} chars" if name == "note" else f"{name}: {old} -> {value}")
+            setattr(row, name, value)
+        if changes:
+            row.updated_at = now
+            session.add(row)
+            session.add(
+                entry(
+                    now,
+                    staff.user.id,
+                    "registration_amended",
+                    conversation_id=row.conversation_id,
+                    registration_id=row.id,
+                    detail="; ".join(changes),
+                )
+            )
+    return JSONResponse(registration_body(row, now), headers=NO_STORE)
+
+
+async def registration(request: Request) -> Response:
+    """``GET`` reads, ``PUT`` amends ``/api/v1/registrations/{id}``."""
+    return await (amend(request) if request.method == "PUT" else read(request))

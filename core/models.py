@@ -1,11 +1,12 @@
-"""Persistent tables. One Alembic migration (``core/migrations``) creates exactly these.
+"""Persistent tables. The Alembic migrations (``core/migrations``) create exactly these.
 
 Design notes that matter for privacy and correctness:
 - no column holds a client address, user agent or visitor name; a visitor is a random alias;
 - the resume token and staff session token are stored only as SHA-256 hashes;
 - ``message`` is unique on (conversation, seq) and on (conversation, sender_id, client_id), so a
   resend can never create a second row and seq stays gapless;
-- message text is nulled by the retention purge; registrations keep no text but the short note.
+- message text is nulled by the retention purge; registrations keep no text but the short note;
+- ``0003`` adds the register's import columns, the audit log's registration link and the guideline.
 """
 
 from __future__ import annotations
@@ -108,7 +109,15 @@ class Message(SQLModel, table=True):
 
 
 class Registration(SQLModel, table=True):
+    """One registered conversation (``source`` "chat"), or a row imported from a service that does not
+    chat here (IR, KT: ``source`` "import", no conversation) or generated demo data (``source`` "demo").
+
+    ``external_ref`` is the importing service's own reference, unique per service, so that importing the
+    same file twice is refused instead of counting its rows twice.
+    """
+
     __tablename__ = "registration"
+    __table_args__ = (sa.UniqueConstraint("service", "external_ref", name="uq_registration_external_ref"),)
 
     id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
     conversation_id: str | None = Field(
@@ -131,9 +140,12 @@ class Registration(SQLModel, table=True):
     urgent: bool = Field(default=False)
     transferred: bool = Field(default=False)
     opened_at: datetime | None = Field(default=None, sa_column=_ts(True))
-    closed_at: datetime = Field(sa_column=_ts())
+    closed_at: datetime = Field(sa_column=sa.Column(sa.DateTime(timezone=True), nullable=False, index=True))
     created_at: datetime = Field(sa_column=_ts())
     updated_at: datetime = Field(sa_column=_ts())
+    source: str = Field(default="chat", max_length=16, description="chat, import or demo")
+    external_ref: str | None = Field(default=None, max_length=64)
+    import_batch: str | None = Field(default=None, max_length=32, index=True)
 
 
 class ReferenceItem(SQLModel, table=True):
@@ -151,11 +163,28 @@ class ReferenceItem(SQLModel, table=True):
 
 
 class AuditEntry(SQLModel, table=True):
+    """Who did what to which conversation or registration; never message text or the note itself."""
+
     __tablename__ = "audit_log"
 
     id: int | None = Field(default=None, primary_key=True)
-    at: datetime = Field(sa_column=_ts())
-    actor_id: str | None = Field(default=None, max_length=32)
+    at: datetime = Field(sa_column=sa.Column(sa.DateTime(timezone=True), nullable=False, index=True))
+    actor_id: str | None = Field(default=None, max_length=32, index=True)
     action: str = Field(max_length=48)
     conversation_id: str | None = Field(default=None, max_length=32, index=True)
+    registration_id: str | None = Field(default=None, max_length=32, index=True)
     detail: str = Field(default="", max_length=400)
+
+
+class GuidelineVersion(SQLModel, table=True):
+    """The registration guideline as replaced by an administrator; the newest version is in force.
+
+    With no row the built-in text of ``admin/guideline.py`` is in force.
+    """
+
+    __tablename__ = "guideline_version"
+
+    version: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+    body: str = Field(sa_column=sa.Column(sa.Text, nullable=False), description="JSON of the guideline")
+    author_id: str | None = Field(default=None, foreign_key="staff_user.id", max_length=32)
+    created_at: datetime = Field(sa_column=_ts())

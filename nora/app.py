@@ -16,7 +16,7 @@ from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from admin import auth, register, stats, supervisor
+from admin import audit, auth, guideline, importer, reference_admin, register, stats, supervisor
 from admin.accounts import Accounts, Directory, Sessions
 from admin.context import AdminContext
 from admin.passwords import Passwords
@@ -196,6 +196,16 @@ def create_app(
         Route("/api/v1/registrations/pending", register.pending),
         Route("/api/v1/conversations/{conversation_id:str}/registration", register.register, methods=["POST"]),
         Route("/api/v1/stats/cases", stats.cases),
+        Route("/api/v1/stats/summary", stats.summary),
+        Route("/api/v1/registrations", register.mine),
+        Route("/api/v1/registrations/import", importer.import_registrations, methods=["POST"]),
+        Route("/api/v1/registrations/export", importer.export_registrations),
+        Route("/api/v1/registrations/{registration_id:str}", register.registration, methods=["GET", "PUT"]),
+        Route("/api/v1/conversations/{conversation_id:str}/transcript", audit.transcript),
+        Route("/api/v1/audit", audit.audit_log),
+        Route("/api/v1/guideline", guideline.guideline, methods=["GET", "PUT"]),
+        Route("/api/v1/reference/{kind:str}", reference_admin.kind, methods=["GET", "POST"]),
+        Route("/api/v1/reference/{kind:str}/{code:str}", reference_admin.put_code, methods=["PUT"]),
         Route("/api/v1/queue", supervisor.queue),
         WebSocketRoute("/ws/visitor", visitor_socket),
         WebSocketRoute("/ws/adviser", adviser_socket),

@@ -1,4 +1,5 @@
-"""``nora-chat``: serve, migrate, user add, purge, demo (PROTOCOL.md, Operations)."""
+"""``nora-chat``: serve, migrate, user add, purge, demo (PROTOCOL.md, Operations); and for the case
+register: demo-data, import-registrations, stats-summary, reference, guideline (docs/register.md)."""
 
 from __future__ import annotations
 
@@ -128,6 +129,186 @@ async def _noop() -> int:
     return 0
 
 
+# ------------------------------------------------------------------------ case register (admin/)
+
+
+def _http_error(exc: Exception) -> int:
+    from core.http import HTTPError
+
+    if not isinstance(exc, HTTPError):
+        raise exc
+    _print(f"error: {exc.message}", err=True)
+    for name, why in (exc.fields or {}).items():
+        _print(f"  {name}: {why}", err=True)
+    return 1
+
+
+def cmd_demo_data(settings: Settings, args: argparse.Namespace) -> int:
+    from admin import demo_data
+
+    async def job(db: Database) -> int:
+        if args.remove:
+            _print(f"removed {await demo_data.remove_demo_data(db)} demo registration(s)")
+            return 0
+        async with db.session() as session:
+            ref = await load_reference(session)
+        year = args.year or to_datetime(system_clock()).year
+        rows = demo_data.generate(args.registrations, year, ref, seed=args.seed)
+        await demo_data.insert(db, rows)
+        _print(f"added {len(rows)} demo registration(s) closed in {year} (source 'demo'; remove with --remove)")
+        return 0
+
+    return asyncio.run(_with_db(settings, job))
+
+
+def cmd_import_registrations(settings: Settings, args: argparse.Namespace) -> int:
+    from admin.importer import import_csv
+
+    async def job(db: Database) -> int:
+        async with db.session() as session:
+            ref = await load_reference(session)
+        try:
+            with open(args.file, "rb") as handle:
+                raw = handle.read()
+            count, batch = await import_csv(db, raw, args.service, ref, None, system_clock())
+        except OSError as exc:
+            _print(f"error: cannot read {args.file}: {exc.strerror}", err=True)
+            return 1
+        except Exception as exc:  # noqa: BLE001 - HTTPError carries the report
+            return _http_error(exc)
+        _print(f"imported {count} registration(s) for {args.service} (batch {batch})")
+        return 0
+
+    return asyncio.run(_with_db(settings, job))
+
+
+def cmd_stats_summary(settings: Settings, args: argparse.Namespace) -> int:
+    import json
+    from datetime import date
+
+    from admin.stats import registrations_between, summary_markdown, yearly_summary
+
+    async def job(db: Database) -> int:
+        async with db.session() as session:
+            ref = await load_reference(session)
+        year = args.year or to_datetime(system_clock()).year
+        rows = await registrations_between(db, date(year, 1, 1), date(year, 12, 31))
+        summary = yearly_summary(rows, year, ref, settings.stats_min_count)
+        if args.format == "json":
+            _print(json.dumps(summary, ensure_ascii=False, indent=1))
+        else:
+            _print(summary_markdown(summary, args.lang))
+        return 0
+
+    return asyncio.run(_with_db(settings, job))
+
+
+def cmd_reference(settings: Settings, args: argparse.Namespace) -> int:
+    import json
+
+    from admin import reference_admin
+
+    async def job(db: Database) -> int:
+        try:
+            if args.reference_command == "list":
+                for item in await reference_admin.list_items(db, args.kind):
+                    _print(json.dumps(item, ensure_ascii=False))
+                return 0
+            data: dict[str, object] = {}
+            name = {k: v for k, v in (("nb", args.nb), ("en", args.en)) if v is not None}
+            if name:
+                data["name"] = name
+            for key in ("number", "hours", "native", "sami"):
+                if getattr(args, key, None) is not None:
+                    data[key] = getattr(args, key)
+            if args.reference_command == "add":
+                item = await reference_admin.add_item(db, args.kind, {"code": args.code, **data}, None, system_clock())
+            else:
+                if args.retire or args.unretire:
+                    data["retired"] = bool(args.retire)
+                item = await reference_admin.update_item(db, args.kind, args.code, data, None, system_clock())
+        except Exception as exc:  # noqa: BLE001 - HTTPError carries the report
+            return _http_error(exc)
+        _print(json.dumps(item, ensure_ascii=False))
+        _print("running instances take it up for registrations at once, for the visitor widget on restart")
+        return 0
+
+    return asyncio.run(_with_db(settings, job))
+
+
+def cmd_guideline(settings: Settings, args: argparse.Namespace) -> int:
+    import json
+
+    from admin import guideline
+
+    async def job(db: Database) -> int:
+        if args.guideline_command == "show":
+            _print(json.dumps(await guideline.current(db), ensure_ascii=False, indent=1))
+            return 0
+        try:
+            with open(args.file, encoding="utf-8") as handle:
+                data = json.load(handle)
+            async with db.session() as session:
+                ref = await load_reference(session)
+            if not isinstance(data, dict):
+                raise ValueError("the file must hold a JSON object")
+            for key in ("version", "updated_at", "updated_by", "note_max"):
+                data.pop(key, None)
+            version = await guideline.replace(db, guideline.validate(data, ref), None, system_clock())
+        except (OSError, ValueError) as exc:
+            _print(f"error: {exc}", err=True)
+            return 1
+        except Exception as exc:  # noqa: BLE001 - HTTPError carries the report
+            return _http_error(exc)
+        _print(f"guideline version {version} is in force")
+        return 0
+
+    return asyncio.run(_with_db(settings, job))
+
+
+def _register_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    demo_cmd = sub.add_parser("demo-data", help="add made-up registrations for demonstrations")
+    demo_cmd.add_argument("--registrations", type=int, default=5000)
+    demo_cmd.add_argument("--year", type=int, default=None, help="close year (default: this year)")
+    demo_cmd.add_argument("--seed", type=int, default=2026)
+    demo_cmd.add_argument("--remove", action="store_true", help="delete every demo registration instead")
+    demo_cmd.set_defaults(func=cmd_demo_data)
+    imp = sub.add_parser("import-registrations", help="import a CSV of IR or KT registrations (all or nothing)")
+    imp.add_argument("file")
+    imp.add_argument("--service", required=True, choices=["IR", "KT"])
+    imp.set_defaults(func=cmd_import_registrations)
+    summ = sub.add_parser("stats-summary", help="the yearly summary: cases per main category per service")
+    summ.add_argument("--year", type=int, default=None)
+    summ.add_argument("--format", choices=["markdown", "json"], default="markdown")
+    summ.add_argument("--lang", choices=["nb", "en"], default="en")
+    summ.set_defaults(func=cmd_stats_summary)
+    ref = sub.add_parser("reference", help="reference data: list, add a code, change labels, retire")
+    ref_sub = ref.add_subparsers(dest="reference_command", required=True)
+    kinds = ["categories", "actions", "help_lines", "regions", "languages"]
+    ref_list = ref_sub.add_parser("list")
+    ref_list.add_argument("kind", choices=kinds)
+    for name in ("add", "set"):
+        cmd = ref_sub.add_parser(name)
+        cmd.add_argument("kind", choices=kinds)
+        cmd.add_argument("code")
+        cmd.add_argument("--nb")
+        cmd.add_argument("--en")
+        cmd.add_argument("--number")
+        cmd.add_argument("--hours")
+        cmd.add_argument("--native")
+        cmd.add_argument("--sami")
+        if name == "set":
+            cmd.add_argument("--retire", action="store_true")
+            cmd.add_argument("--unretire", action="store_true")
+    ref.set_defaults(func=cmd_reference)
+    guide = sub.add_parser("guideline", help="the registration guideline: show, or replace from a JSON file")
+    guide_sub = guide.add_subparsers(dest="guideline_command", required=True)
+    guide_sub.add_parser("show")
+    guide_set = guide_sub.add_parser("set")
+    guide_set.add_argument("file")
+    guide.set_defaults(func=cmd_guideline)
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="nora-chat", description="Anonymous chat service of the nora portal.")
     sub = p.add_subparsers(dest="command", required=True)
@@ -150,6 +331,7 @@ def parser() -> argparse.ArgumentParser:
     add.add_argument("--capacity", type=int, default=3)
     add.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
     add.set_defaults(func=cmd_user_add)
+    _register_commands(sub)
     return p
 
 
