@@ -9,7 +9,6 @@ and differs in that cell. It shares no code with the module under test.
 
 from __future__ import annotations
 
-import itertools
 from collections import defaultdict
 from typing import Any
 
@@ -66,7 +65,11 @@ class Search:
 
 
 def derivable(
-    cells: dict[Key, int], ndim: int, m: int, shown: dict[Key, Any], coarser: dict[tuple[int, ...], dict[Key, Any] | None]
+    cells: dict[Key, int],
+    ndim: int,
+    m: int,
+    shown: dict[Key, Any],
+    coarser: dict[tuple[int, ...], dict[Key, Any] | None],
 ) -> list[tuple[tuple[int, ...], Key]]:
     """The withheld cells, of this table or of a coarser one, whose true value is the only one that is
     consistent with this table and every coarser one (``coarser``: kept dimensions -> what that grouping
