@@ -75,12 +75,26 @@ def _in_thread(fn: Any) -> Any:
 
 
 @pytest.fixture
-def live(databases: Databases, tmp_path: Path) -> Iterator[LiveServer]:
-    """A real ``nora-chat serve`` on a fresh SQLite copy with the USERS of tests/conftest.py."""
-    url = _in_thread(databases.sqlite)
-    server = start_server(url, tmp_path / "server.log")
-    yield server
-    server.stop()
+def servers(databases: Databases, tmp_path: Path) -> Iterator[Any]:
+    """Start real ``nora-chat serve`` processes: ``servers(**env)``, each on a fresh SQLite copy
+    seeded with the USERS of tests/conftest.py; all stopped after the test."""
+    started: list[LiveServer] = []
+
+    def start(**env: str) -> LiveServer:
+        url = _in_thread(databases.sqlite)
+        server = start_server(url, tmp_path / f"server-{len(started)}.log", **env)
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.stop()
+
+
+@pytest.fixture
+def live(servers: Any) -> LiveServer:
+    server: LiveServer = servers()
+    return server
 
 
 def restart(server: LiveServer) -> None:
@@ -110,6 +124,7 @@ class Browsing:
 
     browser: Any
     base: str
+    frames_log: Path | None = None
     contexts: list[Any] = field(default_factory=list)
     external: list[str] = field(default_factory=list)
     page_errors: list[str] = field(default_factory=list)
@@ -124,8 +139,25 @@ class Browsing:
         page = context.new_page()
         page.on("pageerror", lambda error: self.page_errors.append(str(error)))
         page.on("dialog", self._dialog)
+        if self.frames_log is not None:
+            tag = f"{path}#{len(self.contexts)}"
+            page.on("websocket", lambda ws: self._trace(tag, ws))
         page.goto(path)
         return page
+
+    def _trace(self, tag: str, ws: Any) -> None:
+        """Every websocket frame a page sends and receives, for reading after a failure."""
+        log = self.frames_log
+        assert log is not None
+
+        def write(direction: str, payload: Any) -> None:
+            with log.open("a", encoding="utf-8") as out:
+                out.write(f"{time.monotonic():.3f} {tag} {direction} {payload}\n")
+
+        write("open", ws.url)
+        ws.on("framesent", lambda payload: write(">", payload))
+        ws.on("framereceived", lambda payload: write("<", payload))
+        ws.on("close", lambda _: write("closed", ""))
 
     def _neutral(self, route: Any) -> None:
         self.external.append(route.request.url)
@@ -141,8 +173,8 @@ class Browsing:
 
 
 @pytest.fixture
-def web(browser: Any, live: LiveServer) -> Iterator[Browsing]:
-    browsing = Browsing(browser, live.base)
+def web(browser: Any, live: LiveServer, tmp_path: Path) -> Iterator[Browsing]:
+    browsing = Browsing(browser, live.base, frames_log=tmp_path / "frames.log")
     yield browsing
     browsing.close()
     assert not browsing.page_errors, f"JavaScript errors: {browsing.page_errors}"
@@ -227,5 +259,5 @@ def audit(page: Any) -> list[str]:
 def screenshot(page: Any, name: str) -> Path:
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     path = SCREENSHOTS / f"{name}.png"
-    page.screenshot(path=str(path), full_page=True)
+    page.screenshot(path=str(path), full_page=True, animations="disabled")
     return path

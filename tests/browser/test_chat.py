@@ -103,7 +103,9 @@ def test_reload_resumes_the_conversation_with_the_whole_transcript(web: Browsing
     adviser_send(console, "Svar en")
     visitor_send(visitor, "Andre melding")
     adviser_send(console, "Svar to")
-    expect(visitor.locator("#transcript .msg")).to_have_count(5)  # + the "assigned" notice
+    said = visitor.locator("#transcript .msg-visitor .msg-text, #transcript .msg-adviser .msg-text")
+    conversation = ["Første melding", "Svar en", "Andre melding", "Svar to"]
+    expect(said).to_have_text(conversation)
 
     assert visitor.evaluate("() => localStorage.length") == 0
     assert visitor.evaluate("() => document.cookie") == ""
@@ -111,9 +113,11 @@ def test_reload_resumes_the_conversation_with_the_whole_transcript(web: Browsing
     assert stored == ["nora-chat.conversation"]
 
     visitor.reload()
-    texts = visitor.locator("#transcript .msg-text")
-    expect(texts).to_have_count(5)
-    expect(texts).to_have_text([re.compile("Amina"), "Første melding", "Svar en", "Andre melding", "Svar to"])
+    # everything again, in order, from seq 1 (the transcript was only ever in memory)
+    expect(said).to_have_text(conversation)
+    expect(visitor.locator("#transcript .msg").first).to_contain_text("Amina er her")
+    seqs = visitor.eval_on_selector_all("#transcript .msg", "nodes => nodes.map(n => Number(n.dataset.seq))")
+    assert seqs == sorted(seqs) and seqs[0] == 1 and len(set(seqs)) == len(seqs)
     expect(visitor.locator("#chat-heading")).to_have_text("Du chatter med Amina")
     expect(visitor.locator("#setup")).to_be_hidden()
 
@@ -268,3 +272,56 @@ def test_both_sides_reconnect_after_a_server_restart_and_resend_what_was_not_ack
     expect(pane(console).locator(".msg-visitor")).to_have_count(2)
     adviser_send(console, "Velkommen tilbake")
     expect(visitor.locator("#transcript .msg-adviser", has_text="Velkommen tilbake")).to_be_visible()
+
+
+@pytest.mark.browser
+def test_transfer_to_the_ambulating_team_moves_the_chat_with_its_note(web: Browsing) -> None:
+    visitor, amina, alias = connected_chat(web, language="nb", region="03", audience="staff")
+    visitor_send(visitor, "Jeg er lærer og trenger råd")
+    jonas = web.page("/console")
+    log_in(jonas, "jonas")
+    go_available(jonas)
+
+    transfer = pane(amina).locator("details.transfer")
+    transfer.locator("summary").click()
+    transfer.get_by_label("Ambulerende team (AT)").check()
+    transfer.get_by_label("Notat til neste rådgiver (valgfritt)").fill("Skolen trenger veiledning")
+    transfer.get_by_role("button", name="Overfør samtalen").click()
+
+    expect(amina.locator("#conversation-list .conv-item")).to_have_count(0)
+    expect(amina.locator("#pane-notice")).to_have_text(f"{alias} ble overført.")
+    item = jonas.locator("#conversation-list .conv-item", has_text=alias)
+    expect(item).to_be_visible()
+    expect(pane(jonas).locator(".transfer-note")).to_have_text("Notat fra forrige rådgiver: Skolen trenger veiledning")
+    expect(pane(jonas).locator(".conv-title")).to_contain_text("Overført")
+    expect(pane(jonas).locator(".msg-visitor", has_text="Jeg er lærer og trenger råd")).to_be_visible()
+    expect(visitor.locator("#chat-heading")).to_have_text("Du chatter med Jonas")
+    expect(visitor.locator("#chat-status")).to_contain_text("ambulerende team")
+    adviser_send(jonas, "Hei, dette er Jonas fra ambulerende team.")
+    expect(visitor.locator("#transcript .msg-adviser", has_text="Jonas fra ambulerende team")).to_be_visible()
+
+
+@pytest.mark.browser
+def test_outside_opening_hours_the_widget_says_so_and_shows_the_help_lines(browser, servers) -> None:
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    today = datetime.now(ZoneInfo("Europe/Oslo")).date().isoformat()
+    server = servers(NORA_CLOSED_DATES=today)
+    web = Browsing(browser, server.base)
+    try:
+        page = web.page("/")
+        expect(page.locator("#status")).to_contain_text("Chatten er stengt nå.")
+        expect(page.locator("#status")).to_contain_text("Den åpner igjen")
+        page.select_option("#language", "nb")
+        page.select_option("#region", "03")
+        page.click("#start-button")
+        expect(page.locator("#ended-reason")).to_contain_text("Chatten er stengt nå")
+        expect(page.locator("#ended-next")).to_contain_text("Den åpner igjen")
+        help_lines = page.locator("#ended-help")
+        expect(help_lines).to_contain_text("112")
+        expect(help_lines).to_contain_text("116 111")
+        assert page.evaluate("() => sessionStorage.length") == 0
+        assert not web.page_errors
+    finally:
+        web.close()

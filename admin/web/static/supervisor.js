@@ -205,7 +205,7 @@ function renderStats() {
     el("td", { className: "num", text: s.total === null ? t("stats_total_hidden") : String(s.total) }),
   );
   if (!by.length) table.querySelector("tbody").replaceChildren();
-  table.hidden = false;
+  table.hidden = s.rows.length === 0;
   if (!s.rows.length) $("stats-status").textContent = t("stats_empty");
 }
 
