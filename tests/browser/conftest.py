@@ -13,7 +13,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +22,18 @@ from urllib.parse import urlparse
 
 import httpx
 import pytest
+from playwright.sync_api import (
+    Browser,
+    BrowserContext,
+    ConsoleMessage,
+    Dialog,
+    Page,
+    Route,
+    ViewportSize,
+    WebSocket,
+    expect,
+    sync_playwright,
+)
 
 from tests.conftest import PASSWORD, ROOT, Databases, LiveServer, start_server
 
@@ -37,8 +49,8 @@ CHROMIUM_ARGS = [
 ]
 NEUTRAL_URL = "https://www.google.com/search?q=weather"  # the quick-exit target in chat/web/index.html
 SCREENSHOTS = Path(os.environ.get("NORA_SCREENSHOTS", "/tmp/nora-chat-screens"))
-DESKTOP = {"width": 1280, "height": 900}
-PHONE = {"width": 390, "height": 844}
+DESKTOP = ViewportSize(width=1280, height=900)
+PHONE = ViewportSize(width=390, height=844)
 A11Y_SCRIPT = (Path(__file__).parent / "a11y_check.js").read_text("utf-8")
 EXTERNAL = re.compile(r"^(?!https?://127\.0\.0\.1[:/]|wss?://127\.0\.0\.1[:/]|data:|about:|blob:)")
 
@@ -53,11 +65,9 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 @pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
+def browser() -> Iterator[Browser]:
     if not CHROMIUM.exists():
         pytest.skip(f"{CHROMIUM} is missing: install Debian's chromium package to run browser tests")
-    from playwright.sync_api import sync_playwright
-
     playwright = sync_playwright().start()
     try:
         chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
@@ -69,13 +79,13 @@ def browser() -> Iterator[Any]:
         playwright.stop()
 
 
-def _in_thread(fn: Any) -> Any:
+def _in_thread(fn: Callable[[], str]) -> str:
     with ThreadPoolExecutor(1) as pool:
         return pool.submit(fn).result()
 
 
 @pytest.fixture
-def servers(databases: Databases, tmp_path: Path) -> Iterator[Any]:
+def servers(databases: Databases, tmp_path: Path) -> Iterator[Callable[..., LiveServer]]:
     """Start real ``nora-chat serve`` processes: ``servers(**env)``, each on a fresh SQLite copy
     seeded with the USERS of tests/conftest.py; all stopped after the test."""
     started: list[LiveServer] = []
@@ -92,9 +102,8 @@ def servers(databases: Databases, tmp_path: Path) -> Iterator[Any]:
 
 
 @pytest.fixture
-def live(servers: Any) -> LiveServer:
-    server: LiveServer = servers()
-    return server
+def live(servers: Callable[..., LiveServer]) -> LiveServer:
+    return servers()
 
 
 def restart(server: LiveServer) -> None:
@@ -104,7 +113,10 @@ def restart(server: LiveServer) -> None:
     with server.log_path.open("ab") as log:
         server.process = subprocess.Popen(
             [sys.executable, "-m", "nora.cli", "serve", "--host", "127.0.0.1", "--port", str(port)],
-            cwd=ROOT, env=server.env, stdout=log, stderr=subprocess.STDOUT,
+            cwd=ROOT,
+            env=server.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
         )
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
@@ -122,15 +134,15 @@ def restart(server: LiveServer) -> None:
 class Browsing:
     """Contexts opened for one test, with what they asked of the outside world and any page errors."""
 
-    browser: Any
+    browser: Browser
     base: str
     frames_log: Path | None = None
-    contexts: list[Any] = field(default_factory=list)
+    contexts: list[BrowserContext] = field(default_factory=list)
     external: list[str] = field(default_factory=list)
     page_errors: list[str] = field(default_factory=list)
     dialogs: list[str] = field(default_factory=list)
 
-    def page(self, path: str = "/", *, viewport: dict[str, int] | None = None) -> Any:
+    def page(self, path: str = "/", *, viewport: ViewportSize | None = None) -> Page:
         context = self.browser.new_context(base_url=self.base, viewport=viewport or DESKTOP, locale="nb-NO")
         # There is no internet here, and a test must never reach it: anything not on 127.0.0.1
         # (the quick-exit target, say) gets a blank neutral page from this handler instead.
@@ -138,6 +150,7 @@ class Browsing:
         self.contexts.append(context)
         page = context.new_page()
         page.on("pageerror", lambda error: self.page_errors.append(str(error)))
+        page.on("console", self._console)
         page.on("dialog", self._dialog)
         if self.frames_log is not None:
             tag = f"{path}#{len(self.contexts)}"
@@ -145,12 +158,12 @@ class Browsing:
         page.goto(path)
         return page
 
-    def _trace(self, tag: str, ws: Any) -> None:
+    def _trace(self, tag: str, ws: WebSocket) -> None:
         """Every websocket frame a page sends and receives, for reading after a failure."""
         log = self.frames_log
         assert log is not None
 
-        def write(direction: str, payload: Any) -> None:
+        def write(direction: str, payload: object) -> None:
             with log.open("a", encoding="utf-8") as out:
                 out.write(f"{time.monotonic():.3f} {tag} {direction} {payload}\n")
 
@@ -159,11 +172,16 @@ class Browsing:
         ws.on("framereceived", lambda payload: write("<", payload))
         ws.on("close", lambda _: write("closed", ""))
 
-    def _neutral(self, route: Any) -> None:
+    def _neutral(self, route: Route) -> None:
         self.external.append(route.request.url)
         route.fulfill(status=200, content_type="text/html", body="<!doctype html><title>Weather</title><p>Weather")
 
-    def _dialog(self, dialog: Any) -> None:
+    def _console(self, message: ConsoleMessage) -> None:
+        # The pages run under a strict CSP: any violation (an inline style, say) is a failure.
+        if message.type == "error" and "Content Security Policy" in message.text:
+            self.page_errors.append(message.text)
+
+    def _dialog(self, dialog: Dialog) -> None:
         self.dialogs.append(dialog.message)
         dialog.dismiss()
 
@@ -173,7 +191,7 @@ class Browsing:
 
 
 @pytest.fixture
-def web(browser: Any, live: LiveServer, tmp_path: Path) -> Iterator[Browsing]:
+def web(browser: Browser, live: LiveServer, tmp_path: Path) -> Iterator[Browsing]:
     browsing = Browsing(browser, live.base, frames_log=tmp_path / "frames.log")
     yield browsing
     browsing.close()
@@ -185,10 +203,8 @@ def web(browser: Any, live: LiveServer, tmp_path: Path) -> Iterator[Browsing]:
 
 
 def start_chat(
-    page: Any, *, language: str = "ar", region: str = "03", audience: str = "youth", urgent: bool = False
+    page: Page, *, language: str = "ar", region: str = "03", audience: str = "youth", urgent: bool = False
 ) -> None:
-    from playwright.sync_api import expect
-
     page.select_option("#language", language)
     page.select_option("#region", region)
     page.check(f"#audience-{audience}")
@@ -199,9 +215,7 @@ def start_chat(
     expect(page.locator("#chat-heading")).not_to_have_text(re.compile("Kobler til|Connecting"))
 
 
-def log_in(page: Any, username: str, *, password: str = PASSWORD) -> None:
-    from playwright.sync_api import expect
-
+def log_in(page: Page, username: str, *, password: str = PASSWORD) -> None:
     page.fill("#username", username)
     page.fill("#password", password)
     page.click("#login-button")
@@ -209,24 +223,18 @@ def log_in(page: Any, username: str, *, password: str = PASSWORD) -> None:
     expect(page.locator("#connection")).to_have_attribute("data-state", "connected")
 
 
-def go_available(console: Any) -> None:
-    from playwright.sync_api import expect
-
+def go_available(console: Page) -> None:
     console.click("#status-available")
     expect(console.locator("#status-available")).to_have_attribute("aria-pressed", "true")
 
 
-def visitor_send(page: Any, text: str) -> None:
-    from playwright.sync_api import expect
-
+def visitor_send(page: Page, text: str) -> None:
     page.fill("#message", text)
     page.press("#message", "Enter")
     expect(page.locator("#transcript .msg-visitor", has_text=text).last).to_have_attribute("data-state", "sent")
 
 
-def adviser_send(console: Any, text: str) -> None:
-    from playwright.sync_api import expect
-
+def adviser_send(console: Page, text: str) -> None:
     box = console.locator(".conversation:not([hidden]) textarea[id^=compose-]")
     box.fill(text)
     box.press("Enter")
@@ -234,10 +242,8 @@ def adviser_send(console: Any, text: str) -> None:
     expect(sent.last).to_be_visible()
 
 
-def connected_chat(web: Browsing, **start: Any) -> tuple[Any, Any, str]:
+def connected_chat(web: Browsing, **start: Any) -> tuple[Page, Page, str]:
     """A visitor chatting with Amina: (visitor page, console page, the visitor's alias)."""
-    from playwright.sync_api import expect
-
     visitor = web.page("/")
     start_chat(visitor, **start)
     console = web.page("/console")
@@ -251,12 +257,12 @@ def connected_chat(web: Browsing, **start: Any) -> tuple[Any, Any, str]:
     return visitor, console, alias
 
 
-def audit(page: Any) -> list[str]:
+def audit(page: Page) -> list[str]:
     problems: list[str] = page.evaluate(A11Y_SCRIPT)
     return problems
 
 
-def screenshot(page: Any, name: str) -> Path:
+def screenshot(page: Page, name: str) -> Path:
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     path = SCREENSHOTS / f"{name}.png"
     page.screenshot(path=str(path), full_page=True, animations="disabled")

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 import pytest
-from playwright.sync_api import expect
+from playwright.sync_api import Browser, Locator, Page, expect
 
 from tests.browser.conftest import (
     NEUTRAL_URL,
@@ -25,7 +26,7 @@ pytestmark = pytest.mark.browser
 ARABIC = "مرحبا، أحتاج إلى مساعدة"
 
 
-def pane(console):  # the conversation shown in the console
+def pane(console: Page) -> Locator:  # the conversation shown in the console
     return console.locator(".conversation:not([hidden])")
 
 
@@ -189,7 +190,9 @@ def test_registration_after_close_shows_field_errors_and_leaves_the_pending_list
 
     pane(console).get_by_role("button", name="Avslutt samtalen").click()
     pane(console).get_by_role("button", name="Ja, avslutt").click()
-    expect(visitor.locator("#ended-reason")).to_have_text("Rådgiveren har avsluttet samtalen. Takk for at du tok kontakt.")
+    expect(visitor.locator("#ended-reason")).to_have_text(
+        "Rådgiveren har avsluttet samtalen. Takk for at du tok kontakt."
+    )
     assert visitor.evaluate("() => sessionStorage.length") == 0  # a closed chat is not resumed
 
     pending = console.locator("#pending-list .conv-item", has_text=alias)
@@ -302,7 +305,9 @@ def test_transfer_to_the_ambulating_team_moves_the_chat_with_its_note(web: Brows
 
 
 @pytest.mark.browser
-def test_outside_opening_hours_the_widget_says_so_and_shows_the_help_lines(browser, servers) -> None:
+def test_outside_opening_hours_the_widget_says_so_and_shows_the_help_lines(
+    browser: Browser, servers: Callable[..., LiveServer]
+) -> None:
     from datetime import datetime
     from zoneinfo import ZoneInfo
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from playwright.sync_api import expect
+from playwright.sync_api import Browser, Page, ViewportSize, expect
 
 from tests.browser.conftest import (
     DESKTOP,
@@ -67,11 +67,11 @@ def test_language_switch_changes_labels_on_every_page(web: Browsing) -> None:
 
 @pytest.mark.browser
 @pytest.mark.parametrize("viewport", [DESKTOP, PHONE], ids=["desktop", "phone"])
-def test_every_page_passes_the_audit_and_fits_the_screen(web: Browsing, viewport: dict[str, int]) -> None:
+def test_every_page_passes_the_audit_and_fits_the_screen(web: Browsing, viewport: ViewportSize) -> None:
     size = "desktop" if viewport == DESKTOP else "phone"
     problems: dict[str, list[str]] = {}
 
-    def check(page, name: str) -> None:
+    def check(page: Page, name: str) -> None:
         problems[name] = audit(page)
         overflow = page.evaluate("() => document.documentElement.scrollWidth - window.innerWidth")
         if overflow > 0:
@@ -127,7 +127,7 @@ def test_every_page_passes_the_audit_and_fits_the_screen(web: Browsing, viewport
 
 
 @pytest.mark.browser
-def test_the_audit_finds_the_problems_it_claims_to_check(browser) -> None:
+def test_the_audit_finds_the_problems_it_claims_to_check(browser: Browser) -> None:
     """A negative control, so that an empty audit means something."""
     context = browser.new_context()
     try:

@@ -73,7 +73,9 @@ def test_statistics_table_and_csv_link(web: Browsing) -> None:
     expect(table).to_be_visible()
     expect(table.locator("thead th")).to_have_text(["Hovedkategori", "Tjeneste", "Antall"])
     expect(table.locator("tbody tr")).to_have_count(1)
-    expect(table.locator("tbody tr td")).to_have_text(["Negativ sosial kontroll", "mangfoldsrådgiver (tidligere minoritetsrådgiver)", "<5"])
+    expect(table.locator("tbody tr td")).to_have_text(
+        ["Negativ sosial kontroll", "mangfoldsrådgiver (tidligere minoritetsrådgiver)", "<5"]
+    )
     expect(table.locator("tfoot")).to_contain_text("skjult (små tall)")
 
     link = supervisor.get_by_role("link", name="Last ned CSV")

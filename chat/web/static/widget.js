@@ -20,6 +20,7 @@ const UI_KEY = "nora-chat.ui"; // sessionStorage: the page language
 const TYPING_SEND_EVERY_MS = 3000;
 const TYPING_SHOW_MS = 5000;
 const BACKOFF_MS = [500, 1000, 2000, 4000, 8000, 15000];
+const STATUS_REFRESH_MS = 30000;
 const ESCAPE_WINDOW_MS = 1000;
 const SHIFT_WINDOW_MS = 5000;
 const EMERGENCY_CODES = ["emergency_police", "child_helpline"];
@@ -296,15 +297,20 @@ function regionChoice() {
 
 let statusRequest = 0;
 
-async function refreshStatus() {
+/** Fetch /api/v1/status for the current choices. ``quiet``: a periodic refresh that only redraws
+ * (and so only makes screen readers speak) when the answer changed. */
+async function refreshStatus({ quiet = false } = {}) {
   const mine = ++statusRequest;
   const params = new URLSearchParams();
   const language = $("language").value;
   const region = regionChoice();
   if (language) params.set("language", language);
   if (region) params.set("region", region);
-  S.status = "loading";
-  renderStatus();
+  const before = JSON.stringify(S.status ?? null);
+  if (!quiet) {
+    S.status = "loading";
+    renderStatus();
+  }
   try {
     const response = await fetch(`/api/v1/status?${params}`, {
       headers: { Accept: "application/json" }, credentials: "omit", cache: "no-store",
@@ -317,7 +323,7 @@ async function refreshStatus() {
     if (mine !== statusRequest) return;
     S.status = "failed";
   }
-  renderStatus();
+  if (!quiet || JSON.stringify(S.status) !== before) renderStatus();
 }
 
 function renderStatus() {
@@ -993,6 +999,10 @@ function bind() {
   $("leave-yes").addEventListener("click", onLeaveConfirm);
   $("leave-no").addEventListener("click", onLeaveCancel);
   $("new-chat").addEventListener("click", onNewChat);
+  // Keep "open? how long a wait?" fresh while someone is still choosing.
+  setInterval(() => {
+    if (S.phase === "setup" && !document.hidden && !exited) refreshStatus({ quiet: true });
+  }, STATUS_REFRESH_MS);
   window.addEventListener("online", () => {
     if (!S.ws && S.reconnectTimer) connect();
   });
