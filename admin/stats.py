@@ -80,6 +80,7 @@ WITHHELD_CSV = ":"
 # bounded time instead of tying up the server; deterministic, unlike a time limit.
 SEARCH_BUDGET = 1_000_000
 PARTNERS_PER_DIMENSION = 20
+COUPLED_UP_TO = 3
 
 Key = tuple[Any, ...]
 
@@ -101,6 +102,7 @@ def suppress(count: int, min_count: int) -> int | str:
 
 
 Dims = tuple[int, ...]
+Shape = tuple[Dims, ...]
 Shown = int | str | None
 # What each coarser grouping publishes: per kept-dimensions tuple, key -> shown count (None = refused).
 Lower = dict[Dims, dict[Key, Shown] | None]
@@ -126,8 +128,8 @@ class _Protector:
         self.covered: set[tuple[Dims, Key]] = set()
         self.budget = SEARCH_BUDGET
         self._margins: dict[Dims, dict[Key, int]] = {}
-        self._values: list[list[Any]] = [sorted({k[d] for k in cells}, key=_sort_value) for d in range(ndim)]
-        self._supersets: dict[Dims, list[Dims]] = {}
+        self._kept: dict[Shape, list[Dims]] = {}
+        self._partners: dict[tuple[Key, Dims], list[Key]] = {}
 
     def margin(self, dims: Dims, key: Key) -> int:
         table = self._margins.get(dims)
@@ -138,16 +140,18 @@ class _Protector:
             self._margins[dims] = table
         return table.get(_project(key, dims), 0)
 
-    def kept(self, box: Dims) -> list[Dims]:
-        """The coarser groupings whose totals a box over ``box`` changes: those keeping all of it."""
-        found = self._supersets.get(box)
+    def kept(self, shape: Shape) -> list[Dims]:
+        """The coarser groupings whose totals a pattern of ``shape`` changes: those that keep at least
+        one dimension of every group (the others sum a flipped pair of corners out)."""
+        found = self._kept.get(shape)
         if found is None:
-            rest = [d for d in range(self.ndim) if d not in box]
-            found = []
-            for size in range(len(rest)):
-                for extra in itertools.combinations(rest, size):
-                    found.append(tuple(sorted(box + extra)))
-            self._supersets[box] = found
+            found = [
+                dims
+                for size in range(self.ndim)
+                for dims in itertools.combinations(range(self.ndim), size)
+                if all(set(group) & set(dims) for group in shape)
+            ]
+            self._kept[shape] = found
         return found
 
     def within(self, shown: Shown, value: int, sign: int) -> bool:
@@ -159,11 +163,11 @@ class _Protector:
             return 1 <= new < self.m
         return new >= self.m
 
-    def corner_ok(self, key: Key, sign: int, box: Dims) -> bool:
+    def corner_ok(self, key: Key, sign: int, shape: Shape) -> bool:
         value = self.cells.get(key, 0)
         if value <= 0 or not self.within(f"<{self.m}" if value < self.m else None, value, sign):
             return False
-        for dims in self.kept(box):
+        for dims in self.kept(shape):
             table = self.lower.get(dims)
             if table is None:
                 continue  # that grouping is refused: its totals are not published
@@ -171,52 +175,94 @@ class _Protector:
                 return False
         return True
 
-    def best_pattern(self, bases: list[Key], boxes: list[Dims]) -> list[tuple[Dims, Key]] | None:
-        best: tuple[tuple[int, int, int], Dims, list[Key]] | None = None
+    def partners(self, p: Key, group: Dims) -> list[Key]:
+        """Values for ``group`` that, put into ``p``, give a listed cell differing in every one of them."""
+        cached = self._partners.get((p, group))
+        if cached is not None:
+            return cached
+        rest = [d for d in range(self.ndim) if d not in group]
+        found = {
+            _project(k, group)
+            for k in self.cells
+            if all(k[d] == p[d] for d in rest) and all(k[d] != p[d] for d in group)
+        }
+
+        def rank(values: Key) -> tuple[int, int, tuple[str, ...]]:
+            k = self.apply(p, group, values)
+            return (0 if k in self.withheld else 1, self.cells[k], _sort_key(values))
+
+        out = sorted(found, key=rank)[:PARTNERS_PER_DIMENSION]
+        self._partners[(p, group)] = out
+        return out
+
+    @staticmethod
+    def apply(key: Key, group: Dims, values: Key) -> Key:
+        k = list(key)
+        for d, v in zip(group, values, strict=True):
+            k[d] = v
+        return tuple(k)
+
+    def best_pattern(self, bases: list[Key], shapes: list[Shape]) -> list[tuple[Dims, Key]] | None:
+        best: tuple[tuple[int, int, int], Shape, list[Key]] | None = None
         for p in bases:
-            options: list[list[Any]] = []
-            for d in range(self.ndim):
-                found_values = [v for v in self._values[d] if v != p[d] and (p[:d] + (v,) + p[d + 1 :]) in self.cells]
-                ranked = sorted(found_values, key=lambda v: self._partner_rank(p, d, v))  # noqa: B023 - used at once
-                options.append(ranked[:PARTNERS_PER_DIMENSION])
-            for box in boxes:
+            for shape in shapes:
                 if best is not None and best[0][0] == 0:
                     break
-                for choice in itertools.product(*(options[d] for d in box)):
-                    found = self._try(p, box, choice)
+                for choice in itertools.product(*(self.partners(p, g) for g in shape)):
+                    found = self._try(p, shape, choice)
                     if found is not None and (best is None or found[0] < best[0]):
-                        best = (found[0], box, found[1])
+                        best = (found[0], shape, found[1])
                     if self.budget <= 0:
                         raise Unprotectable("too detailed to check")
         if best is None:
             return None
-        _, box, corners = best
+        _, shape, corners = best
         moved = [(tuple(range(self.ndim)), k) for k in corners]
-        for dims in self.kept(box):
+        for dims in self.kept(shape):
             moved += [(dims, _project(k, dims)) for k in corners]
         return moved
 
-    def _partner_rank(self, p: Key, d: int, v: Any) -> tuple[int, int]:
-        k = p[:d] + (v,) + p[d + 1 :]
-        return (0 if k in self.withheld else 1, self.cells[k])
-
-    def _try(self, p: Key, box: Dims, choice: tuple[Any, ...]) -> tuple[tuple[int, int, int], list[Key]] | None:
+    def _try(self, p: Key, shape: Shape, choice: tuple[Key, ...]) -> tuple[tuple[int, int, int], list[Key]] | None:
         corners: list[tuple[Key, int]] = []
-        for flips in itertools.product((0, 1), repeat=len(box)):
-            k = list(p)
-            for d, v, f in zip(box, choice, flips, strict=True):
+        for flips in itertools.product((0, 1), repeat=len(shape)):
+            k = p
+            for group, values, f in zip(shape, choice, flips, strict=True):
                 if f:
-                    k[d] = v
-            corners.append((tuple(k), -1 if sum(flips) % 2 else 1))
-        self.budget -= len(corners) * (1 + len(self.kept(box)))
+                    k = self.apply(k, group, values)
+            corners.append((k, -1 if sum(flips) % 2 else 1))
+        self.budget -= len(corners) * (1 + len(self.kept(shape)))
         for direction in (1, -1):
-            if all(self.corner_ok(k, s * direction, box) for k, s in corners):
+            if all(self.corner_ok(k, s * direction, shape) for k, s in corners):
                 new = [k for k, _ in corners if k not in self.withheld]
-                return (len(new), sum(self.cells[k] for k in new), len(box)), [k for k, _ in corners]
+                return (len(new), sum(self.cells[k] for k in new), len(shape)), [k for k, _ in corners]
         return None
 
-    def _boxes(self, within: Dims) -> list[Dims]:
-        return [b for size in range(len(within) + 1) for b in itertools.combinations(within, size)]
+    def shapes(self, target: Dims) -> list[Shape]:
+        """Pattern shapes that change totals over ``target``: every group keeps a dimension of it.
+
+        A shape is a set of disjoint groups of dimensions; flipping a group changes all its dimensions
+        at once (a group of one is an edge of an ordinary box). Up to ``COUPLED_UP_TO`` dimensions every
+        grouping is tried, beyond that groups of one only.
+        """
+        dims = list(range(self.ndim))
+        if self.ndim <= COUPLED_UP_TO:
+            groups = [g for size in range(1, self.ndim + 1) for g in itertools.combinations(dims, size)]
+        else:
+            groups = [(d,) for d in dims]
+        groups = [g for g in groups if set(g) & set(target)] if len(target) < self.ndim else groups
+        out: list[Shape] = []
+
+        def extend(start: int, chosen: list[Dims], used: set[int]) -> None:
+            out.append(tuple(chosen))
+            for i in range(start, len(groups)):
+                g = groups[i]
+                if used.isdisjoint(g):
+                    extend(i + 1, [*chosen, g], used | set(g))
+
+        extend(0, [], set())
+        if len(target) < self.ndim:
+            out = [shape for shape in out if all(set(g) & set(target) for g in shape)]
+        return sorted(out, key=lambda shape: (len(shape), sum(len(g) for g in shape)))
 
     def _cover(self, pattern: list[tuple[Dims, Key]] | None) -> None:
         if pattern is None:
@@ -229,7 +275,7 @@ class _Protector:
         full = tuple(range(self.ndim))
         for p in sorted(self.withheld, key=lambda k: (self.cells[k], _sort_key(k))):
             if (full, p) not in self.covered:
-                self._cover(self.best_pattern([p], self._boxes(full)))
+                self._cover(self.best_pattern([p], self.shapes(full)))
         # Cells a coarser grouping withholds must not become derivable from this finer table.
         for dims in sorted(self.lower, key=len, reverse=True):
             table = self.lower[dims]
@@ -240,7 +286,7 @@ class _Protector:
                     continue
                 children = [k for k in self.cells if _project(k, dims) == q]
                 children.sort(key=lambda k: (k not in self.withheld, self.cells[k]))
-                self._cover(self.best_pattern(children[:PARTNERS_PER_DIMENSION], self._boxes(dims)))
+                self._cover(self.best_pattern(children[:PARTNERS_PER_DIMENSION], self.shapes(dims)))
         return self.withheld
 
 
