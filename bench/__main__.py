@@ -72,6 +72,8 @@ async def run_set(scenarios: list[Scenario], dbs: list[str], *, bare: bool, prof
                     for name, share in p["own_pct"][:8]:
                         _print(f"      {share:5.1f}%  {name}")
                 await asyncio.sleep(1)
+    except (KeyboardInterrupt, asyncio.CancelledError):
+        _print("\ninterrupted: reporting the runs completed so far")
     finally:
         for n in noras:
             await n.close()

@@ -358,10 +358,14 @@ class Visitor:
         self.ws = await open_ws(ws_url(self.base, "/ws/visitor"))
         self.reader = asyncio.create_task(self.read(self.ws))
 
-    async def start(self) -> None:
+    async def start(self, timeout: float = 60.0) -> None:
         self.t_start = now()
         await self.send(START)
-        await self.started.wait()
+        try:
+            await asyncio.wait_for(self.started.wait(), timeout)
+        except TimeoutError:
+            self.gen.stats.errors["visitor_start_unanswered"] += 1
+            return
         self.connected.set()
 
     async def send(self, frame: dict[str, Any]) -> None:
