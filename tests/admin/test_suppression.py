@@ -107,7 +107,6 @@ def test_the_checker_finds_a_derivable_cell() -> None:
     assert derivable(cells, 2, 5, safe, totals) == []
 
 
-
 def test_a_finer_table_does_not_give_away_a_coarser_tables_withheld_total() -> None:
     # Row a totals 3, so the grouping by the first dimension publishes a as "<5" and withholds b (20)
     # to protect it. Publishing row b's cells (10 and 10) would give b, and then a, away.
