@@ -16,6 +16,7 @@ from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
+from sqlalchemy import ColumnElement
 from sqlmodel import col
 
 from chat import metrics
@@ -27,7 +28,7 @@ from chat.hub import Hub, StaffConn, VisitorConn
 from chat.outbox import WS_1000_NORMAL, WS_1008_POLICY, Ack, Deliver, Outbox, Replay, Run, Untrack
 from chat.ratelimit import TokenBucket
 from chat.staff import StaffDirectory, StaffProfile
-from chat.store import ConversationState, ConversationStore, StoredMessage, hash_token
+from chat.store import ConversationState, ConversationStore, NotWritable, StoredMessage, hash_token
 from chat.texts import notice
 from core.clock import Clock, as_utc, iso, system_clock, to_datetime
 from core.models import Conversation
@@ -39,6 +40,7 @@ from routing.policy import TierDelays, estimates
 log = logging.getLogger("nora.chat")
 HEARTBEAT_EVERY_TICKS = 5
 PURGE_EVERY_S = 600.0
+QUEUE_REFRESH_S = 0.25
 ADVISER_LEASE_S = 30.0  # an instance that stops heartbeating for this long is taken for dead
 S = ConversationState
 VISITOR = "visitor"  # the sender id of every visitor message (visitors are anonymous)
@@ -95,6 +97,7 @@ class ChatService:
         self._listening = asyncio.Event()
         self._ticks = 0
         self._rebuild_due = False
+        self._queue_dirty = False
         self._last_purge = 0.0
         self._local_status: dict[str, AdviserStatus] = {}  # advisers connected here, to rebuild state
 
@@ -104,6 +107,7 @@ class ChatService:
         await self._recover()
         self._tasks.append(asyncio.create_task(self._listen(), name="nora-listen"))
         self._tasks.append(asyncio.create_task(self._tick_forever(), name="nora-tick"))
+        self._tasks.append(asyncio.create_task(self._refresh_forever(), name="nora-queue-refresh"))
         await asyncio.wait_for(self._listening.wait(), timeout=10)
 
     async def stop(self) -> None:
@@ -173,6 +177,21 @@ class ChatService:
                 raise
             except Exception:  # noqa: BLE001
                 log.exception("periodic routing tick failed")
+
+    async def _refresh_forever(self) -> None:
+        """Queue positions are recomputed at most every ``QUEUE_REFRESH_S``, however many changes came:
+        under a burst of starts that is one computation instead of one per start."""
+        while True:
+            await asyncio.sleep(QUEUE_REFRESH_S)
+            if not self._queue_dirty:
+                continue
+            self._queue_dirty = False
+            try:
+                await self._refresh_queues()
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # noqa: BLE001
+                log.exception("queue refresh failed")
 
     async def tick(self) -> None:
         """Widen tiers, end grace periods and refresh queue positions."""
@@ -256,11 +275,9 @@ class ChatService:
         self, conv: Conversation, event: str, adviser_id: str | None, *, text_key: str | None = None, **values: str
     ) -> StoredMessage:
         text = notice(text_key or event, conv.language, **values)
-        message, _ = await self.store.append(
-            conv.id, sender="system", text=text, at=to_datetime(self.now()), event=event
-        )
-        await self._publish_message(conv.id, adviser_id, message, origin=None)
-        return message
+        stored = await self.store.append(conv.id, sender="system", text=text, at=to_datetime(self.now()), event=event)
+        await self._publish_message(conv.id, adviser_id, stored.message, origin=None)
+        return stored.message
 
     async def _publish_message(
         self, conversation_id: str, adviser_id: str | None, message: StoredMessage, origin: str | None
@@ -278,20 +295,30 @@ class ChatService:
             raise FrameError("rate_limited", "Too many messages; wait a moment.", ref=ref, retry_after_ms=wait_ms)
 
     async def _post(
-        self, outbox: Outbox, conv: Conversation, *, sender: str, sender_id: str | None, text: Text, origin: str
+        self,
+        outbox: Outbox,
+        conversation_id: str,
+        *,
+        sender: str,
+        sender_id: str,
+        text: Text,
+        origin: str,
+        only_if: tuple[ColumnElement[bool], ...],
     ) -> None:
-        message, created = await self.store.append(
-            conv.id,
+        """The message hot path: one transaction, then the ack, then one fan-out event."""
+        stored = await self.store.append(
+            conversation_id,
             sender=sender,
             text=text.text,
             at=to_datetime(self.now()),
             client_id=text.client_id,
             sender_id=sender_id,
+            only_if=only_if,
         )
-        outbox.push(Ack(conv.id, text.client_id, message.seq))
-        if created:
+        outbox.push(Ack(conversation_id, text.client_id, stored.message.seq))
+        if stored.created:
             metrics.MESSAGES.labels(sender).inc()
-            await self._publish_message(conv.id, conv.adviser_id, message, origin)
+            await self._publish_message(conversation_id, stored.adviser_id, stored.message, origin)
 
     # ------------------------------------------------------------------ visitors
 
@@ -334,7 +361,7 @@ class ChatService:
             await self._system(conv, "urgent_help", None)
         await self.routing.enqueue(chat_request(conv))
         await self.route()
-        await self._send_queue(conn)
+        self._queue_dirty = True  # the first `queue` frame comes with the next refresh (< 0.25 s)
 
     async def visitor_resume(self, conn: VisitorConn, resume: Resume) -> None:
         if conn.conversation_id is not None:
@@ -373,9 +400,23 @@ class ChatService:
         return conv
 
     async def visitor_message(self, conn: VisitorConn, text: Text) -> None:
-        conv = await self._visitor_conversation(conn, "message")
-        self._rate_check(("v", conv.id), "message")
-        await self._post(conn.outbox, conv, sender="visitor", sender_id=VISITOR, text=text, origin=conn.id)
+        conversation_id = conn.conversation_id
+        if conversation_id is None or conn.state == S.CLOSED:
+            await self._visitor_conversation(conn, "message")  # raises the right error
+            return
+        self._rate_check(("v", conversation_id), "message")
+        try:
+            await self._post(
+                conn.outbox,
+                conversation_id,
+                sender="visitor",
+                sender_id=VISITOR,
+                text=text,
+                origin=conn.id,
+                only_if=(col(Conversation.state) != S.CLOSED,),
+            )
+        except NotWritable:
+            raise FrameError("not_found", "This conversation has ended.", ref="message") from None
 
     async def visitor_typing(self, conn: VisitorConn) -> None:
         if conn.conversation_id is None or conn.state != S.ASSIGNED:
@@ -586,10 +627,22 @@ class ChatService:
         return conv
 
     async def adviser_message(self, conn: StaffConn, text: Text) -> None:
-        assert text.conversation_id is not None  # noqa: S101 - parse_text(with_conversation=True)
-        conv = await self._adviser_conversation(conn, text.conversation_id, "message")
-        self._rate_check((conn.user_id, conv.id), "message")
-        await self._post(conn.outbox, conv, sender="adviser", sender_id=conn.user_id, text=text, origin=conn.id)
+        conversation_id = text.conversation_id
+        assert conversation_id is not None  # noqa: S101 - parse_text(with_conversation=True)
+        self._rate_check((conn.user_id, conversation_id), "message")
+        try:
+            await self._post(
+                conn.outbox,
+                conversation_id,
+                sender="adviser",
+                sender_id=conn.user_id,
+                text=text,
+                origin=conn.id,
+                only_if=(col(Conversation.state) == S.ASSIGNED, col(Conversation.adviser_id) == conn.user_id),
+            )
+        except NotWritable:
+            await self._adviser_conversation(conn, conversation_id, "message")  # raises the precise error
+            raise not_found("message") from None
 
     async def adviser_typing(self, conn: StaffConn, conversation_id: str) -> None:
         if not self._typing_allowed((conn.user_id + "t", conversation_id)):
@@ -720,7 +773,7 @@ class ChatService:
         elif kind == "requeued" and isinstance(cid, str):
             for vconn in self.hub.visitors_of(cid):
                 vconn.state, vconn.last_queue = S.QUEUED, None
-            await self._refresh_queues()
+            self._queue_dirty = True
         elif kind == "capacity" and isinstance(aid, str):
             for sconn in self.hub.advisers_of(aid):
                 sconn.outbox.send({"type": "capacity", "capacity": event["capacity"]})
@@ -730,7 +783,7 @@ class ChatService:
                 sconn.outbox.send({"type": "status", "status": event["status"]})
             self._notify_queue_listeners()
         elif kind == "queue":
-            await self._refresh_queues()
+            self._queue_dirty = True
         elif kind == "revoke":
             for sconn in list(self.hub.all_staff()):
                 if sconn.identity.session_key == event.get("session") or sconn.user_id == event.get("user"):

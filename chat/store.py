@@ -12,13 +12,20 @@ import hashlib
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import update
+from typing import NamedTuple
+
+from sqlalchemy import ColumnElement, insert, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 
+from chat.errors import ChatError
 from core.clock import as_utc, iso
 from core.db import Database
 from core.models import Conversation, Message
+
+
+class NotWritable(ChatError):
+    """The conversation does not exist, is closed, or is not the writer's (``append``'s ``only_if``)."""
 
 
 class ConversationState:
@@ -85,6 +92,12 @@ class StoredMessage:
         )
 
 
+class Appended(NamedTuple):
+    message: StoredMessage
+    created: bool  # False for a resent client_id
+    adviser_id: str | None  # who holds the conversation now (to address the fan-out)
+
+
 def _stored(row: Message) -> StoredMessage:
     return StoredMessage(row.seq, row.sender, row.text, as_utc(row.sent_at), row.client_id, row.event, row.sender_id)
 
@@ -122,40 +135,49 @@ class ConversationStore:
         client_id: str | None = None,
         sender_id: str | None = None,
         event: str | None = None,
-    ) -> tuple[StoredMessage, bool]:
-        """Store a message; returns it and whether it is new (False for a resent ``client_id``)."""
-        if client_id is not None:
-            existing = await self._by_client_id(conversation_id, sender_id, client_id)
-            if existing is not None:
-                return existing, False
+        only_if: tuple[ColumnElement[bool], ...] = (),
+    ) -> Appended:
+        """Store a message in one transaction, if the conversation meets ``only_if``.
+
+        The seq comes from the same ``UPDATE … RETURNING`` that checks the conditions, so a message
+        is never stored into a conversation that closed meanwhile, and a rollback leaves no gap. A
+        resent ``client_id`` hits the unique constraint: the transaction rolls back and the stored
+        message is returned instead (resends are rare, so the common path is a single round trip).
+        Raises ``NotWritable`` when the conditions do not hold.
+        """
         try:
-            async with self.db.writing() as session:
-                result = await session.exec(
-                    update(Conversation)
-                    .where(col(Conversation.id) == conversation_id)
-                    .values(next_seq=col(Conversation.next_seq) + 1)
-                    .returning(col(Conversation.next_seq))
+            async with self.db.transaction() as conn:
+                row = (
+                    await conn.execute(
+                        update(Conversation)
+                        .where(col(Conversation.id) == conversation_id, *only_if)
+                        .values(next_seq=col(Conversation.next_seq) + 1)
+                        .returning(col(Conversation.next_seq), col(Conversation.adviser_id))
+                    )
+                ).first()
+                if row is None:
+                    raise NotWritable(conversation_id)
+                seq, adviser_id = int(row[0]), row[1]
+                await conn.execute(
+                    insert(Message).values(
+                        conversation_id=conversation_id,
+                        seq=seq,
+                        sender=sender,
+                        sender_id=sender_id,
+                        client_id=client_id,
+                        event=event,
+                        text=text,
+                        sent_at=at,
+                    )
                 )
-                seq = int(result.scalar_one())
-                row = Message(
-                    conversation_id=conversation_id,
-                    seq=seq,
-                    sender=sender,
-                    sender_id=sender_id,
-                    client_id=client_id,
-                    event=event,
-                    text=text,
-                    sent_at=at,
-                )
-                session.add(row)
         except IntegrityError:
             if client_id is None:
                 raise
             existing = await self._by_client_id(conversation_id, sender_id, client_id)
             if existing is None:
                 raise
-            return existing, False
-        return StoredMessage(seq, sender, text, at, client_id, event, sender_id), True
+            return Appended(existing, False, None)
+        return Appended(StoredMessage(seq, sender, text, at, client_id, event, sender_id), True, adviser_id)
 
     async def _by_client_id(self, conversation_id: str, sender_id: str | None, client_id: str) -> StoredMessage | None:
         async with self.db.session() as session:

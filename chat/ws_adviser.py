@@ -27,6 +27,15 @@ from chat.ws_common import receive_loop
 from chat.ws_visitor import deny
 
 SESSION_CHECK_S = 30.0
+PER_CONVERSATION = frozenset({"message", "typing", "close", "transfer"})
+
+
+def conversation_lane(kind: str, data: dict[str, Any]) -> str | None:
+    """Frames about one conversation keep their order; different conversations proceed in parallel."""
+    conversation_id = data.get("conversation_id")
+    if kind in PER_CONVERSATION and isinstance(conversation_id, str):
+        return conversation_id[:64]
+    return None
 
 
 async def staff_gate(websocket: WebSocket, service: ChatService, role: str) -> StaffIdentity | None:
@@ -89,7 +98,9 @@ async def adviser_socket(websocket: WebSocket) -> None:
 
     try:
         await service.adviser_connected(conn)
-        await receive_loop(websocket, outbox, ADVISER_TYPES, service.settings.max_frame_bytes, dispatch)
+        await receive_loop(
+            websocket, outbox, ADVISER_TYPES, service.settings.max_frame_bytes, dispatch, lane_of=conversation_lane
+        )
     finally:
         watcher.cancel()
         with contextlib.suppress(asyncio.CancelledError):

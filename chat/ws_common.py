@@ -1,7 +1,15 @@
-"""The receive loop shared by every websocket: parse, dispatch, turn refusals into error frames."""
+"""The receive loop shared by every websocket: read, parse, dispatch, turn refusals into error frames.
+
+Reading never waits for processing: frames go to worker lanes, so uvicorn keeps reading the socket
+(and its keepalive pongs) while a frame waits on the database. Frames of one lane are handled in
+order; an adviser's conversations each get a lane of their own, so one slow conversation does not hold
+up the others. The backlog is bounded: past it a frame is refused with ``rate_limited``.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -15,37 +23,107 @@ from chat.outbox import Outbox
 
 log = logging.getLogger("nora.ws")
 WS_1011_INTERNAL = 1011
+MAX_BACKLOG = 256  # frames read but not yet handled, per socket
+DRAIN_S = 5.0  # after the peer leaves, how long frames already read may still finish
 
 Dispatch = Callable[[str, dict[str, Any]], Awaitable[None]]
+LaneOf = Callable[[str, dict[str, Any]], str | None]
+MAIN = ""
+
+
+def single_lane(kind: str, data: dict[str, Any]) -> str | None:
+    return None
+
+
+class Lanes:
+    def __init__(self, outbox: Outbox, dispatch: Dispatch) -> None:
+        self.outbox = outbox
+        self.dispatch = dispatch
+        self.queues: dict[str, asyncio.Queue[tuple[str, dict[str, Any]]]] = {}
+        self.tasks: dict[str, asyncio.Task[None]] = {}
+        self.pending = 0
+        self.failed = asyncio.Event()
+
+    def put(self, lane: str, kind: str, data: dict[str, Any]) -> None:
+        queue = self.queues.get(lane)
+        if queue is None:
+            queue = self.queues[lane] = asyncio.Queue()
+            self.tasks[lane] = asyncio.create_task(self._work(lane, queue))
+        self.pending += 1
+        queue.put_nowait((kind, data))
+
+    async def _work(self, lane: str, queue: asyncio.Queue[tuple[str, dict[str, Any]]]) -> None:
+        while True:
+            kind, data = await queue.get()
+            try:
+                await self._handle(kind, data)
+            finally:
+                self.pending -= 1
+                queue.task_done()
+            if queue.empty() and lane != MAIN:
+                # An idle conversation lane ends; a later frame starts a new one.
+                del self.queues[lane], self.tasks[lane]
+                return
+
+    async def _handle(self, kind: str, data: dict[str, Any]) -> None:
+        try:
+            await self.dispatch(kind, data)
+        except FatalFrameError as exc:
+            metrics.ERRORS.labels(exc.code).inc()
+            self.outbox.send(exc.frame())
+            self.outbox.push_close(exc.close_code, exc.code)
+            self.failed.set()
+        except FrameError as exc:
+            metrics.ERRORS.labels(exc.code).inc()
+            self.outbox.send(exc.frame())
+        except Exception:  # noqa: BLE001 - the outermost handler: close this socket, keep the process
+            log.exception("unexpected error handling a frame")
+            self.outbox.push_close(WS_1011_INTERNAL, "internal error")
+            self.failed.set()
+
+    async def drain(self, timeout: float) -> None:
+        queues = list(self.queues.values())
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.gather(*(q.join() for q in queues)), timeout)
+        for task in list(self.tasks.values()):
+            task.cancel()
+        for task in list(self.tasks.values()):
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
 
 
 async def receive_loop(
-    websocket: WebSocket, outbox: Outbox, allowed: frozenset[str], max_bytes: int, dispatch: Dispatch
+    websocket: WebSocket,
+    outbox: Outbox,
+    allowed: frozenset[str],
+    max_bytes: int,
+    dispatch: Dispatch,
+    lane_of: LaneOf = single_lane,
 ) -> None:
-    """Read frames until the peer or the outbox closes the socket."""
-    while not outbox.closed.is_set():
-        try:
-            message = await websocket.receive()
-        except (WebSocketDisconnect, RuntimeError):
-            return
-        if message["type"] == "websocket.disconnect":
-            return
-        raw = message.get("text")
-        if raw is None:
-            raw = message.get("bytes")
-        try:
-            data = parse(raw, max_bytes)
-            kind = check_type(data, allowed)
-            await dispatch(kind, data)
-        except FatalFrameError as exc:
-            metrics.ERRORS.labels(exc.code).inc()
-            outbox.send(exc.frame())
-            outbox.push_close(exc.close_code, exc.code)
-            return
-        except FrameError as exc:
-            metrics.ERRORS.labels(exc.code).inc()
-            outbox.send(exc.frame())
-        except Exception:  # noqa: BLE001 - the outermost handler: close this socket, keep the process
-            log.exception("unexpected error handling a frame")
-            outbox.push_close(WS_1011_INTERNAL, "internal error")
-            return
+    """Read frames until the peer or the outbox closes the socket; handle them in lanes."""
+    lanes = Lanes(outbox, dispatch)
+    try:
+        while not outbox.closed.is_set() and not lanes.failed.is_set():
+            try:
+                message = await websocket.receive()
+            except (WebSocketDisconnect, RuntimeError):
+                return
+            if message["type"] == "websocket.disconnect":
+                return
+            raw = message.get("text")
+            if raw is None:
+                raw = message.get("bytes")
+            try:
+                data = parse(raw, max_bytes)
+                kind = check_type(data, allowed)
+                if lanes.pending >= MAX_BACKLOG:
+                    raise FrameError(
+                        "rate_limited", "Too many frames waiting; slow down.", ref=kind, retry_after_ms=1000
+                    )
+            except FrameError as exc:
+                metrics.ERRORS.labels(exc.code).inc()
+                outbox.send(exc.frame())
+                continue
+            lanes.put(lane_of(kind, data) or MAIN, kind, data)
+    finally:
+        await lanes.drain(DRAIN_S)

@@ -17,7 +17,7 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import event
 from sqlalchemy.engine import Connection
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
@@ -40,7 +40,9 @@ def make_engine(url: str) -> AsyncEngine:
         engine = create_async_engine(url, connect_args={"timeout": 30})
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
-    return create_async_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+    # No pre-ping: it costs a round trip per checkout on the message path; a connection that died
+    # with the server fails its statement, the caller's client retries, and the pool replaces it.
+    return create_async_engine(url, pool_size=20, max_overflow=20, pool_timeout=60, pool_recycle=1800)
 
 
 class Database:
@@ -71,6 +73,16 @@ class Database:
             async with self.session() as session:
                 yield session
                 await session.commit()
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[AsyncConnection]:
+        """A Core connection in one transaction: the lean path for hot writes (no ORM unit of work)."""
+        if self.is_sqlite:
+            async with self.write_lock, self.engine.begin() as conn:
+                yield conn
+        else:
+            async with self.engine.begin() as conn:
+                yield conn
 
     async def ping(self) -> None:
         from sqlalchemy import text
