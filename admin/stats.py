@@ -20,8 +20,10 @@ of the box's dimensions is unchanged; when ``J`` is not every dimension, the tot
 cell and stay within what its symbol says (a small cell stays 1 to m-1, a withheld cell m or more).
 The corners are withheld (``null`` if not already small), so the shifted table is a second answer for
 every one of them. Of the patterns found we take the one withholding the fewest and smallest new cells.
-When no pattern exists for some small cell (tiny tables, e.g. 5 + 1 with the total 6 public) the table
-is refused with 422 rather than published: fewer groupings or a longer period will do.
+When no pattern exists for some small cell (tiny tables, e.g. 5 + 1 with the total 6 public, or
+detailed groupings of three or more dimensions), the contract still gets its answer: PROTOCOL.md's
+own per-table rule (small counts ``"<m"``, total withheld) with ``"protection": "per_table"`` instead
+of ``"across_tables"``, telling whoever publishes figures to use fewer groupings or a longer period.
 
 ``total`` is published only when no cell is withheld and it is not itself small (as before).
 
@@ -357,6 +359,22 @@ def tabulate(rows: Iterable[Registration], by: list[str], min_count: int) -> tup
     return publish(dict(cells), by, min_count)
 
 
+def primary_only(
+    rows: Iterable[Registration], by: list[str], min_count: int
+) -> tuple[list[dict[str, Any]], int | None]:
+    """PROTOCOL.md's own rule, table by table: counts below ``min_count`` as ``"<m"``, and the total
+    withheld whenever a cell is."""
+    cells = Counter(tuple(_key(r, b) for b in by) for r in rows)
+    out = []
+    for key in sorted(cells, key=_sort_key):
+        cell: dict[str, Any] = dict(zip(by, key, strict=True))
+        cell["count"] = suppress(cells[key], min_count)
+        out.append(cell)
+    total = sum(cells.values())
+    hidden = any(isinstance(c["count"], str) for c in out) or 0 < total < min_count
+    return out, None if hidden else total
+
+
 def parse_date(raw: str | None, default: date, name: str, fields: dict[str, str]) -> date:
     if raw is None or raw == "":
         return default
@@ -411,12 +429,6 @@ async def registrations_between(db: Database, start: date, end: date) -> list[Re
         )
 
 
-TOO_DETAILED = (
-    "too detailed for this period: every publication of this table would let a count below {m} be "
-    "derived from the totals; group by fewer dimensions or choose a longer period"
-)
-
-
 async def cases(request: Request) -> Response:
     ctx = context(request)
     await require(request, "supervisor")
@@ -442,12 +454,15 @@ async def cases(request: Request) -> Response:
         raise HTTPError("invalid", "Some parameters are not valid.", fields=fields)
     rows = await registrations_between(ctx.db, start, end)
     min_count = ctx.settings.stats_min_count
+    protection = "across_tables"
     try:
         cells, total = tabulate(rows, by, min_count)
     except Unprotectable:
-        raise HTTPError(
-            "invalid", "This table cannot be published safely.", fields={"by": TOO_DETAILED.format(m=min_count)}
-        ) from None
+        # The contract promises an answer for every grouping, so we fall back to its own rule (small
+        # counts "<m", total withheld) and say so: combined with coarser tables this one may reveal a
+        # small count, which clients publishing figures should avoid (fewer groupings, longer period).
+        cells, total = primary_only(rows, by, min_count)
+        protection = "per_table"
     if fmt == "csv":
         lines = [[*("" if cell[b] is None else cell[b] for b in by), _csv_count(cell["count"])] for cell in cells]
         lines.append([*(["total"] + [""] * (len(by) - 1) if by else []), "" if total is None else total])
@@ -460,6 +475,7 @@ async def cases(request: Request) -> Response:
             "suppressed_below": min_count,
             "rows": cells,
             "total": total,
+            "protection": protection,
             "generated_at": iso(to_datetime(ctx.clock())),
         },
         headers=NO_STORE,
