@@ -1,4 +1,10 @@
-"""In-process routing state: the reference implementation, and the embedded default."""
+"""In-process routing state: the reference implementation, and the embedded default.
+
+The plain dictionaries are the state; ``routing.index.RoutingIndex`` is derived from them so that a
+step costs O(log n) per event instead of ``route``'s O(waiting × advisers). It is built on the first
+step (not on ``load``, so the Redis backend pays for it only when it routes) and then kept up to date
+by every operation.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +14,7 @@ from dataclasses import asdict, replace
 from typing import Any
 
 from routing.errors import UnknownAdviser
+from routing.index import RoutingIndex
 from routing.model import Adviser, AdviserStatus, Assignment, ChatRequest, Service, Snapshot
 from routing.policy import TierDelays, route
 from routing.state import RoutingState
@@ -16,18 +23,35 @@ RELEASE_HISTORY = 1000
 
 
 class MemoryRoutingState(RoutingState):
-    """Single-process state. Methods never await in the middle, so each one is atomic."""
+    """Single-process state. Methods never await in the middle, so each one is atomic.
 
-    def __init__(self, delays: TierDelays | None = None, *, release_history: int = RELEASE_HISTORY) -> None:
+    ``indexed=False`` makes every step run the reference ``policy.route`` over the whole state instead
+    of the index (tests and benchmarks compare the two).
+    """
+
+    def __init__(
+        self, delays: TierDelays | None = None, *, release_history: int = RELEASE_HISTORY, indexed: bool = True
+    ) -> None:
         self.delays = delays or TierDelays()
+        self.indexed = indexed
         self._waiting: dict[str, ChatRequest] = {}
         self._advisers: dict[str, Adviser] = {}
         self._releases: deque[tuple[str, float]] = deque(maxlen=release_history)
+        self._index: RoutingIndex | None = None
+
+    def _put(self, adviser: Adviser) -> None:
+        self._advisers[adviser.id] = adviser
+        if self._index is not None:
+            self._index.update_adviser(adviser)
 
     async def enqueue(self, chat: ChatRequest) -> None:
         self._waiting[chat.id] = chat
+        if self._index is not None:
+            self._index.add_chat(chat)
 
     async def withdraw(self, chat_id: str) -> ChatRequest | None:
+        if self._index is not None:
+            self._index.remove_chat(chat_id)
         return self._waiting.pop(chat_id, None)
 
     async def put_adviser(self, adviser: Adviser) -> None:
@@ -39,7 +63,7 @@ class MemoryRoutingState(RoutingState):
                 last_assigned_at=max(known.last_assigned_at, adviser.last_assigned_at),
                 seen_at=max(known.seen_at, adviser.seen_at),
             )
-        self._advisers[adviser.id] = adviser
+        self._put(adviser)
 
     async def set_status(self, adviser_id: str, status: AdviserStatus, now: float) -> Adviser:
         known = self._advisers.get(adviser_id)
@@ -52,24 +76,27 @@ class MemoryRoutingState(RoutingState):
             )
         else:
             updated = replace(known, status=status, offline_since=None, status_before_offline=None, seen_at=now)
-        self._advisers[adviser_id] = updated
+        self._put(updated)
         return updated
 
     async def release(self, adviser_id: str, chat_id: str, now: float) -> None:
         known = self._advisers.get(adviser_id)
         if known is None or chat_id not in known.active:
             return
-        self._advisers[adviser_id] = replace(known, active=known.active - {chat_id})
+        self._put(replace(known, active=known.active - {chat_id}))
         self._releases.append((adviser_id, now))
 
     async def remove_adviser(self, adviser_id: str) -> Adviser | None:
-        return self._advisers.pop(adviser_id, None)
+        removed = self._advisers.pop(adviser_id, None)
+        if removed is not None and self._index is not None:
+            self._index.update_adviser(removed, gone=True)
+        return removed
 
     async def touch(self, adviser_ids: Iterable[str], now: float) -> None:
         for adviser_id in adviser_ids:
             known = self._advisers.get(adviser_id)
             if known is not None and known.status is not AdviserStatus.OFFLINE:
-                self._advisers[adviser_id] = replace(known, seen_at=now)
+                self._put(replace(known, seen_at=now))
 
     async def expire_leases(self, now: float, lease_s: float) -> list[str]:
         expired = [
@@ -80,7 +107,13 @@ class MemoryRoutingState(RoutingState):
         return expired
 
     async def step(self, now: float) -> list[Assignment]:
-        decisions = route(self._waiting.values(), self._advisers, now, self.delays)
+        if not self.indexed:
+            decisions = route(self._waiting.values(), self._advisers, now, self.delays)
+        else:
+            if self._index is None or now < self._index.now:
+                # First step, or the clock went back (tiers would narrow): derive the index afresh.
+                self._index = RoutingIndex(self.delays, self._waiting.values(), self._advisers.values(), now)
+            decisions = self._index.step(now, self._advisers)
         for decision in decisions:
             del self._waiting[decision.conversation_id]
         return decisions
@@ -106,8 +139,9 @@ class MemoryRoutingState(RoutingState):
         }
 
     @classmethod
-    def load(cls, data: dict[str, Any], delays: TierDelays) -> MemoryRoutingState:
-        state = cls(delays)
+    def load(cls, data: dict[str, Any], delays: TierDelays, *, indexed: bool = True) -> MemoryRoutingState:
+        """The inverse of ``dump``; the index is derived again on the first step."""
+        state = cls(delays, indexed=indexed)
         for c in data.get("waiting", []):
             service = c.get("service")
             chat = ChatRequest(

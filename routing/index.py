@@ -1,0 +1,280 @@
+"""Indexes that let the in-memory state make ``policy.route``'s decisions in O(log n) per event.
+
+``route`` looks at every waiting chat and, for each, at every adviser. Here:
+
+* waiting chats sit in **buckets** of chats that can be served by exactly the same advisers (equal
+  ``ReachKey`` at their current tier, and equal ``not_adviser``), each bucket a heap in priority order;
+* advisers who can take a chat sit in **groups** (``policy.adviser_groups``), each a heap in the order
+  of ``policy.rank``; a bucket's best adviser is the best head among the few groups it reaches;
+* a bucket is **dirty** when it may hold a chat with an eligible adviser: it gained a chat, or an
+  adviser in one of its groups became able to take chats. A step looks only at dirty buckets, taking
+  their heads in global priority order, which is the order ``route`` would serve them in. Every other
+  bucket has no eligible adviser (the step before settled it, and nothing since could change that),
+  so ``route`` would pass over its chats too;
+* a chat's tier depends only on ``now - enqueued_at``, so per tier threshold a heap by ``enqueued_at``
+  yields exactly the chats that crossed it since the last step; they move to their new bucket.
+
+Everything is rebuilt from the plain state when the clock runs backwards (tiers would narrow).
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
+
+from routing.model import Adviser, Assignment, ChatRequest
+from routing.policy import (
+    Group,
+    ReachKey,
+    TierDelays,
+    adviser_groups,
+    can_take,
+    key_groups,
+    reach_key,
+    tier,
+)
+
+BucketKey = tuple[ReachKey, str | None]  # reach key, not_adviser
+Priority = tuple[bool, float, str]
+Rank = tuple[float, float, str]
+COMPACT_SLACK = 64  # lazily deleted heap items tolerated before a heap is rebuilt
+
+
+@dataclass(slots=True)
+class _Chat:
+    chat: ChatRequest
+    tier: int
+    bucket: BucketKey
+    ident: int  # this enqueue of the chat (tier-threshold heaps)
+    slot: int  # this stay in its current bucket (bucket heap)
+
+
+@dataclass(slots=True)
+class _Bucket:
+    groups: tuple[Group, ...]
+    not_adviser: str | None
+    heap: list[tuple[Priority, int, str]] = field(default_factory=list)  # (priority, slot, chat id)
+    live: int = 0
+
+
+@dataclass(slots=True)
+class _Free:
+    rank: Rank
+    profile: tuple[object, ...]  # what the groups were derived from
+    groups: tuple[Group, ...]
+    version: int
+
+
+class RoutingIndex:
+    """The indexed view of one ``MemoryRoutingState``; it never holds the only copy of anything."""
+
+    def __init__(
+        self, delays: TierDelays, waiting: Iterable[ChatRequest], advisers: Iterable[Adviser], now: float
+    ) -> None:
+        self.delays = delays
+        self.now = now
+        self._thresholds = (delays.t1, delays.t2, delays.t3)
+        self._counter = itertools.count()
+        self._chats: dict[str, _Chat] = {}
+        self._buckets: dict[BucketKey, _Bucket] = {}
+        self._keys_by_group: dict[Group, set[BucketKey]] = {}
+        self._crossing: tuple[list[tuple[float, int, str]], ...] = ([], [], [])  # tiers 1, 2, 3
+        self._dirty: set[BucketKey] = set()
+        self._free: dict[str, _Free] = {}
+        self._groups: dict[Group, list[tuple[float, float, str, int]]] = {}
+        self._group_items = 0  # heap items in _groups, live or stale
+        self._live_items = 0  # of which live: one per group of each adviser in _free
+        for chat in waiting:
+            self.add_chat(chat)
+        for adviser in advisers:
+            self.update_adviser(adviser)
+
+    # -- chats
+
+    def add_chat(self, chat: ChatRequest) -> None:
+        """A chat starts (or resumes) waiting; replaces a waiting chat with the same id."""
+        self.remove_chat(chat.id)
+        t = tier(chat, self.now, self.delays)
+        entry = _Chat(chat, t, (reach_key(chat, t), chat.not_adviser), next(self._counter), 0)
+        self._chats[chat.id] = entry
+        self._into_bucket(entry)
+        for k, heap in enumerate(self._crossing, start=1):
+            if t < k and (k < 3 or chat.also_languages):
+                heapq.heappush(heap, (chat.enqueued_at, entry.ident, chat.id))
+
+    def remove_chat(self, chat_id: str) -> None:
+        entry = self._chats.pop(chat_id, None)
+        if entry is not None:
+            self._out_of_bucket(entry)
+
+    def _into_bucket(self, entry: _Chat) -> None:
+        key = entry.bucket
+        bucket = self._buckets.get(key)
+        if bucket is None:
+            bucket = self._buckets[key] = _Bucket(key_groups(key[0]), key[1])
+            for group in bucket.groups:
+                self._keys_by_group.setdefault(group, set()).add(key)
+        entry.slot = next(self._counter)
+        heapq.heappush(bucket.heap, (entry.chat.priority(), entry.slot, entry.chat.id))
+        bucket.live += 1
+        self._dirty.add(key)
+
+    def _out_of_bucket(self, entry: _Chat) -> None:
+        """Forget the entry's place in its bucket; its heap item goes stale and is dropped later."""
+        key = entry.bucket
+        bucket = self._buckets[key]
+        bucket.live -= 1
+        if bucket.live == 0:
+            del self._buckets[key]
+            self._dirty.discard(key)
+            for group in bucket.groups:
+                keys = self._keys_by_group[group]
+                keys.discard(key)
+                if not keys:
+                    del self._keys_by_group[group]
+        elif len(bucket.heap) > 2 * bucket.live + COMPACT_SLACK:
+            bucket.heap = [item for item in bucket.heap if self._in_bucket(item, key)]
+            heapq.heapify(bucket.heap)
+
+    def _in_bucket(self, item: tuple[Priority, int, str], key: BucketKey) -> bool:
+        entry = self._chats.get(item[2])
+        return entry is not None and entry.slot == item[1] and entry.bucket == key
+
+    def _head(self, key: BucketKey, bucket: _Bucket) -> tuple[Priority, int, str]:
+        heap = bucket.heap
+        while not self._in_bucket(heap[0], key):
+            heapq.heappop(heap)
+        return heap[0]
+
+    def _advance(self, now: float) -> None:
+        """Move the chats whose tier widened since the last step (``now`` never earlier)."""
+        self.now = now
+        for threshold, heap in zip(self._thresholds, self._crossing, strict=True):
+            # max(0, now - enqueued_at) >= threshold is the test ``tier`` makes, so exactly the same
+            # chats cross; it holds for a prefix of the heap because it falls with enqueued_at.
+            while heap and max(0.0, now - heap[0][0]) >= threshold:
+                _, ident, chat_id = heapq.heappop(heap)
+                entry = self._chats.get(chat_id)
+                if entry is None or entry.ident != ident:
+                    continue
+                t = tier(entry.chat, now, self.delays)
+                if t == entry.tier:
+                    continue
+                entry.tier = t
+                key = (reach_key(entry.chat, t), entry.chat.not_adviser)
+                if key != entry.bucket:
+                    self._out_of_bucket(entry)
+                    entry.bucket = key
+                    self._into_bucket(entry)
+            if len(heap) > 2 * len(self._chats) + COMPACT_SLACK:
+                kept = [item for item in heap if (e := self._chats.get(item[2])) is not None and e.ident == item[1]]
+                heapq.heapify(kept)
+                heap[:] = kept
+
+    # -- advisers
+
+    def update_adviser(self, adviser: Adviser, *, gone: bool = False) -> None:
+        """Record the adviser's current state (``gone``: removed from the routing state)."""
+        was = self._free.get(adviser.id)
+        if gone or not can_take(adviser):
+            if was is not None:
+                del self._free[adviser.id]  # its heap items go stale
+                self._live_items -= len(was.groups)
+            return
+        rank: Rank = (adviser.load, adviser.last_assigned_at, adviser.id)
+        profile = (adviser.service, adviser.regions, adviser.languages)
+        if was is not None and was.rank == rank and was.profile == profile:
+            return  # a heartbeat or a status it already had: nothing the routing sees
+        groups = was.groups if was is not None and was.profile == profile else adviser_groups(adviser)
+        version = next(self._counter)
+        self._free[adviser.id] = _Free(rank, profile, groups, version)
+        item = (*rank, version)
+        for group in groups:
+            heapq.heappush(self._groups.setdefault(group, []), item)
+        self._group_items += len(groups)
+        self._live_items += len(groups) - (len(was.groups) if was is not None else 0)
+        if was is None or was.profile != profile:
+            # Newly able to take chats (or reaching other ones): buckets it reaches may now have a pair.
+            for group in groups:
+                self._dirty.update(self._keys_by_group.get(group, ()))
+        if self._group_items > 2 * self._live_items + COMPACT_SLACK:
+            self._compact_groups()
+
+    def _compact_groups(self) -> None:
+        self._groups = {}
+        self._group_items = 0
+        for free in self._free.values():
+            for group in free.groups:
+                self._groups.setdefault(group, []).append((*free.rank, free.version))
+                self._group_items += 1
+        for heap in self._groups.values():
+            heapq.heapify(heap)
+
+    def _live(self, item: tuple[float, float, str, int]) -> bool:
+        free = self._free.get(item[2])
+        return free is not None and free.version == item[3]
+
+    def _best(self, bucket: _Bucket) -> tuple[float, float, str, int] | None:
+        """The best adviser able to take this bucket's chats: the best valid head of its groups."""
+        best: tuple[float, float, str, int] | None = None
+        for group in bucket.groups:
+            heap = self._groups.get(group)
+            while heap and not self._live(heap[0]):
+                heapq.heappop(heap)
+            if not heap:
+                continue
+            top = heap[0]
+            if top[2] == bucket.not_adviser:
+                held = heapq.heappop(heap)
+                while heap and not self._live(heap[0]):
+                    heapq.heappop(heap)
+                top2 = heap[0] if heap else None
+                heapq.heappush(heap, held)
+                if top2 is None:
+                    continue
+                top = top2
+            if best is None or top < best:
+                best = top
+        return best
+
+    # -- the routing step
+
+    def step(self, now: float, advisers: dict[str, Adviser]) -> list[Assignment]:
+        """``route`` over the indexed state: same assignments in the same order.
+
+        ``advisers`` is updated in place as ``route`` does; assigned chats leave the index (the caller
+        drops them from its own records).
+        """
+        self._advance(now)
+        heads: list[tuple[Priority, int, BucketKey]] = []
+        for key in self._dirty:
+            bucket = self._buckets[key]
+            if self._best(bucket) is not None:
+                heads.append((self._head(key, bucket)[0], next(self._counter), key))
+        self._dirty.clear()
+        heapq.heapify(heads)
+        decisions: list[Assignment] = []
+        while heads:
+            _, _, key = heapq.heappop(heads)
+            bucket = self._buckets[key]
+            best = self._best(bucket)
+            if best is None:
+                continue  # its advisers filled up; they cannot free up within this step
+            _, _, chat_id = heapq.heappop(bucket.heap)  # the head: _head() left it on top
+            entry = self._chats.pop(chat_id)
+            self._out_of_bucket(entry)
+            adviser = advisers[best[2]]
+            updated = replace(adviser, active=adviser.active | {chat_id}, last_assigned_at=now)
+            advisers[adviser.id] = updated
+            self.update_adviser(updated)
+            decisions.append(Assignment(chat_id, adviser.id, entry.tier))
+            if key in self._buckets:
+                heapq.heappush(heads, (self._head(key, bucket)[0], next(self._counter), key))
+        # Settled: no bucket left holds a chat with an eligible adviser, so none is dirty.
+        return decisions
+
+    @property
+    def waiting(self) -> int:
+        return len(self._chats)
