@@ -1,12 +1,17 @@
 """Property-based: the invariants of DESIGN.md §3 hold under any sequence of events.
 
 Random arrivals (any region, language, audience, urgency), advisers joining, changing status, going
-offline and coming back, conversations finishing or being withdrawn, and the clock moving.
+offline and coming back or dropping out (their conversations go back to the queue), conversations
+finishing, being transferred (to a named adviser, a service, another region or language, never straight
+back to the transferring adviser) or withdrawn, and the clock moving.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Coroutine
+from dataclasses import replace
+from typing import Any, TypeVar
 
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
@@ -14,11 +19,12 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, pr
 
 from routing import Adviser, AdviserStatus, Assignment, ChatRequest, Service, TierDelays
 from routing.backends.memory import MemoryRoutingState
-from routing.policy import can_take, reaches, tier
+from routing.policy import eligible, estimates, reaches, tier
 
 REGIONS = ["03", "46", None]
 LANGUAGES = ["nb", "ar", "so"]
 D = TierDelays(60, 120, 180)
+T = TypeVar("T")
 
 
 class RoutingMachine(RuleBasedStateMachine):
@@ -32,8 +38,10 @@ class RoutingMachine(RuleBasedStateMachine):
         self.ever_assigned: set[str] = set()
         self.last_step: list[Assignment] = []
         self.waiting_before: list[ChatRequest] = []
+        self.request: dict[str, ChatRequest] = {}  # what the chat layer would enqueue for each conversation
+        self.arrived: dict[str, float] = {}  # when each conversation first entered the queue
 
-    def run(self, coro):  # type: ignore[no-untyped-def]
+    def run(self, coro: Coroutine[Any, Any, T]) -> T:
         return self.loop.run_until_complete(coro)
 
     def teardown(self) -> None:
@@ -61,7 +69,58 @@ class RoutingMachine(RuleBasedStateMachine):
             urgent,
             tuple(x for x in dict.fromkeys(also) if x != language),
         )
+        self.request[chat.id] = chat
+        self.arrived[chat.id] = chat.enqueued_at
         self.run(self.state.enqueue(chat))
+        self.step()
+
+    @precondition(lambda self: bool(self.held))
+    @rule(
+        data=st.data(),
+        to=st.sampled_from(["adviser", "service", "region", "language"]),
+        adviser_n=st.integers(0, 5),
+        service=st.sampled_from([Service.MR, Service.AT]),
+        region=st.sampled_from(REGIONS),
+        language=st.sampled_from(LANGUAGES),
+    )
+    def transfer(
+        self,
+        data: st.DataObject,
+        to: str,
+        adviser_n: int,
+        service: Service,
+        region: str | None,
+        language: str,
+    ) -> None:
+        """As ``ChatService.transfer``: release, then queue again with the original enqueue time."""
+        conversation = data.draw(st.sampled_from(sorted(self.held)))
+        adviser = self.held.pop(conversation)
+        self.run(self.state.release(adviser, conversation, self.now))
+        before = self.request[conversation]
+        if to == "adviser":
+            moved = replace(before, only_adviser=f"a{adviser_n}")
+        elif to == "service":
+            moved = replace(before, service=service, min_tier=1 if service is Service.AT else 0)
+        elif to == "region":
+            moved = replace(before, region=region)
+        else:
+            moved = replace(before, language=language, also_languages=())
+        self.request[conversation] = moved
+        self.run(self.state.enqueue(replace(moved, not_adviser=adviser)))
+        self.step()
+
+    @rule(n=st.integers(0, 5))
+    def adviser_drops(self, n: int) -> None:
+        """Offline past the grace period: the adviser is removed and their conversations queue again."""
+        ids = {a.id for a in self.run(self.state.snapshot()).advisers}
+        if f"a{n}" not in ids:
+            return
+        self.run(self.state.set_status(f"a{n}", AdviserStatus.OFFLINE, self.now))
+        removed = self.run(self.state.remove_adviser(f"a{n}"))
+        assert removed is not None
+        for conversation in sorted(removed.active):
+            assert self.held.pop(conversation) == removed.id
+            self.run(self.state.enqueue(self.request[conversation]))
         self.step()
 
     @rule(
@@ -125,9 +184,8 @@ class RoutingMachine(RuleBasedStateMachine):
     def no_idle_eligible_pair(self) -> None:
         snap = self.run(self.state.snapshot())
         for adviser in snap.advisers:
-            if can_take(adviser):
-                for chat in snap.waiting:
-                    assert not reaches(adviser, chat, tier(chat, self.now, D)), (adviser.id, chat.id)
+            for chat in snap.waiting:
+                assert not eligible(adviser, chat, self.now, D), (adviser.id, chat.id)
 
     @invariant()
     def first_come_first_served_within_what_an_adviser_can_take(self) -> None:
@@ -139,7 +197,52 @@ class RoutingMachine(RuleBasedStateMachine):
             for left in snap.waiting:
                 if left.priority() < served.priority():
                     adviser = advisers[decision.adviser_id]
-                    assert not reaches(adviser, left, tier(left, self.now, D)), (left.id, "passed over for", served.id)
+                    could = adviser.id != left.not_adviser and reaches(adviser, left, tier(left, self.now, D))
+                    assert not could, (left.id, "passed over for", served.id)
+
+    @invariant()
+    def original_place_kept_after_requeue_and_transfer(self) -> None:
+        """A conversation back in the queue keeps its first enqueue time, hence its place in line: with
+        first come first served (above) nobody who arrived later is served before it, and no later
+        arrival counts in its queue position."""
+        snap = self.run(self.state.snapshot())
+        for chat in snap.waiting:
+            assert chat.enqueued_at == self.arrived[chat.id], chat.id
+        positions = estimates(snap.waiting, snap.advisers, snap.releases, self.now, D)
+        for ahead, chat in enumerate(sorted(snap.waiting, key=ChatRequest.priority)):
+            assert positions[chat.id].position <= ahead + 1, chat.id
+
+    @rule(data=st.data())
+    def no_starvation(self, data: st.DataObject) -> None:
+        """On a copy of the state: every tier opens, advisers keep finishing their conversations, and a
+        newcomer competing with a waiting chat arrives every second. Within as many rounds as chats
+        were waiting, each of them is served unless no adviser could ever take it."""
+        copy = MemoryRoutingState.load(self.state.dump(), D)
+        snap = self.run(copy.snapshot())
+        starting = {c.id for c in snap.waiting}
+        now = self.now + D.t3
+        for round_ in range(len(starting) + 1):
+            for adviser in snap.advisers:
+                for conversation in adviser.active:
+                    self.run(copy.release(adviser.id, conversation, now))
+            if snap.waiting:
+                model = data.draw(st.sampled_from(sorted(snap.waiting, key=lambda c: c.id)))
+                newcomer = replace(model, id=f"n{round_}", enqueued_at=now, urgent=False, not_adviser=None)
+                self.run(copy.enqueue(newcomer))
+            self.run(copy.step(now))
+            now += 1.0
+            snap = self.run(copy.snapshot())
+        for chat in snap.waiting:
+            if chat.id in starting:
+                able = [
+                    a.id
+                    for a in snap.advisers
+                    if a.status is AdviserStatus.AVAILABLE
+                    and a.capacity > 0
+                    and a.id != chat.not_adviser
+                    and reaches(a, chat, tier(chat, now, D))
+                ]
+                assert not able, (chat.id, "starved although", able, "could take it")
 
 
 RoutingMachine.TestCase.settings = settings(
