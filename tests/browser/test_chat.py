@@ -147,6 +147,10 @@ def test_quick_exit_with_escape_twice_forgets_everything_and_the_adviser_sees_th
     expect(pane(console).locator(".msg-system[data-event=visitor_left]")).to_contain_text("Besøkende forlot samtalen")
     expect(console.locator("#conversation-list .conv-item")).to_have_count(0)
 
+    # Back does not lead to the chat: its history entry was replaced
+    visitor.go_back()
+    assert not visitor.url.startswith(web.base + "/?") and visitor.url != web.base + "/"
+
     # back on the chat site in the same tab: nothing stored, nothing resumed
     visitor.goto(web.base + "/")
     assert visitor.evaluate("() => sessionStorage.length") == 0
@@ -330,3 +334,18 @@ def test_outside_opening_hours_the_widget_says_so_and_shows_the_help_lines(
         assert not web.page_errors
     finally:
         web.close()
+
+
+@pytest.mark.browser
+def test_logout_asks_first_while_chats_are_open_and_ends_the_session(web: Browsing) -> None:
+    visitor, console, alias = connected_chat(web)
+    logout = console.get_by_role("button", name="Logg ut")
+    logout.click()
+    expect(console.locator("#logout-button")).to_have_text("Du har 1 aktive samtaler. Klikk igjen for å logge ut")
+    expect(console.locator("#app-view")).to_be_visible()
+    console.locator("#logout-button").click()
+    expect(console.locator("#login-view")).to_be_visible()
+    expect(console.locator("#app-view")).to_be_hidden()
+    assert console.request.get(web.base + "/api/v1/me").status == 401
+    assert console.evaluate("() => document.body.textContent").count(alias) == 0  # nothing left on screen
+    expect(console.get_by_label("Brukernavn")).to_be_focused()

@@ -215,7 +215,7 @@ export async function api(path, { method = "GET", body } = {}) {
  * Wire the login view. ``role`` is the role the page needs; ``onReady(user)`` runs once logged in
  * (after a fresh login or because the cookie session is still valid).
  */
-export function setupAuth({ role, wrongRoleKey, onReady, onLoggedOut }) {
+export function setupAuth({ role, wrongRoleKey, onReady, onLoggedOut, beforeLogout = null }) {
   const form = $("login-form");
   const error = $("login-error");
 
@@ -282,6 +282,7 @@ export function setupAuth({ role, wrongRoleKey, onReady, onLoggedOut }) {
   });
 
   $("logout-button").addEventListener("click", async () => {
+    if (beforeLogout && !beforeLogout()) return;
     try {
       await api("/api/v1/auth/logout", { method: "POST" });
     } catch {

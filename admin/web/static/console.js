@@ -869,6 +869,26 @@ function start() {
   refreshPending();
 }
 
+/** With conversations still open, the first click only asks; a second one within 6 s logs out. */
+function confirmLogout() {
+  const active = [...C.convs.values()].filter((c) => c.state === "assigned").length;
+  const button = $("logout-button");
+  if (!active || button.dataset.armed === "1") {
+    clearTimeout(confirmLogout.timer);
+    delete button.dataset.armed;
+    button.textContent = t("logout");
+    return true;
+  }
+  button.dataset.armed = "1";
+  button.textContent = t("logout_confirm", { n: active });
+  announce(t("logout_confirm", { n: active }));
+  confirmLogout.timer = setTimeout(() => {
+    delete button.dataset.armed;
+    button.textContent = t("logout");
+  }, 6000);
+  return false;
+}
+
 function stop() {
   C.socket?.stop();
   for (const conv of [...C.convs.values()]) drop(conv);
@@ -911,6 +931,7 @@ async function init() {
     wrongRoleKey: "login_wrong_role_console",
     onReady: start,
     onLoggedOut: stop,
+    beforeLogout: confirmLogout,
   });
   await auth.check();
   document.documentElement.classList.add("ready");
