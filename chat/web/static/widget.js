@@ -77,6 +77,13 @@ function languageLabel(entry) {
   return entry.native && entry.native !== local ? `${entry.native} (${local})` : local;
 }
 
+/** "<native name> (<name in the page language>)", the native part isolated for bidi and tagged with its language. */
+function languageLabelNode(entry, forId) {
+  const local = label(entry);
+  if (!entry.native || entry.native === local) return el("label", { for: forId, text: local });
+  return el("label", { for: forId }, el("bdi", { lang: entry.code, text: entry.native }), ` (${local})`);
+}
+
 function el(tag, props = {}, ...children) {
   const node = document.createElement(tag);
   for (const [key, value] of Object.entries(props)) {
@@ -260,7 +267,7 @@ function renderAlsoLanguages() {
           "div",
           { className: "choice" },
           el("input", { type: "checkbox", name: "also_languages", id, value: l.code, checked: chosen.has(l.code) }),
-          el("label", { for: id, lang: l.code, text: languageLabel(l) }),
+          languageLabelNode(l, id),
         );
       }),
   );
