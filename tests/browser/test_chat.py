@@ -349,3 +349,17 @@ def test_logout_asks_first_while_chats_are_open_and_ends_the_session(web: Browsi
     assert console.request.get(web.base + "/api/v1/me").status == 401
     assert console.evaluate("() => document.body.textContent").count(alias) == 0  # nothing left on screen
     expect(console.get_by_label("Brukernavn")).to_be_focused()
+
+
+@pytest.mark.browser
+def test_messages_faster_than_the_rate_limit_all_arrive_once_and_in_order(web: Browsing) -> None:
+    visitor, console, _ = connected_chat(web, language="nb", region="03")
+    texts = [f"Melding {n}" for n in range(1, 19)]  # above the burst of 10 at 5 per second
+    for text in texts:
+        visitor.fill("#message", text)
+        visitor.press("#message", "Enter")
+    mine = visitor.locator("#transcript .msg-visitor")
+    expect(mine).to_have_count(len(texts))
+    expect(visitor.locator("#transcript .msg-visitor[data-state=sent]")).to_have_count(len(texts), timeout=15_000)
+    expect(mine.locator(".msg-text")).to_have_text(texts)
+    expect(pane(console).locator(".msg-visitor .msg-text")).to_have_text(texts, timeout=10_000)

@@ -49,6 +49,7 @@ function freshState() {
     retryTimer: null,
     typingTimer: null,
     lastTypingSent: 0,
+    holdUntil: 0, // rate limited: send nothing new before this time
     wasDisconnected: false,
     ended: null, // {reason, next_opening, help_lines}
   };
@@ -555,9 +556,12 @@ function handleError(frame) {
     return;
   }
   if (frame.code === "rate_limited") {
+    // Hold new messages back until the server accepts again, then send what is pending, in order.
+    const wait = Math.max(200, Number(frame.retry_after_ms) || 1000);
+    S.holdUntil = Date.now() + wait;
     showConnection(t("rate_limited"), true);
     clearTimeout(S.retryTimer);
-    S.retryTimer = setTimeout(resendPending, Math.max(200, Number(frame.retry_after_ms) || 1000));
+    S.retryTimer = setTimeout(resendPending, wait);
     return;
   }
   showConnection(t("error_generic", { message: frame.message || frame.code }), true);
@@ -693,7 +697,7 @@ function onSend(event) {
   scrollToEnd();
   box.value = "";
   S.lastTypingSent = 0; // the other side clears "typing" on a message; the next keystroke says it again
-  if (S.live) send({ type: "message", client_id: clientId, text });
+  if (S.live && Date.now() >= S.holdUntil) send({ type: "message", client_id: clientId, text });
   box.focus();
 }
 
