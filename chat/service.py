@@ -16,13 +16,13 @@ from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement
 from sqlmodel import col
 
 from chat import metrics
 from chat.broker import Broker, Event
 from chat.errors import FrameError, invalid, not_found
 from chat.frames import Resume, Start, Text, parse_transfer
+from chat.group_commit import Guard
 from chat.hours import hours_from
 from chat.hub import Hub, StaffConn, VisitorConn
 from chat.outbox import WS_1000_NORMAL, WS_1008_POLICY, Ack, Deliver, Outbox, Replay, Run, Untrack
@@ -303,7 +303,7 @@ class ChatService:
         sender_id: str,
         text: Text,
         origin: str,
-        only_if: tuple[ColumnElement[bool], ...],
+        only_if: Guard,
     ) -> None:
         """The message hot path: one transaction, then the ack, then one fan-out event."""
         stored = await self.store.append(
@@ -413,7 +413,7 @@ class ChatService:
                 sender_id=VISITOR,
                 text=text,
                 origin=conn.id,
-                only_if=(col(Conversation.state) != S.CLOSED,),
+                only_if=Guard("open"),
             )
         except NotWritable:
             raise FrameError("not_found", "This conversation has ended.", ref="message") from None
@@ -638,7 +638,7 @@ class ChatService:
                 sender_id=conn.user_id,
                 text=text,
                 origin=conn.id,
-                only_if=(col(Conversation.state) == S.ASSIGNED, col(Conversation.adviser_id) == conn.user_id),
+                only_if=Guard("adviser", conn.user_id),
             )
         except NotWritable:
             await self._adviser_conversation(conn, conversation_id, "message")  # raises the precise error

@@ -8,17 +8,18 @@ message instead of a new one, also when two resends race (the unique constraint 
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from dataclasses import dataclass
 from datetime import datetime
-
 from typing import NamedTuple
 
-from sqlalchemy import ColumnElement, insert, update
+from sqlalchemy import insert, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 
 from chat.errors import ChatError
+from chat.group_commit import ANY, AppendRequest, GroupCommitter, Guard, Outcome
 from core.clock import as_utc, iso
 from core.db import Database
 from core.models import Conversation, Message
@@ -105,6 +106,10 @@ def _stored(row: Message) -> StoredMessage:
 class ConversationStore:
     def __init__(self, db: Database) -> None:
         self.db = db
+        self._committer = GroupCommitter(db, self._append_one)
+
+    async def close(self) -> None:
+        await self._committer.close()
 
     async def create(self, conversation: Conversation) -> Conversation:
         async with self.db.writing() as session:
@@ -135,49 +140,72 @@ class ConversationStore:
         client_id: str | None = None,
         sender_id: str | None = None,
         event: str | None = None,
-        only_if: tuple[ColumnElement[bool], ...] = (),
+        only_if: Guard = ANY,
     ) -> Appended:
-        """Store a message in one transaction, if the conversation meets ``only_if``.
+        """Store a message, if the conversation meets ``only_if``; returns once it is committed.
 
-        The seq comes from the same ``UPDATE … RETURNING`` that checks the conditions, so a message
-        is never stored into a conversation that closed meanwhile, and a rollback leaves no gap. A
-        resent ``client_id`` hits the unique constraint: the transaction rolls back and the stored
-        message is returned instead (resends are rare, so the common path is a single round trip).
-        Raises ``NotWritable`` when the conditions do not hold.
+        Appends are group-committed (``chat.group_commit``). The seq comes from the same
+        ``UPDATE … RETURNING`` that checks the guard, so a message never lands in a conversation that
+        closed meanwhile and a rollback leaves no gap. A resent ``client_id`` returns the stored message
+        (``created=False``). Raises ``NotWritable`` when the guard does not hold.
         """
+        request = AppendRequest(
+            conversation_id,
+            sender,
+            text,
+            at,
+            client_id,
+            sender_id,
+            event,
+            only_if,
+            asyncio.get_running_loop().create_future(),
+        )
+        outcome = await self._committer.submit(request)
+        if outcome is None:
+            raise NotWritable(conversation_id)
+        seq, created, adviser_id = outcome
+        if created:
+            return Appended(StoredMessage(seq, sender, text, at, client_id, event, sender_id), True, adviser_id)
+        stored = await self._by_client_id(conversation_id, sender_id, client_id) if client_id else None
+        if stored is None:
+            raise NotWritable(conversation_id)  # purged meanwhile
+        return Appended(stored, False, None)
+
+    async def _append_one(self, request: AppendRequest) -> Outcome:
+        """One message in its own transaction: the fallback when a batch meets a constraint race."""
         try:
             async with self.db.transaction() as conn:
                 row = (
                     await conn.execute(
                         update(Conversation)
-                        .where(col(Conversation.id) == conversation_id, *only_if)
+                        .where(col(Conversation.id) == request.conversation_id, *request.guard.conditions())
                         .values(next_seq=col(Conversation.next_seq) + 1)
                         .returning(col(Conversation.next_seq), col(Conversation.adviser_id))
                     )
                 ).first()
                 if row is None:
-                    raise NotWritable(conversation_id)
+                    return None
                 seq, adviser_id = int(row[0]), row[1]
                 await conn.execute(
                     insert(Message).values(
-                        conversation_id=conversation_id,
+                        conversation_id=request.conversation_id,
                         seq=seq,
-                        sender=sender,
-                        sender_id=sender_id,
-                        client_id=client_id,
-                        event=event,
-                        text=text,
-                        sent_at=at,
+                        sender=request.sender,
+                        sender_id=request.sender_id,
+                        client_id=request.client_id,
+                        event=request.event,
+                        text=request.text,
+                        sent_at=request.at,
                     )
                 )
         except IntegrityError:
-            if client_id is None:
+            if request.client_id is None:
                 raise
-            existing = await self._by_client_id(conversation_id, sender_id, client_id)
+            existing = await self._by_client_id(request.conversation_id, request.sender_id, request.client_id)
             if existing is None:
                 raise
-            return Appended(existing, False, None)
-        return Appended(StoredMessage(seq, sender, text, at, client_id, event, sender_id), True, adviser_id)
+            return existing.seq, False, None
+        return seq, True, adviser_id
 
     async def _by_client_id(self, conversation_id: str, sender_id: str | None, client_id: str) -> StoredMessage | None:
         async with self.db.session() as session:

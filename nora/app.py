@@ -179,6 +179,7 @@ def create_app(
             yield
         finally:
             await chat.stop()
+            await chat.store.close()
             await the_broker.disconnect()
             if redis_client is not None:
                 await redis_client.aclose()

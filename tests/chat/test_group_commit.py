@@ -1,0 +1,120 @@
+"""Group commit keeps every promise of a single append: gapless seqs in arrival order, exactly once
+per client id, guards honoured per message, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import pytest
+from sqlmodel import col, select
+
+from chat.group_commit import Guard
+from chat.store import ConversationStore, NotWritable, hash_token
+from core.clock import to_datetime
+from core.db import Database
+from core.models import Conversation, Message, StaffUser
+from tests.conftest import Databases
+
+pytestmark = pytest.mark.anyio
+NOW = to_datetime(1_800_000_000)
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+async def store(request: pytest.FixtureRequest, databases: Databases) -> AsyncIterator[ConversationStore]:
+    url = await asyncio.to_thread(databases.sqlite if request.param == "sqlite" else databases.postgres)
+    db = Database.from_url(url)
+    yield ConversationStore(db)
+    await db.dispose()
+
+
+async def conversation(store: ConversationStore, n: int, state: str = "assigned", adviser: str | None = None) -> str:
+    conv = await store.create(
+        Conversation(
+            token_hash=hash_token(f"token-{n}-{state}-aaaaaaaaaaaa"),
+            alias="Gjest",
+            language="nb",
+            region="03",
+            audience="youth",
+            state=state,
+            adviser_id=adviser,
+            started_at=NOW,
+            enqueued_at=NOW,
+        )
+    )
+    return conv.id
+
+
+async def stored(store: ConversationStore, conversation_id: str) -> list[tuple[int, str | None, str | None]]:
+    async with store.db.session() as session:
+        rows = (
+            await session.exec(
+                select(Message).where(Message.conversation_id == conversation_id).order_by(col(Message.seq))
+            )
+        ).all()
+    return [(m.seq, m.client_id, m.text) for m in rows]
+
+
+async def test_concurrent_appends_are_gapless_in_arrival_order_and_exactly_once(store: ConversationStore) -> None:
+    ids = [await conversation(store, n) for n in range(5)]
+
+    async def send(cid: str, k: int) -> tuple[int, bool]:
+        appended = await store.append(
+            cid, sender="visitor", sender_id="visitor", text=f"m{k}", at=NOW, client_id=f"c{k}", only_if=Guard("open")
+        )
+        return appended.message.seq, appended.created
+
+    # 40 messages per conversation, all in flight at once, each sent twice (a resend racing the original).
+    originals = [send(cid, k) for k in range(40) for cid in ids]
+    resends = [send(cid, k) for k in range(40) for cid in ids]
+    results = await asyncio.gather(*originals, *resends)
+    half = len(results) // 2
+    for (seq, created), (seq_again, created_again) in zip(results[:half], results[half:], strict=True):
+        assert seq == seq_again and created != created_again  # one stored, the other told its seq
+    for cid in ids:
+        rows = await stored(store, cid)
+        assert [r[0] for r in rows] == list(range(1, 41))
+        assert [r[1] for r in rows] == [f"c{k}" for k in range(40)]  # seq order is arrival order
+
+
+async def user_id(store: ConversationStore, username: str) -> str:
+    async with store.db.session() as session:
+        return (await session.exec(select(StaffUser).where(StaffUser.username == username))).one().id
+
+
+async def test_a_failing_guard_refuses_only_its_own_messages(store: ConversationStore) -> None:
+    amina, omar = await user_id(store, "amina"), await user_id(store, "omar")
+    open_id = await conversation(store, 1)
+    closed_id = await conversation(store, 2, state="closed")
+    mine = await conversation(store, 3, adviser=amina)
+
+    async def attempt(cid: str, guard: Guard, client_id: str) -> int | None:
+        try:
+            appended = await store.append(
+                cid, sender="adviser", sender_id=amina, text="x", at=NOW, client_id=client_id, only_if=guard
+            )
+        except NotWritable:
+            return None
+        return appended.message.seq
+
+    results = await asyncio.gather(
+        attempt(open_id, Guard("open"), "a"),
+        attempt(closed_id, Guard("open"), "b"),
+        attempt(mine, Guard("adviser", omar), "c"),
+        attempt(mine, Guard("adviser", amina), "d"),
+        attempt(open_id, Guard("open"), "e"),
+    )
+    assert results == [1, None, None, 1, 2]
+    assert await stored(store, closed_id) == []
+    assert [r[1] for r in await stored(store, mine)] == ["d"]
+
+
+async def test_system_messages_and_resends_across_batches(store: ConversationStore) -> None:
+    cid = await conversation(store, 1)
+    first = await store.append(cid, sender="visitor", sender_id="visitor", text="hei", at=NOW, client_id="c1")
+    system = await store.append(cid, sender="system", text="notice", at=NOW, event="assigned")
+    again = await store.append(cid, sender="visitor", sender_id="visitor", text="hei igjen", at=NOW, client_id="c1")
+    other_sender = await store.append(cid, sender="adviser", sender_id="amina", text="svar", at=NOW, client_id="c1")
+    assert (first.message.seq, system.message.seq, other_sender.message.seq) == (1, 2, 3)
+    assert again.created is False and again.message.seq == 1 and again.message.text == "hei"
+    assert other_sender.created  # client ids are per sender
