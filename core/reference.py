@@ -26,6 +26,7 @@ WIRE_KINDS = (
     "genders",
     "actions",
     "help_lines",
+    "violence_forms",
 )
 
 

@@ -16,7 +16,7 @@ branch_labels = None
 depends_on = None
 
 KINDS = ("regions", "languages", "audiences", "services", "categories", "contacts", "age_groups",
-         "genders", "actions", "help_lines")
+         "genders", "actions", "help_lines", "violence_forms")
 
 
 def upgrade() -> None:
