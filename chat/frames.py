@@ -50,6 +50,9 @@ def check_type(data: dict[str, Any], allowed: frozenset[str]) -> str:
     return kind
 
 
+START_KEY = re.compile(r"[A-Za-z0-9_-]{22,64}")  # at least 128 random bits, so it cannot be guessed
+
+
 @dataclass(frozen=True, slots=True)
 class Start:
     language: str
@@ -57,6 +60,7 @@ class Start:
     audience: str
     urgent: bool
     also_languages: tuple[str, ...]
+    client_id: str | None = None  # additive: a repeated start with it finds the same conversation
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,9 +106,12 @@ def parse_start(data: dict[str, Any], languages: Collection[str], regions: Colle
                 errors["also_languages"] = "unknown code"
             elif code != language and code not in also_out:
                 also_out.append(code)
+    client_id = data.get("client_id")
+    if client_id is not None and (not isinstance(client_id, str) or not START_KEY.fullmatch(client_id)):
+        errors["client_id"] = "22-64 characters of A-Z a-z 0-9 _ - (a random id, e.g. 16 random bytes in base64url)"
     if errors:
         raise invalid("start", errors)
-    return Start(language, region, audience, urgent, tuple(also_out))
+    return Start(language, region, audience, urgent, tuple(also_out), client_id)
 
 
 def parse_resume(data: dict[str, Any]) -> Resume:

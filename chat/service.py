@@ -13,9 +13,10 @@ import logging
 import secrets
 from collections.abc import Callable
 from dataclasses import replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import col
 
 from chat import metrics
@@ -336,11 +337,49 @@ class ChatService:
             )
             conn.outbox.push_close(WS_1000_NORMAL)
             return
+        start_key = hash_token(start.client_id) if start.client_id else None
+        if start_key is not None and await self._start_again(conn, start_key):
+            return
         now = to_datetime(self.now())
         token = secrets.token_urlsafe(32)
-        conv = await self.store.create(
+        try:
+            conv = await self._create(start, start_key, token, now)
+        except IntegrityError:
+            # The same start arrived twice at once (two sockets after a flaky network): join the twin.
+            if start_key is not None and await self._start_again(conn, start_key):
+                return
+            raise
+        metrics.CONVERSATIONS.inc()
+        conn.conversation_id, conn.language, conn.state = conv.id, conv.language, S.QUEUED
+        conn.outbox.last[conv.id] = 0
+        self.hub.add_visitor(conn)
+        conn.outbox.send({"type": "started", "conversation_id": conv.id, "token": token, "alias": conv.alias})
+        if conv.urgent:
+            await self._system(conv, "urgent_help", None)
+        await self.routing.enqueue(chat_request(conv))
+        await self.route()
+        self._queue_dirty = True  # the first `queue` frame comes with the next refresh (< 0.25 s)
+
+    async def _start_again(self, conn: VisitorConn, start_key: str) -> bool:
+        """A ``start`` repeated with its ``client_id`` (its ``started`` was lost with the connection)
+        gets the same conversation, with a fresh token, and everything that happened since."""
+        conv = await self.store.by_start_key(start_key)
+        if conv is None:
+            return False
+        if conv.state == S.CLOSED or conv.purged_at is not None:
+            await self.store.update(conv.id, start_key=None)  # that one is over: start afresh
+            return False
+        token = secrets.token_urlsafe(32)
+        await self.store.update(conv.id, token_hash=hash_token(token))
+        conn.outbox.send({"type": "started", "conversation_id": conv.id, "token": token, "alias": conv.alias})
+        await self._attach(conn, conv, 0)
+        return True
+
+    async def _create(self, start: Start, start_key: str | None, token: str, now: datetime) -> Conversation:
+        return await self.store.create(
             Conversation(
                 token_hash=hash_token(token),
+                start_key=start_key,
                 alias=alias(),
                 language=start.language,
                 also_languages=",".join(start.also_languages),
@@ -352,16 +391,6 @@ class ChatService:
                 enqueued_at=now,
             )
         )
-        metrics.CONVERSATIONS.inc()
-        conn.conversation_id, conn.language, conn.state = conv.id, conv.language, S.QUEUED
-        conn.outbox.last[conv.id] = 0
-        self.hub.add_visitor(conn)
-        conn.outbox.send({"type": "started", "conversation_id": conv.id, "token": token, "alias": conv.alias})
-        if conv.urgent:
-            await self._system(conv, "urgent_help", None)
-        await self.routing.enqueue(chat_request(conv))
-        await self.route()
-        self._queue_dirty = True  # the first `queue` frame comes with the next refresh (< 0.25 s)
 
     async def visitor_resume(self, conn: VisitorConn, resume: Resume) -> None:
         if conn.conversation_id is not None:
@@ -376,8 +405,13 @@ class ChatService:
             conn.outbox.send({"type": "closed", "reason": conv.close_reason or "adviser_closed"})
             conn.outbox.push_close(WS_1000_NORMAL)
             return
+        await self._attach(conn, conv, resume.last_seq)
+
+    async def _attach(self, conn: VisitorConn, conv: Conversation, last_seq: int) -> None:
+        """Join a socket to a live conversation: replay after ``last_seq``, then where it stands."""
+        conn.conversation_id, conn.language, conn.state = conv.id, conv.language, conv.state
         self.hub.add_visitor(conn)
-        conn.outbox.push(Replay(conv.id, resume.last_seq))
+        conn.outbox.push(Replay(conv.id, last_seq))
         was_away = conv.visitor_away_since is not None
         await self.store.update(conv.id, visitor_away_since=None)
         if conv.state == S.ASSIGNED and conv.adviser_id:

@@ -125,6 +125,11 @@ class ConversationStore:
             result = await session.exec(select(Conversation).where(Conversation.token_hash == hash_token(token)))
             return result.first()
 
+    async def by_start_key(self, start_key: str) -> Conversation | None:
+        async with self.db.session() as session:
+            result = await session.exec(select(Conversation).where(Conversation.start_key == start_key))
+            return result.first()
+
     async def list_where(self, *conditions: object) -> list[Conversation]:
         async with self.db.session() as session:
             result = await session.exec(select(Conversation).where(*conditions))  # type: ignore[arg-type]

@@ -61,6 +61,9 @@ class Conversation(SQLModel, table=True):
 
     id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
     token_hash: str = Field(max_length=64, sa_column_kwargs={"unique": True})
+    start_key: str | None = Field(
+        default=None, max_length=64, sa_column_kwargs={"unique": True}, description="hash of the start's client_id"
+    )
     alias: str = Field(max_length=40)
     language: str = Field(max_length=8)
     also_languages: str = Field(default="", max_length=100)
