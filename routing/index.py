@@ -1,16 +1,20 @@
-"""Indexes that let the in-memory state make ``policy.route``'s decisions in O(log n) per event.
+"""Indexes that let the in-memory state make ``policy.route``'s decisions without scanning the queue.
 
-``route`` looks at every waiting chat and, for each, at every adviser. Here:
+``route`` looks at every waiting chat and, for each, at every adviser. Here an event costs O(log n) in
+the n waiting, times the number of buckets it touches (bounded by the regions, languages and tiers in
+use, not by n):
 
 * waiting chats sit in **buckets** of chats that can be served by exactly the same advisers (equal
   ``ReachKey`` at their current tier, and equal ``not_adviser``), each bucket a heap in priority order;
 * advisers who can take a chat sit in **groups** (``policy.adviser_groups``), each a heap in the order
   of ``policy.rank``; a bucket's best adviser is the best head among the few groups it reaches;
 * a bucket is **dirty** when it may hold a chat with an eligible adviser: it gained a chat, or an
-  adviser in one of its groups became able to take chats. A step looks only at dirty buckets, taking
-  their heads in global priority order, which is the order ``route`` would serve them in. Every other
-  bucket has no eligible adviser (the step before settled it, and nothing since could change that),
-  so ``route`` would pass over its chats too;
+  adviser in one of its groups became able to take chats (a **fresh** adviser). A step looks only at
+  dirty buckets, taking their heads in global priority order, which is the order ``route`` would serve
+  them in. Every other bucket has no eligible adviser (the step before settled it, and nothing since
+  could change that), so ``route`` would pass over its chats too. For the same reason only fresh
+  advisers can serve a bucket that gained no chat, so once they are full such buckets are skipped:
+  an adviser who frees up costs one look at each bucket it reaches, not two;
 * a chat's tier depends only on ``now - enqueued_at``, so per tier threshold a heap by ``enqueued_at``
   yields exactly the chats that crossed it since the last step; they move to their new bucket.
 
@@ -82,6 +86,8 @@ class RoutingIndex:
         self._keys_by_group: dict[Group, set[BucketKey]] = {}
         self._crossing: tuple[list[tuple[float, int, str]], ...] = ([], [], [])  # tiers 1, 2, 3
         self._dirty: set[BucketKey] = set()
+        self._gained: set[BucketKey] = set()  # the dirty buckets that gained a chat
+        self._fresh: set[str] = set()  # advisers who became able to take chats since the last step
         self._free: dict[str, _Free] = {}
         self._groups: dict[Group, list[tuple[float, float, str, int]]] = {}
         self._group_items = 0  # heap items in _groups, live or stale
@@ -120,6 +126,7 @@ class RoutingIndex:
         heapq.heappush(bucket.heap, (entry.chat.priority(), entry.slot, entry.chat.id))
         bucket.live += 1
         self._dirty.add(key)
+        self._gained.add(key)
 
     def _out_of_bucket(self, entry: _Chat) -> None:
         """Forget the entry's place in its bucket; its heap item goes stale and is dropped later."""
@@ -129,6 +136,7 @@ class RoutingIndex:
         if bucket.live == 0:
             del self._buckets[key]
             self._dirty.discard(key)
+            self._gained.discard(key)
             for group in bucket.groups:
                 keys = self._keys_by_group[group]
                 keys.discard(key)
@@ -197,6 +205,7 @@ class RoutingIndex:
         self._live_items += len(groups) - (len(was.groups) if was is not None else 0)
         if was is None or was.profile != profile:
             # Newly able to take chats (or reaching other ones): buckets it reaches may now have a pair.
+            self._fresh.add(adviser.id)
             for group in groups:
                 self._dirty.update(self._keys_by_group.get(group, ()))
         if self._group_items > 2 * self._live_items + COMPACT_SLACK:
@@ -212,31 +221,32 @@ class RoutingIndex:
         for heap in self._groups.values():
             heapq.heapify(heap)
 
-    def _live(self, item: tuple[float, float, str, int]) -> bool:
-        free = self._free.get(item[2])
-        return free is not None and free.version == item[3]
-
     def _best(self, bucket: _Bucket) -> tuple[float, float, str, int] | None:
-        """The best adviser able to take this bucket's chats: the best valid head of its groups."""
+        """The best adviser able to take this bucket's chats: the best live head of its groups."""
+        free = self._free
         best: tuple[float, float, str, int] | None = None
         for group in bucket.groups:
             heap = self._groups.get(group)
-            while heap and not self._live(heap[0]):
-                heapq.heappop(heap)
             if not heap:
                 continue
             top = heap[0]
-            if top[2] == bucket.not_adviser:
-                held = heapq.heappop(heap)
-                while heap and not self._live(heap[0]):
-                    heapq.heappop(heap)
-                top2 = heap[0] if heap else None
-                heapq.heappush(heap, held)
-                if top2 is None:
-                    continue
-                top = top2
-            if best is None or top < best:
-                best = top
+            while (f := free.get(top[2])) is None or f.version != top[3]:  # stale: drop it
+                heapq.heappop(heap)
+                if not heap:
+                    break
+                top = heap[0]
+            else:
+                if top[2] == bucket.not_adviser:  # look at the next one
+                    held = heapq.heappop(heap)
+                    while heap and ((f := free.get(heap[0][2])) is None or f.version != heap[0][3]):
+                        heapq.heappop(heap)
+                    second = heap[0] if heap else None
+                    heapq.heappush(heap, held)
+                    if second is None:
+                        continue
+                    top = second
+                if best is None or top < best:
+                    best = top
         return best
 
     # -- the routing step
@@ -248,30 +258,40 @@ class RoutingIndex:
         drops them from its own records).
         """
         self._advance(now)
-        heads: list[tuple[Priority, int, BucketKey]] = []
-        for key in self._dirty:
-            bucket = self._buckets[key]
-            if self._best(bucket) is not None:
-                heads.append((self._head(key, bucket)[0], next(self._counter), key))
-        self._dirty.clear()
+        # Ordered by each bucket's top item, which may be a stale one ahead of the true head; that is
+        # checked only for buckets someone can serve (most buckets a freed adviser reaches cannot be
+        # served once it is full again).
+        gained, fresh = self._gained, {a for a in self._fresh if a in self._free}
+        candidates = self._dirty if fresh else gained
+        heads = [(self._buckets[key].heap[0][0], next(self._counter), key) for key in candidates]
+        self._dirty, self._gained, self._fresh = set(), set(), set()
         heapq.heapify(heads)
         decisions: list[Assignment] = []
         while heads:
-            _, _, key = heapq.heappop(heads)
+            priority, _, key = heapq.heappop(heads)
             bucket = self._buckets[key]
             best = self._best(bucket)
             if best is None:
-                continue  # its advisers filled up; they cannot free up within this step
-            _, _, chat_id = heapq.heappop(bucket.heap)  # the head: _head() left it on top
-            entry = self._chats.pop(chat_id)
+                continue  # nobody can take its chats, and nobody frees up within a step
+            head = self._head(key, bucket)
+            if head[0] != priority:
+                heapq.heappush(heads, (head[0], next(self._counter), key))  # its true place in line
+                continue
+            heapq.heappop(bucket.heap)
+            entry = self._chats.pop(head[2])
             self._out_of_bucket(entry)
             adviser = advisers[best[2]]
-            updated = replace(adviser, active=adviser.active | {chat_id}, last_assigned_at=now)
+            updated = replace(adviser, active=adviser.active | {entry.chat.id}, last_assigned_at=now)
             advisers[adviser.id] = updated
             self.update_adviser(updated)
-            decisions.append(Assignment(chat_id, adviser.id, entry.tier))
+            decisions.append(Assignment(entry.chat.id, adviser.id, entry.tier))
             if key in self._buckets:
-                heapq.heappush(heads, (self._head(key, bucket)[0], next(self._counter), key))
+                heapq.heappush(heads, (bucket.heap[0][0], next(self._counter), key))
+            if adviser.id in fresh and adviser.id not in self._free:
+                fresh.discard(adviser.id)
+                if not fresh:  # only buckets that gained a chat can still have an eligible adviser
+                    heads = [h for h in heads if h[2] in gained]
+                    heapq.heapify(heads)
         # Settled: no bucket left holds a chat with an eligible adviser, so none is dirty.
         return decisions
 

@@ -63,6 +63,8 @@ class MemoryRoutingState(RoutingState):
                 last_assigned_at=max(known.last_assigned_at, adviser.last_assigned_at),
                 seen_at=max(known.seen_at, adviser.seen_at),
             )
+        else:
+            adviser = replace(adviser)  # ours: the caller may change its object later, the index would not see it
         self._put(adviser)
 
     async def set_status(self, adviser_id: str, status: AdviserStatus, now: float) -> Adviser:

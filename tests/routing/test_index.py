@@ -149,6 +149,17 @@ class SameDecisions(RuleBasedStateMachine):
                     self.both("release", other_adviser, other_chat, self.now)
         self.then(step)
 
+    @rule(data=st.data(), n=st.integers(1, 3))
+    def burst(self, data: st.DataObject, n: int) -> None:
+        """Advisers free up and chats arrive before the next step: the step must interleave them."""
+        held = sorted((a.id, c) for a in self.loop.run_until_complete(self.slow.snapshot()).advisers for c in a.active)
+        for adviser_id, chat_id in data.draw(st.lists(st.sampled_from(held), max_size=2)) if held else []:
+            self.both("release", adviser_id, chat_id, self.now)
+        for _ in range(n):
+            self.both("enqueue", data.draw(chats(self.now)))
+        self.both("set_status", data.draw(st.sampled_from(ADVISERS)), AdviserStatus.AVAILABLE, self.now)
+        self.both("step", self.now)
+
     @rule(adviser_id=st.sampled_from(ADVISERS))
     def remove_adviser(self, adviser_id: str) -> None:
         self.both("remove_adviser", adviser_id)
@@ -162,6 +173,17 @@ class SameDecisions(RuleBasedStateMachine):
     def step(self, seconds: float) -> None:
         self.now += seconds
         self.both("step", self.now)
+
+    @rule(data=st.data(), k=st.sampled_from([0, 1, 2]), nudge=st.sampled_from([-1e-6, 0.0, 0.0, 1e-6]))
+    def step_when_a_tier_opens(self, data: st.DataObject, k: int, nudge: float) -> None:
+        """The clock lands on (or just beside) the moment a waiting chat reaches a tier."""
+        waiting = sorted(self.loop.run_until_complete(self.slow.snapshot()).waiting, key=lambda c: c.id)
+        if waiting:
+            chat = data.draw(st.sampled_from(waiting))
+            at = chat.enqueued_at + (self.delays.t1, self.delays.t2, self.delays.t3)[k] + nudge
+            if at >= self.now:
+                self.now = at
+                self.both("step", self.now)
 
     @rule()
     def dump_and_load(self) -> None:
@@ -179,7 +201,7 @@ class SameDecisions(RuleBasedStateMachine):
 
 
 SameDecisions.TestCase.settings = settings(
-    max_examples=200, stateful_step_count=50, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+    max_examples=150, stateful_step_count=50, deadline=None, suppress_health_check=[HealthCheck.too_slow]
 )
 TestSameDecisions = SameDecisions.TestCase
 
