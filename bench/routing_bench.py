@@ -1,0 +1,326 @@
+"""Routing decision latency with 1k, 10k and 100k waiting conversations and 1,000 advisers.
+
+    .venv/bin/python -m bench.routing_bench            # the full table (well under two minutes)
+    .venv/bin/python -m bench.routing_bench --quick    # 1k and 10k only
+
+The state is that of an overloaded service, the only way that many conversations wait: 900 advisers in
+20 languages and 15 regions are full, 100 more speak two languages nobody is queued for and have room.
+Conversations arrive at a steady 10 per second, so the oldest of n waiting has waited n/10 s (tiers
+mixed accordingly, and about 30 chats cross a tier threshold per second at every size). Events, each
+timed from the call to the end of the routing step that follows it, as the service runs them:
+
+* ``arrival``: a new chat is enqueued, then a step; 9 in 10 join the queue, 1 in 10 is in a spare
+  language and is assigned at once (released again, untimed, to keep the state steady);
+* ``frees up``: an adviser finishes a conversation, then a step; the adviser takes the best waiting chat
+  it can (a new chat arrives, untimed, to keep the queue length);
+* ``tick``: the once-a-second step (the clock moves 1 s, 10 untimed arrivals before it);
+* ``estimates``: ``routing.policy.estimates`` for every waiting chat, from a snapshot, as the service's
+  once-a-second queue refresh calls it.
+
+The reference (``MemoryRoutingState(indexed=False)``, running ``policy.route`` over everything on each
+step, and ``estimates_by_definition``) replays the same events at 1k and, for a few events, at 10k, and
+must make the same decisions; at 100k it would take minutes per row, so it is skipped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import random
+import sys
+import time
+from collections import deque
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+if __package__ in (None, ""):  # run as ``python bench/routing_bench.py``
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from routing.backends.memory import MemoryRoutingState
+from routing.model import Adviser, AdviserStatus, Assignment, ChatRequest, Service
+from routing.policy import TierDelays, estimates, estimates_by_definition
+
+T = TypeVar("T")
+REGIONS = ["03", "11", "15", "18", "31", "32", "33", "34", "39", "40", "42", "46", "50", "55", "56"]
+LANGUAGES = ["ar", "so", "ti", "fa", "prs", "ps", "ku", "uk", "ru", "pl", "en", "ur", "vi", "th", "es"]
+LANGUAGES += ["fr", "sw", "am", "tr", "lt"]
+SPARE = ["de", "fi"]  # only the spare advisers speak these; nobody waits for them
+LANGUAGE_WEIGHTS = [1.0 / (rank + 1) for rank in range(len(LANGUAGES))]  # a few languages dominate
+ARRIVALS_PER_S = 10.0
+DELAYS = TierDelays()
+
+
+def sync(coro: Coroutine[Any, Any, T]) -> T:
+    """Drive a coroutine that never suspends (MemoryRoutingState's) without an event loop."""
+    try:
+        coro.send(None)
+    except StopIteration as done:
+        return done.value  # type: ignore[no-any-return]
+    raise RuntimeError("the coroutine suspended")
+
+
+class World:
+    """Generates the advisers and chats, identically for the indexed and the reference state."""
+
+    def __init__(self, seed: int) -> None:
+        self.rng = random.Random(seed)
+        self.next_id = 0
+
+    def chat(self, now: float, *, spare: bool = False, enqueued_at: float | None = None) -> ChatRequest:
+        rng = self.rng
+        self.next_id += 1
+        language = rng.choice(SPARE) if spare else rng.choices(LANGUAGES, LANGUAGE_WEIGHTS)[0]
+        also = (rng.choice(LANGUAGES),) if not spare and rng.random() < 0.25 else ()
+        return ChatRequest(
+            id=f"c{self.next_id}",
+            language=language,
+            region=None if rng.random() < 0.1 else rng.choice(REGIONS),
+            audience="staff" if rng.random() < 0.15 else "youth",
+            enqueued_at=now if enqueued_at is None else enqueued_at,
+            urgent=rng.random() < 0.02,
+            also_languages=tuple(x for x in also if x != language),
+        )
+
+    def advisers(self, n: int) -> list[Adviser]:
+        rng = self.rng
+        out = []
+        for i in range(n):
+            spare = i >= n * 9 // 10
+            service = Service.AT if rng.random() < 0.25 else Service.MR
+            capacity = rng.randint(2, 4)
+            languages = set(SPARE) if spare else set(rng.sample(LANGUAGES, rng.randint(1, 3)))
+            out.append(
+                Adviser(
+                    id=f"a{i}",
+                    service=service,
+                    regions=frozenset(rng.sample(REGIONS, rng.randint(1, 2))) if service is Service.MR else frozenset(),
+                    languages=frozenset(languages),
+                    capacity=capacity,
+                    status=AdviserStatus.AVAILABLE,
+                    active=frozenset() if spare else frozenset(f"held-{i}-{k}" for k in range(capacity)),
+                    last_assigned_at=rng.uniform(0, 100),
+                )
+            )
+        return out
+
+
+Event = Callable[[], tuple[int, int, int]]  # wall ns, CPU ns, decisions made
+
+
+@dataclass
+class Row:
+    waiting: str
+    event: str
+    wall_ns: list[int]
+    cpu_ns: list[int]
+    decisions: int
+    note: str = ""
+
+    def cells(self) -> list[str]:
+        if not self.wall_ns:
+            return [self.waiting, self.event, "", "", "", "", "", "", self.note]
+        wall, cpu = sorted(self.wall_ns), sorted(self.cpu_ns)
+        return [
+            self.waiting,
+            self.event,
+            str(len(wall)),
+            _us(_pct(wall, 0.5)),
+            _us(_pct(wall, 0.99)),
+            _us(_pct(cpu, 0.99)),
+            f"{len(wall) / (sum(wall) / 1e9):,.0f}",
+            str(self.decisions),
+            self.note,
+        ]
+
+
+def _pct(values: list[int], q: float) -> float:
+    return values[min(len(values) - 1, int(len(values) * q))] / 1000
+
+
+def _us(value: float) -> str:
+    return f"{value:,.1f}" if value < 1000 else f"{value / 1000:,.1f} ms"
+
+
+def timed(fn: Callable[[], T]) -> tuple[int, int, T]:
+    wall, cpu = time.perf_counter_ns(), time.thread_time_ns()
+    result = fn()
+    return time.perf_counter_ns() - wall, time.thread_time_ns() - cpu, result
+
+
+class Run:
+    """One state (indexed or reference) driven through the events, logging its decisions."""
+
+    def __init__(self, n_waiting: int, n_advisers: int, *, indexed: bool, seed: int) -> None:
+        self.world = World(seed)
+        self.state = MemoryRoutingState(DELAYS, indexed=indexed)
+        self.now = 1_000_000.0
+        self.advisers = self.world.advisers(n_advisers)
+        self.busy = [a.id for a in self.advisers if a.active]
+        self.busy_ids = set(self.busy)
+        self.target = n_waiting
+        self.line: deque[str] = deque()  # waiting chat ids, oldest first (some already assigned)
+        for adviser in self.advisers:
+            sync(self.state.put_adviser(adviser))
+        span = n_waiting / ARRIVALS_PER_S
+        for k in range(n_waiting):
+            self._enqueue(self.world.chat(self.now, enqueued_at=self.now - span + k / ARRIVALS_PER_S))
+        self.first_step = timed(lambda: sync(self.state.step(self.now)))  # builds the index
+        self.log: list[list[Assignment]] = []
+
+    def _enqueue(self, chat: ChatRequest) -> None:
+        sync(self.state.enqueue(chat))
+        self.line.append(chat.id)
+
+    def _step(self) -> list[Assignment]:
+        decisions = sync(self.state.step(self.now))
+        self.log.append(decisions)
+        return decisions
+
+    def _settle(self, decisions: list[Assignment]) -> None:
+        """Untimed, to keep the state steady: chats given to spare advisers end at once, newcomers
+        arrive to make up for the chats assigned, or the oldest visitors leave."""
+        for d in decisions:
+            if d.adviser_id not in self.busy_ids:
+                sync(self.state.release(d.adviser_id, d.conversation_id, self.now))
+        while len(self.state._waiting) < self.target:
+            self._enqueue(self.world.chat(self.now))
+        while len(self.state._waiting) > self.target:
+            sync(self.state.withdraw(self.line.popleft()))  # ids already assigned are skipped by withdraw
+
+    def _active(self, adviser_id: str) -> frozenset[str]:
+        return self.state._advisers[adviser_id].active  # the bench reads the memory state directly
+
+    def arrival(self) -> tuple[int, int, int]:
+        self.now += 1 / ARRIVALS_PER_S
+        chat = self.world.chat(self.now, spare=self.world.rng.random() < 0.1)
+        self.line.append(chat.id)
+
+        def event() -> list[Assignment]:
+            sync(self.state.enqueue(chat))
+            return self._step()
+
+        wall, cpu, decisions = timed(event)
+        self._settle(decisions)
+        return wall, cpu, len(decisions)
+
+    def frees_up(self) -> tuple[int, int, int]:
+        self.now += 1 / ARRIVALS_PER_S
+        adviser_id = self.world.rng.choice(self.busy)
+        while not self._active(adviser_id):  # found nobody to take last time; rare
+            adviser_id = self.world.rng.choice(self.busy)
+        chat_id = self.world.rng.choice(sorted(self._active(adviser_id)))
+
+        def event() -> list[Assignment]:
+            sync(self.state.release(adviser_id, chat_id, self.now))
+            return self._step()
+
+        wall, cpu, decisions = timed(event)
+        self._settle(decisions)
+        return wall, cpu, len(decisions)
+
+    def tick(self) -> tuple[int, int, int]:
+        for _ in range(int(ARRIVALS_PER_S)):  # a second's arrivals (untimed)
+            self._enqueue(self.world.chat(self.now))
+        self.now += 1.0
+        wall, cpu, decisions = timed(self._step)
+        self._settle(decisions)
+        return wall, cpu, len(decisions)
+
+    def estimates(self, by_definition: bool = False) -> tuple[int, int, int]:
+        snap = sync(self.state.snapshot())
+        fn = estimates_by_definition if by_definition else estimates
+        wall, cpu, _ = timed(lambda: fn(snap.waiting, snap.advisers, snap.releases, self.now, DELAYS))
+        return wall, cpu, 0
+
+    def describe(self) -> str:
+        index = self.state._index
+        buckets = f", {len(index._buckets)} buckets" if index is not None else ""
+        return f"{len(self.state._waiting):,} waiting{buckets}"
+
+
+def measure(event: Event, n: int) -> tuple[list[int], list[int], int]:
+    walls, cpus, decisions = [], [], 0
+    for _ in range(n):
+        wall, cpu, made = event()
+        walls.append(wall)
+        cpus.append(cpu)
+        decisions += made
+    return walls, cpus, decisions
+
+
+def label(n: int) -> str:
+    return f"{n // 1000}k"
+
+
+EVENTS = ("arrival", "frees_up", "tick")
+
+
+def bench_size(n_waiting: int, counts: dict[str, int], reference: int, seed: int) -> list[Row]:
+    """The indexed state's rows; with ``reference`` > 0 the reference replays that many of each event."""
+    rows = []
+    started = time.perf_counter()
+    run = Run(n_waiting, 1000, indexed=True, seed=seed)
+    gc.collect()
+    gc.freeze()  # the long-lived state is not scanned by every collection (as in a tuned service)
+    wall, cpu, _ = run.first_step
+    note = f"setup {time.perf_counter() - started:.1f} s; {run.describe()}"
+    rows.append(Row(label(n_waiting), "first step: index build", [wall], [cpu], 0, note))
+    for name in EVENTS:
+        walls, cpus, made = measure(getattr(run, name), counts[name])
+        rows.append(Row(label(n_waiting), name.replace("_", " "), walls, cpus, made))
+    walls, cpus, _ = measure(run.estimates, counts["estimates"])
+    rows.append(Row(label(n_waiting), "estimates() for all", walls, cpus, 0, run.describe()))
+    if reference:
+        ref = Run(n_waiting, 1000, indexed=False, seed=seed)
+        fast = Run(n_waiting, 1000, indexed=True, seed=seed)  # fresh, to replay exactly the same events
+        tag = f"{label(n_waiting)} ref"
+        for name in EVENTS:
+            walls, cpus, made = measure(getattr(ref, name), reference)
+            measure(getattr(fast, name), reference)
+            rows.append(Row(tag, name.replace("_", " "), walls, cpus, made, "route()"))
+        walls, cpus, _ = measure(lambda: ref.estimates(by_definition=True), 1)
+        rows.append(Row(tag, "estimates() for all", walls, cpus, 0, "estimates_by_definition()"))
+        same = ref.log == fast.log
+        rows.append(Row(tag, "same decisions as indexed", [], [], 0, "yes" if same else "NO: the index differs"))
+        if not same:
+            raise SystemExit("the indexed state and route() disagree")
+    gc.unfreeze()
+    return rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Routing decision latency (see the module docstring).")
+    parser.add_argument("--quick", action="store_true", help="1k and 10k waiting only")
+    parser.add_argument("--seed", type=int, default=1)
+    args = parser.parse_args(argv)
+    sizes = [1_000, 10_000] if args.quick else [1_000, 10_000, 100_000]
+    started = time.perf_counter()
+    rows: list[Row] = []
+    for n in sizes:
+        counts = {"arrival": 3000, "frees_up": 3000, "tick": 300, "estimates": 3 if n >= 100_000 else 10}
+        reference = {1_000: 200, 10_000: 10}.get(n, 0)
+        rows += bench_size(n, counts, reference, args.seed)
+        if not reference:
+            rows.append(Row(f"{label(n)} ref", "route(), by definition", [], [], 0, "skipped: minutes per event"))
+    head = ["waiting", "event", "n", "p50", "p99", "p99 CPU", "events/s", "decisions", "note"]
+    table = [head, *(r.cells() for r in rows)]
+    widths = [max(len(line[i]) for line in table) for i in range(len(head))]
+    out = sys.stdout
+    out.write(
+        f"Routing, 1,000 advisers (900 full, 100 spare), {ARRIVALS_PER_S:g} arrivals/s, tier delays "
+        f"{DELAYS.t1:g}/{DELAYS.t2:g}/{DELAYS.t3:g} s, Python {sys.version.split()[0]}; "
+        "latencies in µs unless marked (wall clock; CPU: this thread's CPU time)\n\n"
+    )
+    for i, line in enumerate(table):
+        cells = [c.rjust(w) if 2 <= j <= 7 else c.ljust(w) for j, (c, w) in enumerate(zip(line, widths, strict=True))]
+        out.write("  ".join(cells).rstrip() + "\n")
+        if i == 0:
+            out.write("  ".join("-" * w for w in widths) + "\n")
+    out.write(f"\n(total {time.perf_counter() - started:.0f} s)\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
