@@ -17,7 +17,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, insert, select, update
+from sqlalchemy import ColumnElement, Update, bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col
 
@@ -40,6 +40,24 @@ class Guard:
         if self.kind == "adviser":
             return (col(Conversation.state) == "assigned", col(Conversation.adviser_id) == self.adviser_id)
         return ()
+
+
+def _claim_seqs(*conditions: ColumnElement[bool]) -> Update:
+    return (
+        update(Conversation)
+        .where(col(Conversation.id) == bindparam("cid"), *conditions)
+        .values(next_seq=col(Conversation.next_seq) + bindparam("k"))
+        .returning(col(Conversation.next_seq), col(Conversation.adviser_id))
+    )
+
+
+# Built once: SQLAlchemy then reuses the compiled form instead of rebuilding it for every batch.
+CLAIM = {
+    "any": _claim_seqs(),
+    "open": _claim_seqs(col(Conversation.state) != "closed"),
+    "adviser": _claim_seqs(col(Conversation.state) == "assigned", col(Conversation.adviser_id) == bindparam("aid")),
+}
+INSERT_MESSAGES = insert(Message)
 
 
 ANY = Guard()
@@ -138,14 +156,10 @@ class GroupCommitter:
                         fresh.append(index)
                 if not fresh:
                     continue
-                result = (
-                    await conn.execute(
-                        update(Conversation)
-                        .where(col(Conversation.id) == head.conversation_id, *head.guard.conditions())
-                        .values(next_seq=col(Conversation.next_seq) + len(fresh))
-                        .returning(col(Conversation.next_seq), col(Conversation.adviser_id))
-                    )
-                ).first()
+                params: dict[str, object] = {"cid": head.conversation_id, "k": len(fresh)}
+                if head.guard.kind == "adviser":
+                    params["aid"] = head.guard.adviser_id
+                result = (await conn.execute(CLAIM[head.guard.kind], params)).first()
                 if result is None:
                     for index in fresh:
                         outcomes[index] = None
@@ -171,7 +185,7 @@ class GroupCommitter:
                         }
                     )
             if rows:
-                await conn.execute(insert(Message), rows)
+                await conn.execute(INSERT_MESSAGES, rows)
         for index, request in enumerate(batch):
             outcome = outcomes[index]
             if outcome is not None and outcome[0] == -1 and request.key is not None:

@@ -82,6 +82,8 @@ class Outbox:
         self.role = role  # "visitor", "adviser" or "supervisor": decides the frame shape
         self.owner = owner  # sender id whose client ids this socket may see echoed
         self.last: dict[str, int] = {}
+        # client ids this socket sent and not yet acknowledged, counted (a resend is acked again)
+        self.expected: dict[tuple[str, str], int] = {}
         self._queue: asyncio.Queue[Item] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
         self.closed = asyncio.Event()
@@ -111,6 +113,27 @@ class Outbox:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.closed.wait(), timeout)
         await self.stop()
+
+    def expect_ack(self, conversation_id: str, client_id: str) -> None:
+        """Called before a message from this socket is stored: if a gap fill reads it back before its
+        ack is queued, the socket gets the ack there, never its own text as a ``message``."""
+        key = (conversation_id, client_id)
+        self.expected[key] = self.expected.get(key, 0) + 1
+
+    def forget_ack(self, conversation_id: str, client_id: str) -> None:
+        """The message was refused (an error frame answers it): no ack will come."""
+        self._take_expected(conversation_id, client_id)
+
+    def _take_expected(self, conversation_id: str, client_id: str | None) -> bool:
+        key = (conversation_id, client_id or "")
+        count = self.expected.get(key, 0)
+        if count <= 0:
+            return False
+        if count == 1:
+            del self.expected[key]
+        else:
+            self.expected[key] = count - 1
+        return True
 
     def push_close(self, code: int, reason: str = "") -> None:
         self.push(Close(code, reason))
@@ -149,6 +172,8 @@ class Outbox:
                 await self._fill(item.conversation_id, last, item.message.seq - 1)
             await self._deliver(item.conversation_id, item.message)
         elif isinstance(item, Ack):
+            if not self._take_expected(item.conversation_id, item.client_id):
+                return  # acknowledged already: a gap fill read the message back first
             last = self.last.get(item.conversation_id, 0)
             if item.seq > last + 1:
                 await self._fill(item.conversation_id, last, item.seq - 1)
@@ -172,8 +197,14 @@ class Outbox:
             await self._deliver(conversation_id, message)
 
     async def _deliver(self, conversation_id: str, message: StoredMessage) -> None:
-        body = message.wire(owner=self.owner)
-        if self.role == "adviser":
-            body = {"type": "message", "conversation_id": conversation_id, **body}
+        if message.sender_id == self.owner and self._take_expected(conversation_id, message.client_id):
+            body: dict[str, Any] = {"type": "ack"}  # our own message, read back before its ack was queued
+            if self.role == "adviser":
+                body["conversation_id"] = conversation_id
+            body.update(client_id=message.client_id, seq=message.seq)
+        else:
+            body = message.wire(owner=self.owner)
+            if self.role == "adviser":
+                body = {"type": "message", "conversation_id": conversation_id, **body}
         await self.websocket.send_json(body)
         self.last[conversation_id] = message.seq

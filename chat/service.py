@@ -307,15 +307,20 @@ class ChatService:
         only_if: Guard,
     ) -> None:
         """The message hot path: one transaction, then the ack, then one fan-out event."""
-        stored = await self.store.append(
-            conversation_id,
-            sender=sender,
-            text=text.text,
-            at=to_datetime(self.now()),
-            client_id=text.client_id,
-            sender_id=sender_id,
-            only_if=only_if,
-        )
+        outbox.expect_ack(conversation_id, text.client_id)
+        try:
+            stored = await self.store.append(
+                conversation_id,
+                sender=sender,
+                text=text.text,
+                at=to_datetime(self.now()),
+                client_id=text.client_id,
+                sender_id=sender_id,
+                only_if=only_if,
+            )
+        except BaseException:
+            outbox.forget_ack(conversation_id, text.client_id)
+            raise
         outbox.push(Ack(conversation_id, text.client_id, stored.message.seq))
         if stored.created:
             metrics.MESSAGES.labels(sender).inc()
