@@ -28,14 +28,24 @@ def _print(text: str = "") -> None:
 
 
 def _line(r: dict[str, Any]) -> str:
-    keys = ("acked_per_s", "latency_ms_p50", "latency_ms_p99", "cpu_cores", "gen_cpu_cores", "rss_per_conn_kib",
-            "assign_ms_p99", "setup_s", "wall_s")
+    keys = (
+        "acked_per_s",
+        "latency_ms_p50",
+        "latency_ms_p99",
+        "cpu_cores",
+        "gen_cpu_cores",
+        "rss_per_conn_kib",
+        "assign_ms_p99",
+        "setup_s",
+        "wall_s",
+    )
     bits = [f"{k}={r[k]:.1f}" if isinstance(r.get(k), float) else f"{k}={r[k]}" for k in keys if k in r]
     return f"  {r['deployment']:<14} {r['verdict']:<10} " + " ".join(bits)
 
 
-async def run_set(scenarios: list[Scenario], dbs: list[str], *, bare: bool, profile: str | None, label: str,
-                  strict_targets: bool) -> int:
+async def run_set(
+    scenarios: list[Scenario], dbs: list[str], *, bare: bool, profile: str | None, label: str, strict_targets: bool
+) -> int:
     workdir = Path(tempfile.mkdtemp(prefix="nora-bench-"))
     results_dir = report.RESULTS
     profile_dir = None
@@ -45,8 +55,10 @@ async def run_set(scenarios: list[Scenario], dbs: list[str], *, bare: bool, prof
     need = max((s.advisers for s in scenarios), default=1)
     noras = [Nora(workdir, db, need) for db in dbs]
     info = report.machine()
-    _print(f"nora-chat benchmark ({label}) on {info['nproc']} cores, {info['cpu']}, Python {info['python']}, "
-           f"commit {info['git_commit']}{' + uncommitted server changes' if info['server_tree_dirty'] else ''}")
+    _print(
+        f"nora-chat benchmark ({label}) on {info['nproc']} cores, {info['cpu']}, Python {info['python']}, "
+        f"commit {info['git_commit']}{' + uncommitted server changes' if info['server_tree_dirty'] else ''}"
+    )
     _print(f"work files and server logs: {workdir}")
     for s in scenarios:
         if s.note:
@@ -78,24 +90,34 @@ async def run_set(scenarios: list[Scenario], dbs: list[str], *, bare: bool, prof
         for n in noras:
             await n.close()
     _print("\n" + report.table(scenarios, runs))
-    record = {"set": label, "machine": info, "databases": dbs,
-              "scenarios": [s.__dict__ | {"description": s.describe(), "advisers": s.advisers} for s in scenarios],
-              "runs": runs}
+    record = {
+        "set": label,
+        "machine": info,
+        "databases": dbs,
+        "scenarios": [s.__dict__ | {"description": s.describe(), "advisers": s.advisers} for s in scenarios],
+        "runs": runs,
+    }
     path = report.write_json(record, label)
     _print(f"JSON: {path}")
     failed = [r for r in runs if r["verdict"] == "FAIL"]
     unverified = [r for r in runs if r["verdict"] == "UNVERIFIED"]
     missed = [r for r in runs if any(t.get("met") is False for t in r.get("targets", {}).values())]
     if unverified:
-        _print(f"\nUNVERIFIED (server had not caught up when the drain time ran out; nothing definitely lost) "
-               f"in {len(unverified)} run(s): " + ", ".join(f"{r['scenario']}/{r['deployment']}" for r in unverified))
+        _print(
+            f"\nUNVERIFIED (server had not caught up when the drain time ran out; nothing definitely lost) "
+            f"in {len(unverified)} run(s): " + ", ".join(f"{r['scenario']}/{r['deployment']}" for r in unverified)
+        )
     if failed:
-        _print(f"\nCORRECTNESS FAILED in {len(failed)} run(s): "
-               + ", ".join(f"{r['scenario']}/{r['deployment']}" for r in failed))
+        _print(
+            f"\nCORRECTNESS FAILED in {len(failed)} run(s): "
+            + ", ".join(f"{r['scenario']}/{r['deployment']}" for r in failed)
+        )
         return 1
     if missed:
-        _print(f"\ntargets missed in {len(missed)} run(s): "
-               + ", ".join(f"{r['scenario']}/{r['deployment']}" for r in missed))
+        _print(
+            f"\ntargets missed in {len(missed)} run(s): "
+            + ", ".join(f"{r['scenario']}/{r['deployment']}" for r in missed)
+        )
         if strict_targets:
             return 3
     return 4 if unverified else 0
@@ -111,8 +133,10 @@ async def selfcheck() -> int:
         expected = "ok" if fault == "" else "FAIL"
         good = r["verdict"] == expected
         ok &= good
-        _print(f"relay fault {fault or 'none':<8} -> run {'passed' if r['ok'] else 'failed'} "
-               f"({'as it must' if good else 'WRONG'})")
+        _print(
+            f"relay fault {fault or 'none':<8} -> run {'passed' if r['ok'] else 'failed'} "
+            f"({'as it must' if good else 'WRONG'})"
+        )
         for failure in r["failures"][:3]:
             _print(f"    {failure}")
     _print("selfcheck " + ("passed" if ok else "FAILED"))
@@ -129,14 +153,20 @@ def main(argv: list[str] | None = None) -> int:
     which.add_argument("--only", help="comma-separated scenario names (any set, or the extra entries)")
     run.add_argument("--db", default="sqlite,postgres", help="comma-separated: sqlite, postgres (default both)")
     run.add_argument("--no-bare", action="store_true", help="skip the bare relay (no ratios)")
-    run.add_argument("--profile", nargs="?", const="cpu", choices=["cpu", "gil"],
-                     help="py-spy the nora processes during each chat window (gil: only GIL-holding samples)")
+    run.add_argument(
+        "--profile",
+        nargs="?",
+        const="cpu",
+        choices=["cpu", "gil"],
+        help="py-spy the nora processes during each chat window (gil: only GIL-holding samples)",
+    )
     run.add_argument("--strict-targets", action="store_true", help="exit 3 when a target is missed")
     sub.add_parser("selfcheck", help="prove the checks fail on lost, duplicated or skipped messages")
     sub.add_parser("list", help="list the scenarios")
     args = p.parse_args(argv)
     if args.command == "list":
-        from bench.scenarios import EXTRA, QUICK as Q, STANDARD
+        from bench.scenarios import EXTRA, STANDARD
+        from bench.scenarios import QUICK as Q
 
         for label, group in (("standard", STANDARD), ("quick", Q), ("extra", EXTRA)):
             for s in group:
@@ -158,8 +188,11 @@ def main(argv: list[str] | None = None) -> int:
     if any(d not in ("sqlite", "postgres") for d in dbs):
         _print("--db takes sqlite and/or postgres")
         return 2
-    return asyncio.run(run_set(scenarios, dbs, bare=not args.no_bare, profile=args.profile, label=label,
-                               strict_targets=args.strict_targets))
+    return asyncio.run(
+        run_set(
+            scenarios, dbs, bare=not args.no_bare, profile=args.profile, label=label, strict_targets=args.strict_targets
+        )
+    )
 
 
 if __name__ == "__main__":

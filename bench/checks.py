@@ -133,7 +133,9 @@ def check_conversation(
                 failures.append(f"{pending}{tag}: {out.sender} {s.client_id} never acked")
             if len(rows) != 1:
                 queued = s.seq is None and not rows
-                failures.append(f"{pending if queued else ''}{tag}: {out.sender} {s.client_id} stored {len(rows)} times")
+                failures.append(
+                    f"{pending if queued else ''}{tag}: {out.sender} {s.client_id} stored {len(rows)} times"
+                )
                 continue
             row = rows[0]
             if s.seq is not None and row[0] != s.seq:
@@ -159,8 +161,10 @@ def check_conversation(
             row = by_seq.get(seq)
             if row is None:
                 continue
-            if row[1] != sender or (client_id is not None and row[2] != client_id) or (
-                text is not None and row[3] != text
+            if (
+                row[1] != sender
+                or (client_id is not None and row[2] != client_id)
+                or (text is not None and row[3] != text)
             ):
                 failures.append(f"{who}: seq {seq} seen as {sender}/{client_id} but stored as {row[1]}/{row[2]}")
                 break

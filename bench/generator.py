@@ -37,8 +37,14 @@ class RunFailure(Exception):
 async def open_ws(url: str, *, origin: str | None = None, cookie: str | None = None) -> ClientConnection:
     headers = {"Cookie": cookie} if cookie else {}
     return await connect(
-        url, origin=origin, additional_headers=headers, compression=None,  # type: ignore[arg-type]
-        open_timeout=30, ping_interval=None, max_size=2**22, max_queue=None,
+        url,
+        origin=origin,
+        additional_headers=headers,
+        compression=None,  # type: ignore[arg-type]
+        open_timeout=30,
+        ping_interval=None,
+        max_size=2**22,
+        max_queue=None,
     )
 
 
@@ -157,8 +163,9 @@ class Generator:
     # ------------------------------------------------------------------ phases
 
     async def connect_advisers(self) -> None:
-        self.advisers = [Adviser(self, i, self.bases[i % len(self.bases)], self.cookies[i])
-                         for i in range(self.s.advisers)]
+        self.advisers = [
+            Adviser(self, i, self.bases[i % len(self.bases)], self.cookies[i]) for i in range(self.s.advisers)
+        ]
         sem = asyncio.Semaphore(50)
 
         async def one(a: Adviser) -> None:
@@ -286,8 +293,19 @@ class Generator:
         it: every ack in the copy was sent after its commit, so the later snapshot must hold it."""
         import copy
 
-        return {cid: Conv(cid, None, None, copy.deepcopy(c.vview), copy.deepcopy(c.aview), copy.deepcopy(c.vout),
-                          copy.deepcopy(c.aout), list(c.assigned_to)) for cid, c in self.convs.items()}
+        return {
+            cid: Conv(
+                cid,
+                None,
+                None,
+                copy.deepcopy(c.vview),
+                copy.deepcopy(c.aview),
+                copy.deepcopy(c.vout),
+                copy.deepcopy(c.aout),
+                list(c.assigned_to),
+            )
+            for cid, c in self.convs.items()
+        }
 
     def unacked(self) -> int:
         return sum(c.vout.unacked + c.aout.unacked for c in self.convs.values())
@@ -297,9 +315,12 @@ class Generator:
         for conv in self.convs.values():
             if not (conv.vout.acked() and conv.aout.acked()):
                 return False
-            top = max(conv.vview.max_seen, conv.aview.max_seen,
-                      *(x.seq or 0 for x in conv.vout.by_client.values()),
-                      *(x.seq or 0 for x in conv.aout.by_client.values()))
+            top = max(
+                conv.vview.max_seen,
+                conv.aview.max_seen,
+                *(x.seq or 0 for x in conv.vout.by_client.values()),
+                *(x.seq or 0 for x in conv.aout.by_client.values()),
+            )
             if conv.vview.contiguous() != top or conv.aview.contiguous() != top:
                 return False
         return True
@@ -316,6 +337,7 @@ class Generator:
 
     async def close_all(self) -> None:
         self.closing = True
+
         async def close(ws: ClientConnection | None) -> None:
             if ws is not None:
                 with contextlib.suppress(Exception):
@@ -323,7 +345,7 @@ class Generator:
 
         conns = [v.ws for v in self.visitors] + [a.ws for a in self.advisers]
         for i in range(0, len(conns), 500):
-            await asyncio.gather(*(close(c) for c in conns[i:i + 500]))
+            await asyncio.gather(*(close(c) for c in conns[i : i + 500]))
 
 
 class Visitor:
@@ -381,8 +403,9 @@ class Visitor:
                 kind = f.get("type")
                 if kind == "message":
                     conv = gen.conv(self.cid)  # type: ignore[arg-type]
-                    new = conv.vview.record(f["seq"], f["sender"], f.get("client_id"), f.get("text"),
-                                            replay=self.replaying)
+                    new = conv.vview.record(
+                        f["seq"], f["sender"], f.get("client_id"), f.get("text"), replay=self.replaying
+                    )
                     if new and f["sender"] == "adviser":
                         gen.received(f.get("text"), self.replaying)
                 elif kind == "ack":
@@ -494,8 +517,9 @@ class Adviser:
                 kind = f.get("type")
                 if kind == "message":
                     conv = gen.conv(f["conversation_id"])
-                    new = conv.aview.record(f["seq"], f["sender"], f.get("client_id"), f.get("text"),
-                                            replay=self.resuming)
+                    new = conv.aview.record(
+                        f["seq"], f["sender"], f.get("client_id"), f.get("text"), replay=self.resuming
+                    )
                     if new and f["sender"] == "visitor":
                         gen.received(f.get("text"), self.resuming)
                 elif kind == "ack":
@@ -541,5 +565,6 @@ class Adviser:
                 if sent.seq is None:
                     sent.resent += 1
                     self.gen.stats.resent += 1
-                    await self.send({"type": "message", "conversation_id": cid, "client_id": sent.client_id,
-                                     "text": sent.text})
+                    await self.send(
+                        {"type": "message", "conversation_id": cid, "client_id": sent.client_id, "text": sent.text}
+                    )

@@ -114,8 +114,14 @@ class Relay:
         conv.seq += 1
         sent_at = _now_iso()
         conv.log.append((conv.seq, "system", None, "assigned"))
-        system = {"type": "message", "seq": conv.seq, "sender": "system", "text": "assigned", "sent_at": sent_at,
-                  "event": "assigned"}
+        system = {
+            "type": "message",
+            "seq": conv.seq,
+            "sender": "system",
+            "text": "assigned",
+            "sent_at": sent_at,
+            "event": "assigned",
+        }
         if conv.visitor is not None:
             await _send(conv.visitor, system)
             await _send(conv.visitor, {"type": "assigned", "adviser": {"name": adviser.id, "service": "MR"}})
@@ -175,8 +181,9 @@ class Relay:
                     conv = Conv(secrets.token_hex(16), secrets.token_urlsafe(32), visitor=ws)
                     self.convs[conv.id] = conv
                     self.by_token[conv.token] = conv
-                    await _send(ws, {"type": "started", "conversation_id": conv.id, "token": conv.token,
-                                     "alias": "Gjest 1000"})
+                    await _send(
+                        ws, {"type": "started", "conversation_id": conv.id, "token": conv.token, "alias": "Gjest 1000"}
+                    )
                     self.waiting.append(conv)
                     await self._route()
                     if conv.adviser is None:
@@ -212,8 +219,15 @@ class Relay:
             adviser = self.advisers[adviser_id] = AdviserState(adviser_id, self.capacity)
         adviser.sockets.add(ws)
         mine = [self._body(self.convs[c]) for c in sorted(adviser.active)]
-        await _send(ws, {"type": "state", "adviser": {"id": adviser_id, "capacity": adviser.capacity},
-                         "status": "available" if adviser.available else "away", "conversations": mine})
+        await _send(
+            ws,
+            {
+                "type": "state",
+                "adviser": {"id": adviser_id, "capacity": adviser.capacity},
+                "status": "available" if adviser.available else "away",
+                "conversations": mine,
+            },
+        )
         try:
             while True:
                 data = json.loads(await ws.receive_text())
@@ -223,8 +237,14 @@ class Relay:
                     if conv is None or conv.adviser is not adviser:
                         await _send(ws, {"type": "error", "code": "not_found", "message": "", "ref": "message"})
                         continue
-                    await self._post(conv, "adviser", data["client_id"], data["text"], ws,
-                                     {"type": "ack", "conversation_id": conv.id})
+                    await self._post(
+                        conv,
+                        "adviser",
+                        data["client_id"],
+                        data["text"],
+                        ws,
+                        {"type": "ack", "conversation_id": conv.id},
+                    )
                 elif kind == "status":
                     adviser.available = data.get("status") == "available"
                     await _send(ws, {"type": "status", "status": data.get("status")})
@@ -264,12 +284,14 @@ def create_app(capacity: int = 20, fault: str = "") -> Starlette:
     async def healthz(request: Request) -> Response:
         return JSONResponse({"ok": True})
 
-    return Starlette(routes=[
-        Route("/healthz", healthz),
-        Route("/transcript", relay.transcript, methods=["POST"]),
-        WebSocketRoute("/ws/visitor", relay.visitor),
-        WebSocketRoute("/ws/adviser", relay.adviser),
-    ])
+    return Starlette(
+        routes=[
+            Route("/healthz", healthz),
+            Route("/transcript", relay.transcript, methods=["POST"]),
+            WebSocketRoute("/ws/visitor", relay.visitor),
+            WebSocketRoute("/ws/adviser", relay.adviser),
+        ]
+    )
 
 
 def main() -> None:

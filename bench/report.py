@@ -130,9 +130,11 @@ def table(scenarios: list[Scenario], runs: list[dict[str, Any]]) -> str:
 
     chat = rows_for("chat")
     if chat:
-        lines += ["| scenario | server | offered msg/s | skipped sends | delivered msg/s | latency p50 ms | p99 ms | max ms "
-                  "| ack p99 ms | server CPU (cores) | DB CPU | generator CPU | checks | targets |",
-                  "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+        lines += [
+            "| scenario | server | offered msg/s | skipped sends | delivered msg/s | latency p50 ms | p99 ms | max ms "
+            "| ack p99 ms | server CPU (cores) | DB CPU | generator CPU | checks | targets |",
+            "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        ]
         for s, r, bare in chat:
             b = bare or {}
             lines.append(
@@ -148,9 +150,11 @@ def table(scenarios: list[Scenario], runs: list[dict[str, Any]]) -> str:
         lines.append("")
     idle = rows_for("idle")
     if idle:
-        lines += ["| scenario | server | sockets | RSS before MiB | RSS after MiB | RSS per connection KiB "
-                  "| connect s | idle CPU (cores) | checks | targets |",
-                  "|---|---|---|---|---|---|---|---|---|---|"]
+        lines += [
+            "| scenario | server | sockets | RSS before MiB | RSS after MiB | RSS per connection KiB "
+            "| connect s | idle CPU (cores) | checks | targets |",
+            "|---|---|---|---|---|---|---|---|---|---|",
+        ]
         for s, r, bare in idle:
             b = bare or {}
             lines.append(
@@ -163,9 +167,11 @@ def table(scenarios: list[Scenario], runs: list[dict[str, Any]]) -> str:
         lines.append("")
     burst = rows_for("burst")
     if burst:
-        lines += ["| scenario | server | start->assigned p50 ms | p99 ms | max ms | longest wait with room s "
-                  "| server CPU (cores) | checks | targets |",
-                  "|---|---|---|---|---|---|---|---|---|"]
+        lines += [
+            "| scenario | server | start->assigned p50 ms | p99 ms | max ms | longest wait with room s "
+            "| server CPU (cores) | checks | targets |",
+            "|---|---|---|---|---|---|---|---|---|",
+        ]
         for s, r, bare in burst:
             b = bare or {}
             lines.append(

@@ -27,8 +27,13 @@ def pct(values: list[float], q: float) -> float | None:
 
 
 def dist(values: list[float], prefix: str) -> dict[str, float | None]:
-    return {f"{prefix}_p50": pct(values, 50), f"{prefix}_p90": pct(values, 90), f"{prefix}_p99": pct(values, 99),
-            f"{prefix}_max": max(values) if values else None, f"{prefix}_n": len(values)}
+    return {
+        f"{prefix}_p50": pct(values, 50),
+        f"{prefix}_p90": pct(values, 90),
+        f"{prefix}_p99": pct(values, 99),
+        f"{prefix}_max": max(values) if values else None,
+        f"{prefix}_n": len(values),
+    }
 
 
 class Meter:
@@ -65,8 +70,21 @@ class Profiler:
             return
         for pid in self.dep.pids:
             path = self.out / f"{self.tag}-{self.mode}-{pid}.txt"
-            argv = [exe, "record", "-p", str(pid), "-d", str(max(1, int(self.seconds))), "-r", "50",
-                    "-f", "raw", "-o", str(path), "--nonblocking"]
+            argv = [
+                exe,
+                "record",
+                "-p",
+                str(pid),
+                "-d",
+                str(max(1, int(self.seconds))),
+                "-r",
+                "50",
+                "-f",
+                "raw",
+                "-o",
+                str(path),
+                "--nonblocking",
+            ]
             if self.mode == "gil":
                 argv.append("--gil")  # only samples holding the GIL: where the Python CPU goes
             self.procs.append((subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL), path))
@@ -110,8 +128,9 @@ def summarise_profile(path: Path, top: int = 15) -> dict[str, Any]:
 def _git_commit() -> str:
     try:
         root = Path(__file__).resolve().parent.parent
-        return subprocess.run(["git", "-C", str(root), "rev-parse", "--short", "HEAD"], capture_output=True,
-                              text=True, timeout=10).stdout.strip()
+        return subprocess.run(
+            ["git", "-C", str(root), "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=10
+        ).stdout.strip()
     except OSError:
         return ""
 
@@ -124,8 +143,13 @@ async def run_one(
     scenario: Scenario, dep: Deployment, *, profile_dir: Path | None = None, profile_mode: str = "cpu"
 ) -> dict[str, Any]:
     """Set up ``dep`` for ``scenario``, play it, check it, tear it down; returns the result record."""
-    result: dict[str, Any] = {"scenario": scenario.name, "deployment": dep.name, "kind": scenario.kind,
-                              "failures": [], "git_commit": _git_commit()}
+    result: dict[str, Any] = {
+        "scenario": scenario.name,
+        "deployment": dep.name,
+        "kind": scenario.kind,
+        "failures": [],
+        "git_commit": _git_commit(),
+    }
     t0 = now()
     try:
         await dep.setup(scenario)
@@ -163,12 +187,24 @@ async def run_one(
     return result
 
 
-def _check_all(gen: Generator, transcripts: dict[str, Any], *, allow_repeats: bool, settled: bool = True,
-               frozen: dict[str, Any] | None = None) -> list[str]:
+def _check_all(
+    gen: Generator,
+    transcripts: dict[str, Any],
+    *,
+    allow_repeats: bool,
+    settled: bool = True,
+    frozen: dict[str, Any] | None = None,
+) -> list[str]:
     failures: list[str] = []
     for cid, conv in (frozen if frozen is not None else gen.convs).items():
-        failures += check_conversation(cid, transcripts.get(cid), [conv.vview, conv.aview], [conv.vout, conv.aout],
-                                       allow_wire_repeats=allow_repeats, settled=settled)
+        failures += check_conversation(
+            cid,
+            transcripts.get(cid),
+            [conv.vview, conv.aview],
+            [conv.vout, conv.aout],
+            allow_wire_repeats=allow_repeats,
+            settled=settled,
+        )
         if len(conv.assigned_to) != 1:
             failures.append(f"{cid[:8]}: assigned {len(conv.assigned_to)} times ({conv.assigned_to})")
     for a in gen.advisers:
@@ -217,9 +253,14 @@ async def _chat(
         result["drain_s"] = round(now() - t, 1)
         frozen = gen.freeze()  # clients' state first, then the transcript: no ack can outrun the snapshot
         transcripts = await dep.transcript(list(frozen))
-        failures = [] if drained else [
-            f"PENDING not settled {s.drain_s:.0f}s after sending stopped: {gen.unacked()} message(s) unacked, "
-            f"{gen.stats.acks_in_last_5s()} acks in the last 5 s (server still working through its backlog?)"]
+        failures = (
+            []
+            if drained
+            else [
+                f"PENDING not settled {s.drain_s:.0f}s after sending stopped: {gen.unacked()} message(s) unacked, "
+                f"{gen.stats.acks_in_last_5s()} acks in the last 5 s (server still working through its backlog?)"
+            ]
+        )
         failures += _check_all(gen, transcripts, allow_repeats=bool(s.drops), settled=drained, frozen=frozen)
         st = gen.stats
         offered = None if s.rate is None else s.conversations * 2 * s.rate
@@ -227,13 +268,18 @@ async def _chat(
             offered_per_s=offered,
             delivered_per_s=round(st.delivered_in_window / s.duration_s, 1),
             acked_per_s=round(st.acked_in_window / s.duration_s, 1),
-            sent=st.sent, resent=st.resent, skipped=st.skipped,
+            sent=st.sent,
+            resent=st.resent,
+            skipped=st.skipped,
             stored_messages=sum(len(t.rows) for t in transcripts.values() if t),
-            cpu_cores=round(meter.cpu, 3), db_cpu_cores=None if meter.db is None else round(meter.db, 3),
+            cpu_cores=round(meter.cpu, 3),
+            db_cpu_cores=None if meter.db is None else round(meter.db, 3),
             gen_cpu_cores=round(meter.gen, 3),
             loop_lag_p99_ms=pct(st.loop_lag_ms, 99),
-            **dist(st.latency_ms, "latency_ms"), **dist(st.ack_ms, "ack_ms"),
-            **dist(st.latency_v2a, "visitor_to_adviser_ms"), **dist(st.latency_a2v, "adviser_to_visitor_ms"),
+            **dist(st.latency_ms, "latency_ms"),
+            **dist(st.ack_ms, "ack_ms"),
+            **dist(st.latency_v2a, "visitor_to_adviser_ms"),
+            **dist(st.latency_a2v, "adviser_to_visitor_ms"),
         )
         if result["delivered_per_s"]:
             result["cpu_ms_per_msg"] = round(1000 * meter.cpu / result["delivered_per_s"], 3)
@@ -269,9 +315,14 @@ async def _idle(s: Scenario, dep: Deployment, result: dict[str, Any]) -> None:
         async with Meter(dep) as meter:
             await asyncio.sleep(5)
         rss1 = dep.rss_kib()
-        result.update(sockets=s.sockets, rss_before_kib=rss0, rss_after_kib=rss1,
-                      rss_per_conn_kib=round((rss1 - rss0) / s.sockets, 2), idle_cpu_cores=round(meter.cpu, 3),
-                      gen_cpu_cores=round(meter.gen, 3))
+        result.update(
+            sockets=s.sockets,
+            rss_before_kib=rss0,
+            rss_after_kib=rss1,
+            rss_per_conn_kib=round((rss1 - rss0) / s.sockets, 2),
+            idle_cpu_cores=round(meter.cpu, 3),
+            gen_cpu_cores=round(meter.gen, 3),
+        )
         failures = []
         if gen.stats.closed_unexpectedly:
             failures.append(f"{gen.stats.closed_unexpectedly} idle socket(s) closed by the server")
@@ -316,10 +367,14 @@ async def _burst(
         for (t_a, w, f), (t_b, _, _) in zip(samples, samples[1:], strict=False):
             cur = cur + (t_b - t_a) if (w > 0 and f > 0) else 0.0
             longest = max(longest, cur)
-        result.update(dist(gen.stats.assign_ms, "assign_ms"), cpu_cores=round(meter.cpu, 3),
-                      gen_cpu_cores=round(meter.gen, 3), burst_s=round(meter.elapsed, 1),
-                      longest_wait_with_room_s=round(longest, 2), max_waiting=max((w for _, w, _ in samples),
-                                                                                   default=0))
+        result.update(
+            dist(gen.stats.assign_ms, "assign_ms"),
+            cpu_cores=round(meter.cpu, 3),
+            gen_cpu_cores=round(meter.gen, 3),
+            burst_s=round(meter.elapsed, 1),
+            longest_wait_with_room_s=round(longest, 2),
+            max_waiting=max((w for _, w, _ in samples), default=0),
+        )
         result["failures"] += _summarise_failures(failures)
     finally:
         sampler.cancel()

@@ -68,12 +68,26 @@ class Scenario:
 
 STANDARD: tuple[Scenario, ...] = (
     Scenario("chat-100", "chat", conversations=100, duration_s=15),
-    Scenario("chat-1000", "chat", conversations=1000, duration_s=20, drain_s=30,
-             targets={"p99_ms": ("<=", 3.0), "cpu": ("<=", 2.5)}),
+    Scenario(
+        "chat-1000",
+        "chat",
+        conversations=1000,
+        duration_s=20,
+        drain_s=30,
+        targets={"p99_ms": ("<=", 3.0), "cpu": ("<=", 2.5)},
+    ),
     Scenario("chat-2500", "chat", conversations=2500, duration_s=20, drain_s=30),
-    Scenario("saturated-100", "chat", conversations=100, rate=None, window=4, duration_s=15,
-             server_env=RAISED_RATE, targets={"throughput": (">=", 0.5)},
-             note="per-sender rate limit raised to 1000/s, burst 1000 (NORA_RATE_PER_S, NORA_RATE_BURST)"),
+    Scenario(
+        "saturated-100",
+        "chat",
+        conversations=100,
+        rate=None,
+        window=4,
+        duration_s=15,
+        server_env=RAISED_RATE,
+        targets={"throughput": (">=", 0.5)},
+        note="per-sender rate limit raised to 1000/s, burst 1000 (NORA_RATE_PER_S, NORA_RATE_BURST)",
+    ),
     Scenario("resume-100", "chat", conversations=100, rate=2.0, duration_s=15, drops=0.5),
     Scenario("idle-5000", "idle", sockets=5000, targets={"rss_per_conn": ("<=", 2.0)}),
     Scenario("burst-1000", "burst", conversations=1000, ramp_s=10.0, targets={"wait_with_room_s": ("<=", 1.0)}),
@@ -81,11 +95,28 @@ STANDARD: tuple[Scenario, ...] = (
 
 # A few seconds each: a smoke check that every kind runs and every check holds.
 QUICK: tuple[Scenario, ...] = (
-    Scenario("chat-20", "chat", conversations=20, warmup_s=1, duration_s=3, drain_s=10,
-             targets={"p99_ms": ("<=", 3.0), "cpu": ("<=", 2.5)}),
-    Scenario("saturated-20", "chat", conversations=20, rate=None, window=4, warmup_s=1, duration_s=3, drain_s=10,
-             server_env=RAISED_RATE, targets={"throughput": (">=", 0.5)},
-             note="per-sender rate limit raised to 1000/s, burst 1000 (NORA_RATE_PER_S, NORA_RATE_BURST)"),
+    Scenario(
+        "chat-20",
+        "chat",
+        conversations=20,
+        warmup_s=1,
+        duration_s=3,
+        drain_s=10,
+        targets={"p99_ms": ("<=", 3.0), "cpu": ("<=", 2.5)},
+    ),
+    Scenario(
+        "saturated-20",
+        "chat",
+        conversations=20,
+        rate=None,
+        window=4,
+        warmup_s=1,
+        duration_s=3,
+        drain_s=10,
+        server_env=RAISED_RATE,
+        targets={"throughput": (">=", 0.5)},
+        note="per-sender rate limit raised to 1000/s, burst 1000 (NORA_RATE_PER_S, NORA_RATE_BURST)",
+    ),
     Scenario("resume-20", "chat", conversations=20, rate=2.0, warmup_s=1, duration_s=4, drain_s=10, drops=0.5),
     Scenario("idle-500", "idle", sockets=500, targets={"rss_per_conn": ("<=", 2.0)}),
     Scenario("burst-100", "burst", conversations=100, ramp_s=2.0, targets={"wait_with_room_s": ("<=", 1.0)}),
@@ -94,12 +125,31 @@ QUICK: tuple[Scenario, ...] = (
 # Not in the standard set, runnable by name (``--only``).
 EXTRA: tuple[Scenario, ...] = (
     # The later multi-instance scenario: two nora processes on Redis, same load as chat-1000.
-    replace(STANDARD[1], name="chat-1000-2x-redis", instances=2, redis=True,
-            note="two instances sharing PostgreSQL/SQLite and Redis; clients spread round-robin"),
-    Scenario("idle-5000-started", "idle", sockets=5000, start_conversations=True,
-             targets={"rss_per_conn": ("<=", 2.0)}, note="every socket has a queued conversation, no advisers"),
-    Scenario("saturated-1", "chat", conversations=1, rate=None, window=1, duration_s=10,
-             server_env=RAISED_RATE, note="one conversation, one message in flight per side: the latency floor"),
+    replace(
+        STANDARD[1],
+        name="chat-1000-2x-redis",
+        instances=2,
+        redis=True,
+        note="two instances sharing PostgreSQL/SQLite and Redis; clients spread round-robin",
+    ),
+    Scenario(
+        "idle-5000-started",
+        "idle",
+        sockets=5000,
+        start_conversations=True,
+        targets={"rss_per_conn": ("<=", 2.0)},
+        note="every socket has a queued conversation, no advisers",
+    ),
+    Scenario(
+        "saturated-1",
+        "chat",
+        conversations=1,
+        rate=None,
+        window=1,
+        duration_s=10,
+        server_env=RAISED_RATE,
+        note="one conversation, one message in flight per side: the latency floor",
+    ),
 )
 
 SETS = {"standard": STANDARD, "quick": QUICK}

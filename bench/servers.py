@@ -205,8 +205,10 @@ class BareRelay(Deployment):
     async def transcript(self, ids: list[str]) -> dict[str, Transcript | None]:
         async with httpx.AsyncClient(timeout=60) as http:
             body = (await http.post(self.bases[0] + "/transcript", json={"ids": ids})).json()
-        return {cid: Transcript(v["next_seq"], [tuple(m) for m in v["messages"]]) if v else None  # type: ignore[misc]
-                for cid, v in body.items()}
+        return {
+            cid: Transcript(v["next_seq"], [tuple(m) for m in v["messages"]]) if v else None  # type: ignore[misc]
+            for cid, v in body.items()
+        }
 
 
 class FixedHash:
@@ -270,9 +272,18 @@ class Nora(Deployment):
             accounts = Accounts(db, FixedHash(hash_password_sync(PASSWORD)))  # type: ignore[arg-type]
             for i in range(self.advisers_needed):
                 await accounts.create(
-                    NewUser(f"adv{i:04d}", f"Adviser {i}", frozenset({"adviser"}), PASSWORD, "MR",
-                            frozenset({"03"}), frozenset({"nb", "ar"}), 20),
-                    regions=ref.codes("regions"), languages=ref.codes("languages"),
+                    NewUser(
+                        f"adv{i:04d}",
+                        f"Adviser {i}",
+                        frozenset({"adviser"}),
+                        PASSWORD,
+                        "MR",
+                        frozenset({"03"}),
+                        frozenset({"nb", "ar"}),
+                        20,
+                    ),
+                    regions=ref.codes("regions"),
+                    languages=ref.codes("languages"),
                 )
         finally:
             await db.dispose()
@@ -320,8 +331,9 @@ class Nora(Deployment):
 
     async def setup(self, scenario: Scenario) -> None:
         if scenario.advisers > self.advisers_needed:
-            raise RuntimeError(f"{scenario.name} needs {scenario.advisers} advisers, template has "
-                               f"{self.advisers_needed}")
+            raise RuntimeError(
+                f"{scenario.name} needs {scenario.advisers} advisers, template has {self.advisers_needed}"
+            )
         self.url = await self._fresh_database(scenario)
         self.cookies = await self._sessions(self.url, scenario.advisers, scenario.capacity)
         ports = [free_port() for _ in range(scenario.instances)]
@@ -345,8 +357,9 @@ class Nora(Deployment):
 
     async def _login(self, base: str, username: str) -> str:
         async with httpx.AsyncClient(base_url=base, timeout=30) as http:
-            r = await http.post("/api/v1/auth/login", json={"username": username, "password": PASSWORD},
-                                headers={"Origin": base})
+            r = await http.post(
+                "/api/v1/auth/login", json={"username": username, "password": PASSWORD}, headers={"Origin": base}
+            )
             if r.status_code != 200:
                 raise RuntimeError(f"login failed: {r.status_code} {r.text[:200]}")
             return "; ".join(f"{k}={v}" for k, v in http.cookies.items())
@@ -378,8 +391,10 @@ class Nora(Deployment):
             conn = await asyncpg.connect(PG_ADMIN.rsplit("/", 1)[0] + "/" + self.pg_name)
             try:  # one snapshot of both tables while the server may still write
                 async with conn.transaction(isolation="repeatable_read", readonly=True):
-                    rows = [tuple(r) for r in await conn.fetch(
-                        "SELECT conversation_id, seq, sender, client_id, text FROM message")]
+                    rows = [
+                        tuple(r)
+                        for r in await conn.fetch("SELECT conversation_id, seq, sender, client_id, text FROM message")
+                    ]
                     convs = [tuple(r) for r in await conn.fetch("SELECT id, next_seq FROM conversation")]
             finally:
                 await conn.close()
@@ -387,8 +402,9 @@ class Nora(Deployment):
         for cid, seq, sender, client_id, text in rows:
             by_conv.setdefault(cid, []).append((seq, sender, client_id, text))
         next_seq = dict(convs)
-        return {cid: Transcript(next_seq[cid], sorted(by_conv.get(cid, []))) if cid in next_seq else None
-                for cid in ids}
+        return {
+            cid: Transcript(next_seq[cid], sorted(by_conv.get(cid, []))) if cid in next_seq else None for cid in ids
+        }
 
     async def teardown(self) -> None:
         await super().teardown()

@@ -12,8 +12,12 @@ CID = "c" * 32
 
 
 def good() -> tuple[Transcript, View, View, Outgoing, Outgoing]:
-    rows = [(1, "system", None, "assigned"), (2, "visitor", "v1", "hi"), (3, "adviser", "a1", "hello"),
-            (4, "visitor", "v2", "bye")]
+    rows = [
+        (1, "system", None, "assigned"),
+        (2, "visitor", "v1", "hi"),
+        (3, "adviser", "a1", "hello"),
+        (4, "visitor", "v2", "bye"),
+    ]
     vout = Outgoing("visitor", {"v1": Sent("v1", "hi", 0.0, 2), "v2": Sent("v2", "bye", 0.0, 4)})
     aout = Outgoing("adviser", {"a1": Sent("a1", "hello", 0.0, 3)})
     vview, aview = View("visitor"), View("adviser")
