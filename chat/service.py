@@ -552,6 +552,19 @@ class ChatService:
                 removed = await self.routing.remove_adviser(adviser.id)
                 for conversation_id in removed.active if removed else ():
                     await self._requeue(conversation_id, adviser.id, "timeout")
+                await self._release_transfers_to(adviser.id)
+
+    async def _release_transfers_to(self, adviser_id: str) -> None:
+        """Chats transferred to a named adviser who has now gone are open to everyone again,
+        at their original place, rather than waiting for that one person forever."""
+        for conv in await self.store.list_where(
+            col(Conversation.state) == S.QUEUED, col(Conversation.target_adviser_id) == adviser_id
+        ):
+            if await self.store.update(
+                conv.id, col(Conversation.target_adviser_id) == adviser_id, target_adviser_id=None
+            ):
+                conv.target_adviser_id = None
+                await self.routing.enqueue(chat_request(conv))
 
     async def _requeue(self, conversation_id: str, adviser_id: str, reason: str) -> None:
         changed = await self.store.update(
@@ -697,10 +710,12 @@ class ChatService:
         """Back to the queue at its original place, for another adviser, service, region or language."""
         target = parse_transfer(data, self.reference())
         conv = await self._adviser_conversation(conn, conversation_id, "transfer")
-        if target.adviser_id is not None and (
-            target.adviser_id == conn.user_id or await self.directory.profile(target.adviser_id) is None
-        ):
-            raise invalid("transfer", {"to.adviser_id": "no other adviser with this id"})
+        if target.adviser_id is not None:
+            if target.adviser_id == conn.user_id or await self.directory.profile(target.adviser_id) is None:
+                raise invalid("transfer", {"to.adviser_id": "no other adviser with this id"})
+            snap = await self.routing.snapshot()
+            if not any(a.id == target.adviser_id for a in snap.advisers):
+                raise invalid("transfer", {"to.adviser_id": "that adviser is not connected"})
         changed = await self.store.update(
             conversation_id,
             col(Conversation.state) == S.ASSIGNED,

@@ -118,3 +118,23 @@ async def test_capacity_is_bounded_by_the_admin_maximum(server: LiveServer) -> N
     for bad in (0, 99, "3"):
         await amina.send({"type": "capacity", "capacity": bad})
         assert (await amina.expect("error"))["code"] == "invalid"
+
+
+async def test_transfer_to_a_named_adviser_who_leaves_returns_to_everyone(make_server: ServerFactory) -> None:
+    server = await make_server(NORA_ADVISER_GRACE_S="1")
+    _, amina = await server.adviser("amina")
+    omar_staff = await server.login("omar")
+    visitor, started = await start(server, language="ar", region="03")
+    cid = started["conversation_id"]
+    await amina.expect("assigned")
+    await amina.send({"type": "transfer", "conversation_id": cid, "to": {"adviser_id": omar_staff.user["id"]}})
+    error = await amina.expect("error")  # Omar has no console open: nobody would ever take it
+    assert error["code"] == "invalid" and "to.adviser_id" in error["fields"]
+
+    omar = await omar_staff.socket()
+    await omar.expect("state")  # connected but away: the transfer waits for him
+    await amina.send({"type": "transfer", "conversation_id": cid, "to": {"adviser_id": omar_staff.user["id"]}})
+    await amina.expect("unassigned")
+    await omar.close()  # he leaves without taking it; after his grace period it is open to all again
+    offered = await amina.expect("assigned", timeout=8)
+    assert offered["conversation"]["id"] == cid
