@@ -22,7 +22,6 @@ help line's) or a national identity number.
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -283,9 +282,6 @@ async def register(request: Request) -> Response:
         raise HTTPError("already_registered", "This conversation is registered already.") from None
     return JSONResponse({"registration_id": row.id}, status_code=201, headers=NO_STORE)
 
-
-def form_json(form: RegistrationForm) -> str:
-    return json.dumps(form.__dict__, ensure_ascii=False)
 
 
 # ---------------------------------------------------------------------------------------- amendments
