@@ -283,7 +283,6 @@ async def register(request: Request) -> Response:
     return JSONResponse({"registration_id": row.id}, status_code=201, headers=NO_STORE)
 
 
-
 # ---------------------------------------------------------------------------------------- amendments
 
 CODE_FIELDS = ("is_case", "main_category", "other_categories", "violence_forms", "contact", "age_group", "gender")
