@@ -138,3 +138,18 @@ async def test_transfer_to_a_named_adviser_who_leaves_returns_to_everyone(make_s
     await omar.close()  # he leaves without taking it; after his grace period it is open to all again
     offered = await amina.expect("assigned", timeout=8)
     assert offered["conversation"]["id"] == cid
+
+
+async def test_a_visitor_gone_past_the_grace_period_closes_as_visitor_timeout(make_server: ServerFactory) -> None:
+    server = await make_server(NORA_VISITOR_GRACE_S="1")
+    _, amina = await server.adviser("amina")
+    visitor, started = await start(server, language="ar", region="03")
+    await amina.expect("assigned")
+    await visitor.close()
+    await amina.expect("visitor", presence="away")
+    closed = await amina.expect("conversation_closed", timeout=8)
+    assert closed["reason"] == "visitor_timeout" and closed["registration_due"] is True
+    again = await server.visitor()
+    await again.send({"type": "resume", "token": started["token"], "last_seq": 0})
+    assert (await again.expect("resumed"))["state"] == "closed"
+    assert (await again.expect("closed"))["reason"] == "visitor_timeout"
