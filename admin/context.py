@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from starlette.requests import HTTPConnection
@@ -11,7 +10,7 @@ from admin.accounts import Accounts, Directory, Sessions
 from chat.service import ChatService
 from core.clock import Clock, system_clock
 from core.db import Database
-from core.reference import Reference
+from core.reference import ReferenceBox
 from core.settings import Settings
 
 
@@ -23,7 +22,7 @@ class AdminContext:
     sessions: Sessions
     directory: Directory
     chat: ChatService
-    reference: Callable[[], Reference]
+    reference: ReferenceBox
     clock: Clock = system_clock
     unknown_failures: dict[str, tuple[int, float]] = field(default_factory=dict)
 

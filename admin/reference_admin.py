@@ -214,12 +214,7 @@ async def fresh_reference(ctx: AdminContext) -> Reference:
     """The reference as stored now, swapped into this instance (admin and chat) on the way."""
     async with ctx.db.session() as session:
         ref = await load_reference(session)
-
-    def current() -> Reference:
-        return ref
-
-    ctx.reference = current
-    ctx.chat.reference = current
+    ctx.reference.replace(ref)  # the same box the chat service reads
     return ref
 
 

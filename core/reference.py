@@ -63,6 +63,20 @@ class Reference:
         return out
 
 
+class ReferenceBox:
+    """This instance's current reference data, shared by ``chat`` and ``admin``: calling it gives the
+    data, ``replace`` swaps in what an administrator just saved."""
+
+    def __init__(self, reference: Reference) -> None:
+        self._reference = reference
+
+    def __call__(self) -> Reference:
+        return self._reference
+
+    def replace(self, reference: Reference) -> None:
+        self._reference = reference
+
+
 async def load_reference(session: AsyncSession) -> Reference:
     rows = (
         await session.exec(select(ReferenceItem).order_by(col(ReferenceItem.kind), col(ReferenceItem.position)))

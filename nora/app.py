@@ -30,7 +30,7 @@ from chat.ws_visitor import visitor_socket
 from core.clock import Clock, system_clock
 from core.db import Database
 from core.http import HTTPError, error_response
-from core.reference import Reference, load_reference
+from core.reference import ReferenceBox, load_reference
 from core.settings import Settings
 from nora import ops
 from routing import RoutingState
@@ -138,7 +138,7 @@ def create_app(
         the_broker = broker or create_broker(settings.redis_url, prefix=settings.redis_prefix)
         await the_broker.connect()
         async with db.session() as session:
-            reference_holder: list[Reference] = [await load_reference(session)]
+            reference = ReferenceBox(await load_reference(session))
         delays = TierDelays.of(settings.tier_delays_s)
         redis_client = None
         the_routing = routing
@@ -159,7 +159,7 @@ def create_app(
             routing=the_routing or MemoryRoutingState(delays),
             broker=the_broker,
             directory=directory,
-            reference=lambda: reference_holder[0],
+            reference=reference,
             clock=clock,
         )
         app.state.db = db
@@ -171,7 +171,7 @@ def create_app(
             sessions=sessions,
             directory=directory,
             chat=chat,
-            reference=lambda: reference_holder[0],
+            reference=reference,
             clock=clock,
         )
         await chat.start()
