@@ -36,9 +36,10 @@ from admin.audit import entry
 from admin.auth import Staff, require
 from admin.context import context
 from admin.reference_admin import fresh_reference
+from chat.store import StoredMessage
 from core.clock import as_utc, iso, to_datetime
 from core.http import NO_STORE, HTTPError, read_json_object
-from core.models import Conversation, Registration
+from core.models import Conversation, Message, Registration
 from core.reference import Reference
 
 NOTE_MAX = 500
@@ -226,7 +227,35 @@ async def pending(request: Request) -> Response:
         query = query.where(col(Conversation.adviser_id) == staff.user.id)
     async with ctx.db.session() as session:
         rows = (await session.exec(query.limit(500))).all()
-    return JSONResponse({"conversations": [_conversation_body(c) for c in rows]}, headers=NO_STORE)
+        ids = [c.id for c in rows]
+        stored = (
+            (
+                await session.exec(
+                    select(Message)
+                    .where(col(Message.conversation_id).in_(ids))
+                    .order_by(col(Message.conversation_id), col(Message.seq))
+                )
+            ).all()
+            if ids
+            else []
+        )
+    transcripts: dict[str, list[dict[str, object]]] = {}
+    for m in stored:
+        message = StoredMessage(m.seq, m.sender, m.text, as_utc(m.sent_at), m.client_id, m.event, m.sender_id)
+        transcripts.setdefault(m.conversation_id, []).append(message.wire(owner=staff.user.id))
+    # The list carries transcripts (PROTOCOL.md's <conversation>), and reading a closed conversation is
+    # outside the reader's own live chat: every one listed with messages is an audited read.
+    now = to_datetime(ctx.clock())
+    reads = [
+        entry(now, staff.user.id, "transcript_read", conversation_id=c.id, detail="pending registrations list")
+        for c in rows
+        if c.id in transcripts
+    ]
+    if reads:
+        async with ctx.db.writing() as session:
+            session.add_all(reads)
+    body = [{**_conversation_body(c), "messages": transcripts.get(c.id, [])} for c in rows]
+    return JSONResponse({"conversations": body}, headers=NO_STORE)
 
 
 async def register(request: Request) -> Response:

@@ -89,6 +89,13 @@ async def test_whole_conversation_from_start_to_statistics(make_server: ServerFa
 
     pending = (await amina.get("/api/v1/registrations/pending")).json()["conversations"]
     assert [c["id"] for c in pending] == [conversation_id]
+    (listed,) = pending
+    assert listed["close_reason"] == "adviser_closed" and listed["closed_at"].endswith("Z")
+    assert [m["seq"] for m in listed["messages"]] == list(range(1, len(listed["messages"]) + 1))
+    assert "Hei, jeg trenger hjelp" in [m["text"] for m in listed["messages"]]
+    admin = await server.login("admin")
+    audit = (await admin.get("/api/v1/audit", conversation_id=conversation_id)).json()["entries"]
+    assert "transcript_read" in [e["action"] for e in audit]  # reading a closed transcript is audited
     form = {
         "is_case": True,
         "main_category": "fear_of_forced_marriage",
