@@ -19,6 +19,10 @@ Handler = Callable[[Event], Awaitable[None]]
 
 
 class Broker(ABC):
+    # Whether another instance may be listening. When not, the publisher (which applies its own events
+    # to its own sockets at once) need not publish at all.
+    reaches_other_instances = True
+
     @abstractmethod
     async def connect(self) -> None: ...
 
@@ -38,6 +42,8 @@ class Broker(ABC):
 
 class MemoryBroker(Broker):
     """In-process broker: the embedded default and the reference for other backends."""
+
+    reaches_other_instances = False
 
     def __init__(self) -> None:
         self._queues: set[asyncio.Queue[Event]] = set()

@@ -6,11 +6,12 @@ frame is valid, so a refused frame changes nothing.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
+
+import orjson
 
 from chat.errors import FrameError, invalid
 from core.reference import Reference
@@ -25,15 +26,18 @@ ADVISER_TYPES = frozenset({"status", "capacity", "message", "typing", "transfer"
 
 
 def parse(raw: str | bytes | None, max_bytes: int) -> dict[str, Any]:
-    """Turn wire text into a JSON object with a string ``type``."""
+    """Turn wire text into a JSON object with a string ``type``.
+
+    orjson is strict where the standard library is lenient: it refuses ``NaN``, unpaired surrogate
+    escapes and integers beyond 64 bits, all of which are malformed input here anyway."""
     if raw is None or isinstance(raw, bytes):
         raise FrameError("bad_frame", "Binary frames are not accepted; send UTF-8 JSON text.")
-    if len(raw.encode("utf-8", "surrogatepass")) > max_bytes:
+    if len(raw) * 4 > max_bytes and len(raw.encode("utf-8", "surrogatepass")) > max_bytes:
         # uvicorn already closes with 1009 above the limit; this guards other servers.
         raise FrameError("bad_frame", f"Frame larger than {max_bytes} bytes.")
     try:
-        data = json.loads(raw)
-    except (json.JSONDecodeError, RecursionError, UnicodeError):
+        data = orjson.loads(raw)
+    except (orjson.JSONDecodeError, UnicodeError):
         raise FrameError("bad_frame", "The frame is not valid JSON.") from None
     if not isinstance(data, dict):
         raise FrameError("bad_frame", "A frame must be a JSON object.")
@@ -41,6 +45,11 @@ def parse(raw: str | bytes | None, max_bytes: int) -> dict[str, Any]:
     if not isinstance(kind, str):
         raise FrameError("bad_frame", "A frame needs a string field 'type'.")
     return data
+
+
+def encode(body: dict[str, Any]) -> str:
+    """A frame as compact JSON text (what ``send_json`` writes, at a fraction of its cost)."""
+    return orjson.dumps(body).decode()
 
 
 def check_type(data: dict[str, Any], allowed: frozenset[str]) -> str:

@@ -2,27 +2,34 @@
 
 A commit costs a disk flush (PostgreSQL) or a trip through SQLite's single writer, far more than the
 statements themselves; under load this turns N commits into one without adding latency when idle (a
-lone message is flushed at once). Per batch: one query for resent client ids, one
-``UPDATE … SET next_seq = next_seq + k … RETURNING`` per run of messages to one conversation under one
-guard, one multi-row INSERT, one COMMIT. Seqs follow the order the appends arrived in. Each caller is
-answered only after the commit, so an ack still means "stored". If the batch meets a unique-constraint
-race (another instance stored the same client id meanwhile), it is redone one message at a time.
+lone message is flushed at once). A batch costs the same handful of statements however many messages
+and conversations it holds: one ``SELECT … FOR UPDATE`` of its conversations (state, holder,
+``next_seq``), one query for resent client ids, one executemany ``UPDATE`` of ``next_seq``, one
+multi-row INSERT, one COMMIT. Guards are checked on the locked rows; seqs follow the order the appends
+arrived in. Each caller is answered only after the commit, so an ack still means "stored". If the batch
+meets a unique-constraint race (another instance stored the same client id meanwhile), it is redone one
+message at a time.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import sqlite3
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TYPE_CHECKING
 
-from sqlalchemy import ColumnElement, Update, bindparam, insert, select, update
+from sqlalchemy import ColumnElement, bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col
 
 from core.db import Database
 from core.models import Conversation, Message
+
+if TYPE_CHECKING:
+    from chat.sqlite_batch import SqliteBatchWriter
 
 MAX_BATCH = 500
 
@@ -41,22 +48,27 @@ class Guard:
             return (col(Conversation.state) == "assigned", col(Conversation.adviser_id) == self.adviser_id)
         return ()
 
+    def admits(self, state: str, adviser_id: str | None) -> bool:
+        """``conditions`` evaluated on a row already read and locked."""
+        if self.kind == "open":
+            return state != "closed"
+        if self.kind == "adviser":
+            return state == "assigned" and adviser_id == self.adviser_id
+        return True
 
-def _claim_seqs(*conditions: ColumnElement[bool]) -> Update:
-    return (
-        update(Conversation)
-        .where(col(Conversation.id) == bindparam("cid"), *conditions)
-        .values(next_seq=col(Conversation.next_seq) + bindparam("k"))
-        .returning(col(Conversation.next_seq), col(Conversation.adviser_id))
-    )
 
-
-# Built once: SQLAlchemy then reuses the compiled form instead of rebuilding it for every batch.
-CLAIM = {
-    "any": _claim_seqs(),
-    "open": _claim_seqs(col(Conversation.state) != "closed"),
-    "adviser": _claim_seqs(col(Conversation.state) == "assigned", col(Conversation.adviser_id) == bindparam("aid")),
-}
+# Built once, so SQLAlchemy reuses the compiled forms instead of rebuilding them for every batch.
+LOCK_CONVERSATIONS = (
+    select(col(Conversation.id), col(Conversation.state), col(Conversation.adviser_id), col(Conversation.next_seq))
+    .where(col(Conversation.id).in_(bindparam("ids", expanding=True)))
+    .order_by(col(Conversation.id))  # one lock order for every instance: no deadlocks between batches
+    .with_for_update()
+)
+RESENT = select(col(Message.conversation_id), col(Message.sender_id), col(Message.client_id), col(Message.seq)).where(
+    col(Message.conversation_id).in_(bindparam("cids", expanding=True)),
+    col(Message.client_id).in_(bindparam("clids", expanding=True)),
+)
+SET_NEXT_SEQ = update(Conversation).where(col(Conversation.id) == bindparam("cid")).values(next_seq=bindparam("n"))
 INSERT_MESSAGES = insert(Message)
 
 
@@ -92,6 +104,12 @@ class GroupCommitter:
         self.max_batch = max_batch
         self._pending: list[AppendRequest] = []
         self._task: asyncio.Task[None] | None = None
+        self._sqlite: SqliteBatchWriter | None = None
+        path = db.engine.url.database if db.is_sqlite else None
+        if path and path != ":memory:":
+            from chat.sqlite_batch import SqliteBatchWriter
+
+            self._sqlite = SqliteBatchWriter(path)
 
     async def submit(self, request: AppendRequest) -> Outcome:
         self._pending.append(request)
@@ -103,13 +121,15 @@ class GroupCommitter:
         if self._task is not None:
             with contextlib.suppress(Exception):
                 await self._task
+        if self._sqlite is not None:
+            self._sqlite.close()
 
     async def _drain(self) -> None:
         while self._pending:
             batch, self._pending = self._pending[: self.max_batch], self._pending[self.max_batch :]
             try:
                 outcomes = await self._flush(batch)
-            except IntegrityError:
+            except (IntegrityError, sqlite3.IntegrityError):
                 outcomes = []
                 for request in batch:
                     try:
@@ -126,88 +146,90 @@ class GroupCommitter:
                 _settle(request, outcome)
 
     async def _flush(self, batch: list[AppendRequest]) -> list[Outcome]:
-        outcomes: list[Outcome] = [None] * len(batch)
-        known = await self._resent(batch)
-        async with self.db.transaction() as conn:
-            first_of: dict[tuple[str, str | None, str], int] = {}
-            rows: list[dict[str, object]] = []
-            i = 0
-            while i < len(batch):
-                # A run: consecutive new messages to one conversation under one guard.
-                head = batch[i]
-                run: list[int] = []
-                j = i
-                while (
-                    j < len(batch) and batch[j].conversation_id == head.conversation_id and batch[j].guard == head.guard
-                ):
-                    run.append(j)
-                    j += 1
-                i = j
-                fresh = []
-                for index in run:
-                    key = batch[index].key
-                    if key is not None and key in known:
-                        outcomes[index] = (known[key], False, None)
-                    elif key is not None and key in first_of:
-                        outcomes[index] = -1, False, None  # resolved after the first one below
-                    else:
-                        if key is not None:
-                            first_of[key] = index
-                        fresh.append(index)
-                if not fresh:
-                    continue
-                params: dict[str, object] = {"cid": head.conversation_id, "k": len(fresh)}
-                if head.guard.kind == "adviser":
-                    params["aid"] = head.guard.adviser_id
-                result = (await conn.execute(CLAIM[head.guard.kind], params)).first()
-                if result is None:
-                    for index in fresh:
-                        outcomes[index] = None
-                        key = batch[index].key
-                        if key is not None:
-                            first_of.pop(key, None)
-                    continue
-                last, adviser_id = int(result[0]), result[1]
-                for offset, index in enumerate(fresh):
-                    request = batch[index]
-                    seq = last - len(fresh) + 1 + offset
-                    outcomes[index] = (seq, True, adviser_id)
-                    rows.append(
-                        {
-                            "conversation_id": request.conversation_id,
-                            "seq": seq,
-                            "sender": request.sender,
-                            "sender_id": request.sender_id,
-                            "client_id": request.client_id,
-                            "event": request.event,
-                            "text": request.text,
-                            "sent_at": request.at,
-                        }
-                    )
-            if rows:
-                await conn.execute(INSERT_MESSAGES, rows)
-        for index, request in enumerate(batch):
-            outcome = outcomes[index]
-            if outcome is not None and outcome[0] == -1 and request.key is not None:
-                first = outcomes[first_of[request.key]] if request.key in first_of else None
-                outcomes[index] = (first[0], False, None) if first is not None else None
-        return outcomes
-
-    async def _resent(self, batch: list[AppendRequest]) -> dict[tuple[str, str | None, str], int]:
-        """Seqs of client ids in this batch that are stored already (resends after a reconnect)."""
+        if self._sqlite is not None:
+            async with self.db.write_lock:
+                return await self._sqlite.flush(batch)
+        conversation_ids = sorted({r.conversation_id for r in batch})
         keys = {r.key for r in batch if r.key is not None}
-        if not keys:
-            return {}
-        conversations = {k[0] for k in keys}
-        client_ids = {k[2] for k in keys}
-        async with self.db.engine.connect() as conn:
-            result = await conn.execute(
-                select(
-                    col(Message.conversation_id), col(Message.sender_id), col(Message.client_id), col(Message.seq)
-                ).where(col(Message.conversation_id).in_(conversations), col(Message.client_id).in_(client_ids))
-            )
-            found = {(r[0], r[1], r[2]): int(r[3]) for r in result}
-        return {k: v for k, v in found.items() if k in keys}
+        async with self.db.transaction() as conn:
+            # The rows are locked (PostgreSQL; SQLite's transaction is IMMEDIATE), so the guards read
+            # here still hold at COMMIT and the seqs handed out are the next ones.
+            rows = await conn.execute(LOCK_CONVERSATIONS, {"ids": conversation_ids})
+            current = {row[0]: (row[1], row[2], int(row[3])) for row in rows}
+            found: list[tuple[str, str | None, str | None, int]] = []
+            if keys:
+                result = await conn.execute(
+                    RESENT, {"cids": sorted({k[0] for k in keys}), "clids": sorted({k[2] for k in keys})}
+                )
+                found = [(r[0], r[1], r[2], int(r[3])) for r in result]
+            plan = plan_batch(batch, current, found)
+            if plan.inserts:
+                await conn.execute(SET_NEXT_SEQ, [{"cid": cid, "n": n} for cid, n in plan.next_seq])
+                await conn.execute(INSERT_MESSAGES, [insert_row(r, seq) for r, seq in plan.inserts])
+        return plan.outcomes
+
+
+# (state, adviser_id, next_seq) of a conversation row
+Row = tuple[str, str | None, int]
+
+
+@dataclass(slots=True)
+class Plan:
+    outcomes: list[Outcome]
+    inserts: list[tuple[AppendRequest, int]]  # new messages and their seqs
+    next_seq: list[tuple[str, int]]  # conversations whose next_seq moves, and to what
+
+
+def plan_batch(
+    batch: list[AppendRequest], current: dict[str, Row], found: list[tuple[str, str | None, str | None, int]]
+) -> Plan:
+    """Decide every append of a batch from the locked conversation rows (``current``) and the client
+    ids already stored (``found``): refused (guard fails), resent (the stored seq), or new (the next
+    seq of its conversation, in arrival order). Pure, so every database path shares it."""
+    keys = {r.key for r in batch if r.key is not None}
+    known: dict[tuple[str, str | None, str], int] = {}
+    for cid, sender_id, client_id, seq in found:
+        if client_id is not None and (cid, sender_id, client_id) in keys:
+            known[(cid, sender_id, client_id)] = seq
+    outcomes: list[Outcome] = [None] * len(batch)
+    next_seq = {cid: row[2] for cid, row in current.items()}
+    first_of: dict[tuple[str, str | None, str], int] = {}
+    repeats: list[tuple[int, int]] = []
+    inserts: list[tuple[AppendRequest, int]] = []
+    for index, request in enumerate(batch):
+        key = request.key
+        if key is not None and key in known:
+            outcomes[index] = (known[key], False, None)
+            continue
+        row = current.get(request.conversation_id)
+        if row is None or not request.guard.admits(row[0], row[1]):
+            continue  # None: refused
+        if key is not None and key in first_of:
+            repeats.append((index, first_of[key]))  # sent twice within the batch: answered as a resend
+            continue
+        if key is not None:
+            first_of[key] = index
+        seq = next_seq[request.conversation_id] = next_seq[request.conversation_id] + 1
+        outcomes[index] = (seq, True, row[1])
+        inserts.append((request, seq))
+    for index, first in repeats:
+        stored = outcomes[first]
+        outcomes[index] = (stored[0], False, None) if stored is not None else None
+    moved = [(cid, n) for cid, n in next_seq.items() if n != current[cid][2]]
+    return Plan(outcomes, inserts, moved)
+
+
+def insert_row(request: AppendRequest, seq: int) -> dict[str, object]:
+    return {
+        "conversation_id": request.conversation_id,
+        "seq": seq,
+        "sender": request.sender,
+        "sender_id": request.sender_id,
+        "client_id": request.client_id,
+        "event": request.event,
+        "text": request.text,
+        "sent_at": request.at,
+    }
 
 
 def _settle(request: AppendRequest, value: Outcome | BaseException) -> None:

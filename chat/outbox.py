@@ -18,6 +18,7 @@ from typing import Any
 
 from starlette.websockets import WebSocket, WebSocketState
 
+from chat.frames import encode
 from chat.store import ConversationStore, StoredMessage
 
 log = logging.getLogger("nora.outbox")
@@ -163,7 +164,7 @@ class Outbox:
 
     async def _handle(self, item: Item) -> None:
         if isinstance(item, Frame):
-            await self.websocket.send_json(item.body)
+            await self.websocket.send_text(encode(item.body))
         elif isinstance(item, Deliver):
             last = self.last.get(item.conversation_id)
             if last is None or item.message.seq <= last:
@@ -181,7 +182,7 @@ class Outbox:
             if self.role == "adviser":
                 body["conversation_id"] = item.conversation_id
             body.update(client_id=item.client_id, seq=item.seq)
-            await self.websocket.send_json(body)
+            await self.websocket.send_text(encode(body))
             if item.seq > self.last.get(item.conversation_id, 0):
                 self.last[item.conversation_id] = item.seq
         elif isinstance(item, Replay):
@@ -206,5 +207,5 @@ class Outbox:
             body = message.wire(owner=self.owner)
             if self.role == "adviser":
                 body = {"type": "message", "conversation_id": conversation_id, **body}
-        await self.websocket.send_json(body)
+        await self.websocket.send_text(encode(body))
         self.last[conversation_id] = message.seq

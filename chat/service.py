@@ -2,7 +2,9 @@
 
 The websocket endpoints call these methods; routing decisions come from ``routing``; durable state
 from ``ConversationStore``; fan-out through the ``Broker``. Events published here are hints that
-each instance turns into frames for its own sockets (see ``_on_event``).
+each instance turns into frames for its own sockets (see ``_apply``). The publishing instance applies
+its own events at once, before the broker hop: its sockets then get a message before any later
+message's ack, in seq order, with no read-back from the database (and no JSON round trip).
 """
 
 from __future__ import annotations
@@ -91,6 +93,7 @@ class ChatService:
         self.delays = TierDelays.of(settings.tier_delays_s)
         self.opening_hours = hours_from(settings.opening_hours, settings.closed_dates)
         self.hub = Hub()
+        self.instance = secrets.token_hex(8)  # marks this instance's own events on the broker
         self.queue_listeners: set[Callable[[], None]] = set()
         self._buckets: dict[tuple[str, str], TokenBucket] = {}
         self._tasks: list[asyncio.Task[None]] = []
@@ -122,9 +125,15 @@ class ChatService:
     def now(self) -> float:
         return self.clock()
 
-    async def publish(self, event: Event) -> None:
-        """Publish a hint; a broker outage is logged, never raised: the database holds the truth and
-        every socket catches up by ``seq`` once events flow again."""
+    async def publish(self, event: Event, message: StoredMessage | None = None) -> None:
+        """Apply an event to this instance's sockets, then publish it as a hint to the others.
+
+        A broker outage is logged, never raised: the database holds the truth and every socket
+        catches up by ``seq`` once events flow again."""
+        event["i"] = self.instance
+        self._apply_safely(event, message)
+        if not self.broker.reaches_other_instances:
+            return
         try:
             await self.broker.publish(event)
         except Exception as exc:  # noqa: BLE001 - any broker failure degrades to "delivered later"
@@ -159,10 +168,8 @@ class ChatService:
                     self._listening.set()
                     while True:
                         event = await queue.get()
-                        try:
-                            await self._on_event(event)
-                        except Exception:  # noqa: BLE001 - one bad event must not stop delivery
-                            log.exception("event handling failed for %s", event.get("t"))
+                        if event.get("i") != self.instance:  # our own were applied when published
+                            self._apply_safely(event)
             except asyncio.CancelledError:
                 raise
             except Exception:  # noqa: BLE001
@@ -283,7 +290,9 @@ class ChatService:
     async def _publish_message(
         self, conversation_id: str, adviser_id: str | None, message: StoredMessage, origin: str | None
     ) -> None:
-        await self.publish({"t": "msg", "c": conversation_id, "a": adviser_id, "m": message.event_body(), "o": origin})
+        await self.publish(
+            {"t": "msg", "c": conversation_id, "a": adviser_id, "m": message.event_body(), "o": origin}, message
+        )
 
     def _rate_check(self, key: tuple[str, str], ref: str) -> None:
         bucket = self._buckets.get(key)
@@ -323,7 +332,7 @@ class ChatService:
             raise
         outbox.push(Ack(conversation_id, text.client_id, stored.message.seq))
         if stored.created:
-            metrics.MESSAGES.labels(sender).inc()
+            metrics.MESSAGES_BY_SENDER[sender].inc()
             await self._publish_message(conversation_id, stored.adviser_id, stored.message, origin)
 
     # ------------------------------------------------------------------ visitors
@@ -777,11 +786,20 @@ class ChatService:
 
     # ------------------------------------------------------------------ events from the broker
 
-    async def _on_event(self, event: Event) -> None:
+    def _apply_safely(self, event: Event, message: StoredMessage | None = None) -> None:
+        try:
+            self._apply(event, message)
+        except Exception:  # noqa: BLE001 - one bad event must not stop delivery
+            log.exception("event handling failed for %s", event.get("t"))
+
+    def _apply(self, event: Event, message: StoredMessage | None = None) -> None:
+        """Turn an event into frames for the sockets connected here (``message``: the stored message
+        of a ``msg`` event published by this instance, saving its decoding)."""
         kind = event.get("t")
         cid, aid = event.get("c"), event.get("a")
         if kind == "msg" and isinstance(cid, str):
-            message = StoredMessage.from_event(event["m"])
+            if message is None:
+                message = StoredMessage.from_event(event["m"])
             for vconn in self.hub.visitors_of(cid):
                 if vconn.id != event.get("o"):
                     vconn.outbox.push(Deliver(cid, message))

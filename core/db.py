@@ -79,6 +79,9 @@ class Database:
         """A Core connection in one transaction: the lean path for hot writes (no ORM unit of work)."""
         if self.is_sqlite:
             async with self.write_lock, self.engine.begin() as conn:
+                # IMMEDIATE takes SQLite's write lock before the first read, so what the transaction
+                # reads cannot change under it (another process on the same file waits, busy_timeout).
+                await conn.exec_driver_sql("BEGIN IMMEDIATE")
                 yield conn
         else:
             async with self.engine.begin() as conn:
