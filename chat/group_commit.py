@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from sqlalchemy import ColumnElement, bindparam, insert, select, update
+from sqlalchemy import ColumnElement, bindparam, insert, select, tuple_, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col
 
@@ -64,9 +64,11 @@ LOCK_CONVERSATIONS = (
     .order_by(col(Conversation.id))  # one lock order for every instance: no deadlocks between batches
     .with_for_update()
 )
+# Exact (conversation, sender, client id) keys, so the unique index answers each one.
 RESENT = select(col(Message.conversation_id), col(Message.sender_id), col(Message.client_id), col(Message.seq)).where(
-    col(Message.conversation_id).in_(bindparam("cids", expanding=True)),
-    col(Message.client_id).in_(bindparam("clids", expanding=True)),
+    tuple_(col(Message.conversation_id), col(Message.sender_id), col(Message.client_id)).in_(
+        bindparam("keys", expanding=True)
+    )
 )
 SET_NEXT_SEQ = update(Conversation).where(col(Conversation.id) == bindparam("cid")).values(next_seq=bindparam("n"))
 INSERT_MESSAGES = insert(Message)
@@ -128,8 +130,13 @@ class GroupCommitter:
         while self._pending:
             batch, self._pending = self._pending[: self.max_batch], self._pending[self.max_batch :]
             try:
-                outcomes = await self._flush(batch)
+                try:
+                    outcomes = await self._flush(batch, check_resent=False)
+                except (IntegrityError, sqlite3.IntegrityError):
+                    # A client id already stored: a resend after a reconnect. Rolled back; look them up.
+                    outcomes = await self._flush(batch, check_resent=True)
             except (IntegrityError, sqlite3.IntegrityError):
+                # Another instance stored one of these client ids meanwhile: one at a time.
                 outcomes = []
                 for request in batch:
                     try:
@@ -145,12 +152,15 @@ class GroupCommitter:
             for request, outcome in zip(batch, outcomes, strict=True):
                 _settle(request, outcome)
 
-    async def _flush(self, batch: list[AppendRequest]) -> list[Outcome]:
+    async def _flush(self, batch: list[AppendRequest], *, check_resent: bool) -> list[Outcome]:
+        """One transaction for the batch. Resends are rare (only unacknowledged messages, after a
+        reconnect), so the stored client ids are looked up only with ``check_resent``, which the caller
+        asks for after the unique constraint on client ids refused the optimistic try."""
         if self._sqlite is not None:
             async with self.db.write_lock:
-                return await self._sqlite.flush(batch)
+                return await self._sqlite.flush(batch, check_resent=check_resent)
         conversation_ids = sorted({r.conversation_id for r in batch})
-        keys = {r.key for r in batch if r.key is not None}
+        keys = sorted({r.key for r in batch if r.key is not None}) if check_resent else []
         async with self.db.transaction() as conn:
             # The rows are locked (PostgreSQL; SQLite's transaction is IMMEDIATE), so the guards read
             # here still hold at COMMIT and the seqs handed out are the next ones.
@@ -158,9 +168,7 @@ class GroupCommitter:
             current = {row[0]: (row[1], row[2], int(row[3])) for row in rows}
             found: list[tuple[str, str | None, str | None, int]] = []
             if keys:
-                result = await conn.execute(
-                    RESENT, {"cids": sorted({k[0] for k in keys}), "clids": sorted({k[2] for k in keys})}
-                )
+                result = await conn.execute(RESENT, {"keys": keys})
                 found = [(r[0], r[1], r[2], int(r[3])) for r in result]
             plan = plan_batch(batch, current, found)
             if plan.inserts:
