@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import os
 import sys
 from collections.abc import Sequence
@@ -92,6 +93,18 @@ def cmd_purge(settings: Settings, args: argparse.Namespace) -> int:
     return asyncio.run(_with_db(settings, job))
 
 
+def tune_gc() -> None:
+    """Fewer, larger young collections, and none of the startup heap in them.
+
+    With the default thresholds (700, 10, 10) a server holding thousands of sockets ran ~20 collections
+    a second, 1.8 s of a 35 s benchmark, and promoted short-lived message objects far enough to trigger
+    full collections. Freezing what exists at startup (modules, the app) takes it out of every later
+    collection; objects freed by reference counting are unaffected."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(10_000, 10, 10)
+
+
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     import uvicorn
 
@@ -108,8 +121,10 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
         _print(f"\nVisitor chat:   http://{args.host}:{args.port}/")
         _print(f"Agent console:  http://{args.host}:{args.port}/console")
         _print(f"Supervisor:     http://{args.host}:{args.port}/supervisor\n")
+    app = create_app(settings)
+    tune_gc()
     uvicorn.run(
-        create_app(settings),
+        app,
         host=args.host,
         port=args.port,
         ws="websockets-sansio",
