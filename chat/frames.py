@@ -28,8 +28,8 @@ ADVISER_TYPES = frozenset({"status", "capacity", "message", "typing", "transfer"
 def parse(raw: str | bytes | None, max_bytes: int) -> dict[str, Any]:
     """Turn wire text into a JSON object with a string ``type``.
 
-    orjson is strict where the standard library is lenient: it refuses ``NaN``, unpaired surrogate
-    escapes and integers beyond 64 bits, all of which are malformed input here anyway."""
+    orjson is strict where the standard library is lenient: it refuses ``NaN``, ``Infinity`` and
+    unpaired surrogate escapes, none of which is JSON (RFC 8259)."""
     if raw is None or isinstance(raw, bytes):
         raise FrameError("bad_frame", "Binary frames are not accepted; send UTF-8 JSON text.")
     if len(raw) * 4 > max_bytes and len(raw.encode("utf-8", "surrogatepass")) > max_bytes:

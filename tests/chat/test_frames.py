@@ -109,3 +109,17 @@ def test_transfer_targets() -> None:
         with pytest.raises(FrameError) as caught:
             parse_transfer(bad, REF)
         assert caught.value.code == "invalid"
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        '{"type": "message", "text": "hei", "client_id": "c1", "x": NaN}',
+        '{"type": "resume", "token": "t", "last_seq": Infinity}',
+        '{"type": "message", "text": "\\ud800", "client_id": "c1"}',
+    ],
+)
+def test_what_strict_json_refuses_is_a_bad_frame(raw: str) -> None:
+    with pytest.raises(FrameError) as caught:
+        parse(raw, 16384)
+    assert caught.value.code == "bad_frame"
