@@ -100,18 +100,15 @@ OneByOne = Callable[[AppendRequest], Awaitable[Outcome]]
 
 
 class GroupCommitter:
-    def __init__(self, db: Database, one_by_one: OneByOne, *, max_batch: int = MAX_BATCH) -> None:
+    def __init__(
+        self, db: Database, one_by_one: OneByOne, *, max_batch: int = MAX_BATCH, sqlite: SqliteBatchWriter | None = None
+    ) -> None:
         self.db = db
         self.one_by_one = one_by_one
         self.max_batch = max_batch
         self._pending: list[AppendRequest] = []
         self._task: asyncio.Task[None] | None = None
-        self._sqlite: SqliteBatchWriter | None = None
-        path = db.engine.url.database if db.is_sqlite else None
-        if path and path != ":memory:":
-            from chat.sqlite_batch import SqliteBatchWriter
-
-            self._sqlite = SqliteBatchWriter(path)
+        self._sqlite = sqlite  # a SQLite file: batches run inline on its connection
 
     async def submit(self, request: AppendRequest) -> Outcome:
         self._pending.append(request)
@@ -123,8 +120,6 @@ class GroupCommitter:
         if self._task is not None:
             with contextlib.suppress(Exception):
                 await self._task
-        if self._sqlite is not None:
-            self._sqlite.close()
 
     async def _drain(self) -> None:
         while self._pending:

@@ -1,11 +1,15 @@
-"""A group-commit batch on SQLite, run inline on the event loop.
+"""SQLite work run inline on the event loop: group-commit batches, and the conversation store's
+single-row reads and writes.
 
 Through the async engine every statement of a batch is its own hop to aiosqlite's thread and back,
 plus SQLAlchemy's per-statement work; and any SQLite work in a thread fights the event loop for the
 GIL (``sqlite3`` releases and retakes it for every row stepped, each retake can wait out the 5 ms switch
 interval): batches of a few hundred rows took 50-190 ms that way. A batch in WAL mode with
 ``synchronous=NORMAL`` is a millisecond or two of C with no fsync, so it runs here, inline, start to
-finish on a dedicated ``sqlite3`` connection: the same decisions (``plan_batch``), plain SQL.
+finish on a dedicated ``sqlite3`` connection: the same decisions (``plan_batch``), plain SQL. The
+same holds for a conversation lookup or a state change, which cost 1.3-1.6 ms of CPU each through the
+async engine (thread hops, pool, ORM) and about a tenth of that here, through a synchronous SQLAlchemy
+engine on the same connection (``engine``), so a burst of starts no longer saturates the process.
 
 What could block is kept off the loop: the connection never waits for a lock (``busy_timeout=0``; the
 caller holds ``Database.write_lock``, so only another process can hold SQLite's, and then the batch is
@@ -20,10 +24,14 @@ import asyncio
 import logging
 import sqlite3
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
 
-from sqlalchemy import DateTime
+from sqlalchemy import DateTime, Engine, create_engine
 from sqlalchemy.dialects import sqlite as sqlite_dialect
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.pool import StaticPool
 
 from chat.group_commit import AppendRequest, Outcome, plan_batch
 
@@ -34,6 +42,7 @@ assert _bind is not None  # noqa: S101 - SQLite stores datetimes as text, throug
 _STORE_TIME = _bind
 
 log = logging.getLogger("nora.sqlite")
+T = TypeVar("T")
 CHECKPOINT_EVERY = 2000  # messages between WAL checkpoints (SQLite's own default is ~1000 pages)
 BUSY_WAIT_S = 30.0  # as long as the engine's busy timeout
 
@@ -56,30 +65,42 @@ class SqliteBatchWriter:
         self._checkpoint_conn: sqlite3.Connection | None = None
         self._since_checkpoint = 0
         self._checkpointing = False
+        # Autocommit connection, no pool: each statement of a single-row operation is its own transaction.
+        self.engine: Engine = create_engine("sqlite://", creator=self._connection, poolclass=StaticPool)
 
-    async def flush(self, batch: list[AppendRequest], *, check_resent: bool) -> list[Outcome]:
+    def read(self, op: Callable[[], T]) -> T:
+        """A read needs no lock: in WAL mode it sees the last commit and never waits for a writer."""
+        return op()
+
+    async def write(self, op: Callable[[], T], writes: int = 1) -> T:
+        """Run a write inline; the caller holds ``Database.write_lock``. If another process holds
+        SQLite's lock, wait for it asynchronously (never with the loop blocked)."""
         deadline = time.monotonic() + BUSY_WAIT_S
         delay = 0.002
         while True:
             try:
-                outcomes = self._flush(batch, check_resent)
+                result = op()
                 break
-            except sqlite3.OperationalError as exc:
-                if exc.sqlite_errorcode & 0xFF != sqlite3.SQLITE_BUSY or time.monotonic() > deadline:
+            except (sqlite3.OperationalError, OperationalError) as exc:
+                if not _busy(exc) or time.monotonic() > deadline:
                     raise
-            await asyncio.sleep(delay)  # another process is writing: wait without blocking the loop
+            await asyncio.sleep(delay)
             delay = min(delay * 2, 0.1)
-        self._since_checkpoint += len(batch)
+        self._since_checkpoint += writes
         if self._since_checkpoint >= CHECKPOINT_EVERY and not self._checkpointing:
             self._since_checkpoint = 0
             self._checkpointing = True
             future = asyncio.get_running_loop().run_in_executor(self._checkpointer, self._checkpoint)
             future.add_done_callback(self._checkpoint_done)
-        return outcomes
+        return result
+
+    async def flush(self, batch: list[AppendRequest], *, check_resent: bool) -> list[Outcome]:
+        return await self.write(lambda: self._flush(batch, check_resent), len(batch))
 
     def close(self) -> None:
         self._checkpointer.submit(self._close_checkpointer)
         self._checkpointer.shutdown(wait=True)
+        self.engine.dispose()
         if self._conn is not None:
             self._conn.close()
             self._conn = None
@@ -145,3 +166,8 @@ class SqliteBatchWriter:
                 conn.execute("ROLLBACK")
             raise
         return plan.outcomes
+
+
+def _busy(exc: Exception) -> bool:
+    orig = exc.orig if isinstance(exc, OperationalError) else exc
+    return isinstance(orig, sqlite3.OperationalError) and orig.sqlite_errorcode & 0xFF == sqlite3.SQLITE_BUSY
