@@ -36,14 +36,18 @@ log = logging.getLogger("nora.broker")
 
 class RedisBroker(Broker):
     def __init__(self, url: str, *, channel: str = CHANNEL) -> None:
-        self._redis = aioredis.Redis.from_url(url, decode_responses=True, health_check_interval=10)
+        # Blocking: publishers past the pool's size wait for a connection instead of failing.
+        pool = aioredis.BlockingConnectionPool.from_url(
+            url, max_connections=32, timeout=30, decode_responses=True, health_check_interval=10
+        )
+        self._redis = aioredis.Redis(connection_pool=pool)
         self._channel = channel
 
     async def connect(self) -> None:
         await self._redis.ping()
 
     async def disconnect(self) -> None:
-        await self._redis.aclose()
+        await self._redis.aclose(close_connection_pool=True)
 
     async def publish(self, event: Event) -> None:
         await self._redis.publish(self._channel, json.dumps(event, separators=(",", ":")))

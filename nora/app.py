@@ -143,11 +143,14 @@ def create_app(
         redis_client = None
         the_routing = routing
         if the_routing is None and settings.redis_url:
-            from redis.asyncio import Redis
+            from redis.asyncio import BlockingConnectionPool, Redis
 
             from routing.backends.redis import RedisRoutingState
 
-            redis_client = Redis.from_url(settings.redis_url)
+            # A burst of starts wants more connections than a pool allows (redis-py raises
+            # MaxConnectionsError past 100); a blocking pool makes them wait their turn instead.
+            pool = BlockingConnectionPool.from_url(settings.redis_url, max_connections=64, timeout=30)
+            redis_client = Redis(connection_pool=pool)
             the_routing = RedisRoutingState(redis_client, delays, key=f"{settings.redis_prefix}:routing")
         passwords = Passwords()
         accounts = Accounts(db, passwords, clock=clock)
@@ -182,7 +185,7 @@ def create_app(
             await chat.store.close()
             await the_broker.disconnect()
             if redis_client is not None:
-                await redis_client.aclose()
+                await redis_client.aclose(close_connection_pool=True)
             await db.dispose()
 
     routes: list[BaseRoute] = [

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import random
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, TypeVar
 
@@ -40,6 +41,10 @@ class RedisRoutingState(RoutingState):
         self.redis = redis
         self.delays = delays
         self.key = key
+        # One transaction at a time per instance: concurrent WATCHes of one key from the same process
+        # only invalidate each other (a burst of 1,000 starts exhausted the retries). What remains is
+        # contention between instances, met with jittered backoff.
+        self._lock = asyncio.Lock()
 
     def _decode(self, raw: Any) -> MemoryRoutingState:
         if not raw:
@@ -47,6 +52,10 @@ class RedisRoutingState(RoutingState):
         return MemoryRoutingState.load(json.loads(raw), self.delays)
 
     async def _apply(self, op: Callable[[MemoryRoutingState], Awaitable[T]]) -> T:
+        async with self._lock:
+            return await self._transact(op)
+
+    async def _transact(self, op: Callable[[MemoryRoutingState], Awaitable[T]]) -> T:
         for attempt in range(MAX_RETRIES):
             async with self.redis.pipeline(transaction=True) as pipe:
                 try:
@@ -58,6 +67,7 @@ class RedisRoutingState(RoutingState):
                     await pipe.execute()
                     return result
                 except WatchError:
+                    await asyncio.sleep(random.uniform(0, 0.002 * min(attempt + 1, 10)))
                     continue
                 except (RedisConnectionError, RedisTimeoutError):
                     # After a Redis restart the first command on a pooled connection fails; the pool
