@@ -29,7 +29,7 @@ from core.db import Database
 from core.models import Conversation, Message
 
 if TYPE_CHECKING:
-    from chat.sqlite_batch import SqliteBatchWriter
+    from chat.sqlite_inline import InlineSqlite
 
 MAX_BATCH = 500
 
@@ -101,7 +101,7 @@ OneByOne = Callable[[AppendRequest], Awaitable[Outcome]]
 
 class GroupCommitter:
     def __init__(
-        self, db: Database, one_by_one: OneByOne, *, max_batch: int = MAX_BATCH, sqlite: SqliteBatchWriter | None = None
+        self, db: Database, one_by_one: OneByOne, *, max_batch: int = MAX_BATCH, sqlite: InlineSqlite | None = None
     ) -> None:
         self.db = db
         self.one_by_one = one_by_one

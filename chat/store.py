@@ -22,7 +22,7 @@ from sqlmodel.sql.expression import SelectOfScalar
 
 from chat.errors import ChatError
 from chat.group_commit import ANY, AppendRequest, GroupCommitter, Guard, Outcome
-from chat.sqlite_batch import SqliteBatchWriter
+from chat.sqlite_inline import InlineSqlite
 from core.clock import as_utc, iso
 from core.db import Database
 from core.models import Conversation, Message
@@ -107,13 +107,13 @@ def _stored(row: Message) -> StoredMessage:
 
 
 class ConversationStore:
-    """On a SQLite file the hot single-row operations run inline on one connection (``chat.sqlite_batch``,
+    """On a SQLite file the hot single-row operations run inline on one connection (``chat.sqlite_inline``,
     ten times cheaper than through the async engine); elsewhere, and for everything else, the engine."""
 
     def __init__(self, db: Database) -> None:
         self.db = db
         path = db.engine.url.database if db.is_sqlite else None
-        self._inline = SqliteBatchWriter(path) if path and path != ":memory:" else None
+        self._inline = InlineSqlite(path) if path and path != ":memory:" else None
         self._committer = GroupCommitter(db, self._append_one, sqlite=self._inline)
 
     async def close(self) -> None:

@@ -57,7 +57,7 @@ def _marks(n: int) -> str:
     return ",".join("?" * n)
 
 
-class SqliteBatchWriter:
+class InlineSqlite:
     def __init__(self, path: str) -> None:
         self._path = path
         self._conn: sqlite3.Connection | None = None
