@@ -4,6 +4,8 @@ per client id, guards honoured per message, on SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import asyncio
+import sqlite3
+import time
 from collections.abc import AsyncIterator
 
 import pytest
@@ -24,7 +26,9 @@ NOW = to_datetime(1_800_000_000)
 async def store(request: pytest.FixtureRequest, databases: Databases) -> AsyncIterator[ConversationStore]:
     url = await asyncio.to_thread(databases.sqlite if request.param == "sqlite" else databases.postgres)
     db = Database.from_url(url)
-    yield ConversationStore(db)
+    the_store = ConversationStore(db)
+    yield the_store
+    await the_store.close()
     await db.dispose()
 
 
@@ -118,3 +122,46 @@ async def test_system_messages_and_resends_across_batches(store: ConversationSto
     assert (first.message.seq, system.message.seq, other_sender.message.seq) == (1, 2, 3)
     assert again.created is False and again.message.seq == 1 and again.message.text == "hei"
     assert other_sender.created  # client ids are per sender
+
+
+@pytest.fixture
+async def sqlite_store(databases: Databases) -> AsyncIterator[ConversationStore]:
+    db = Database.from_url(await asyncio.to_thread(databases.sqlite))
+    the_store = ConversationStore(db)
+    yield the_store
+    await the_store.close()
+    await db.dispose()
+
+
+async def test_another_process_holding_sqlite_s_lock_delays_writes_without_blocking_the_loop(
+    sqlite_store: ConversationStore,
+) -> None:
+    """Two instances on one SQLite file: writes wait for the other's transaction, asynchronously."""
+    store = sqlite_store
+    cid = await conversation(store, 1)
+    other = sqlite3.connect(str(store.db.engine.url.database), isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")  # what a second process's transaction looks like to this one
+    ticks = 0
+
+    async def tick() -> None:
+        nonlocal ticks
+        while True:
+            await asyncio.sleep(0.01)
+            ticks += 1
+
+    ticker = asyncio.create_task(tick())
+    started = time.monotonic()
+    append = asyncio.create_task(
+        store.append(cid, sender="visitor", sender_id="visitor", text="vent", at=NOW, client_id="w1")
+    )
+    closing = asyncio.create_task(store.update(cid, col(Conversation.state) == "assigned", state="closed"))
+    await asyncio.sleep(0.3)
+    assert not append.done() and not closing.done()  # waiting for the other process's lock
+    assert ticks >= 15  # and the event loop kept running meanwhile
+    other.execute("COMMIT")
+    other.close()
+    appended, closed = await asyncio.wait_for(asyncio.gather(append, closing), 10)
+    ticker.cancel()
+    assert appended.message.seq == 1 and closed is True
+    assert await stored(store, cid) == [(1, "w1", "vent")]
+    assert time.monotonic() - started >= 0.3
