@@ -290,9 +290,10 @@ class ChatService:
     async def _publish_message(
         self, conversation_id: str, adviser_id: str | None, message: StoredMessage, origin: str | None
     ) -> None:
-        await self.publish(
-            {"t": "msg", "c": conversation_id, "a": adviser_id, "m": message.event_body(), "o": origin}, message
-        )
+        event: Event = {"t": "msg", "c": conversation_id, "a": adviser_id, "o": origin}
+        if self.broker.reaches_other_instances:  # this instance's sockets get ``message`` itself
+            event["m"] = message.event_body()
+        await self.publish(event, message)
 
     def _rate_check(self, key: tuple[str, str], ref: str) -> None:
         bucket = self._buckets.get(key)
