@@ -4,11 +4,11 @@ A commit costs a disk flush (PostgreSQL) or a trip through SQLite's single write
 statements themselves; under load this turns N commits into one without adding latency when idle (a
 lone message is flushed at once). A batch costs the same handful of statements however many messages
 and conversations it holds: one ``SELECT … FOR UPDATE`` of its conversations (state, holder,
-``next_seq``), one query for resent client ids, one executemany ``UPDATE`` of ``next_seq``, one
-multi-row INSERT, one COMMIT. Guards are checked on the locked rows; seqs follow the order the appends
-arrived in. Each caller is answered only after the commit, so an ack still means "stored". If the batch
-meets a unique-constraint race (another instance stored the same client id meanwhile), it is redone one
-message at a time.
+``next_seq``), one executemany ``UPDATE`` of ``next_seq``, one multi-row INSERT, one COMMIT; only when
+the unique constraint refuses a resent client id is the batch redone with a lookup of those ids. Guards
+are checked on the locked rows; seqs follow the order the appends arrived in. Each caller is answered
+only after the commit, so an ack still means "stored". If the batch meets a unique-constraint race
+(another instance stored the same client id meanwhile), it is redone one message at a time.
 """
 
 from __future__ import annotations
@@ -152,8 +152,7 @@ class GroupCommitter:
         reconnect), so the stored client ids are looked up only with ``check_resent``, which the caller
         asks for after the unique constraint on client ids refused the optimistic try."""
         if self._sqlite is not None:
-            async with self.db.write_lock:
-                return await self._sqlite.flush(batch, check_resent=check_resent)
+            return await self._sqlite.flush(batch, check_resent=check_resent)
         conversation_ids = sorted({r.conversation_id for r in batch})
         keys = sorted({r.key for r in batch if r.key is not None}) if check_resent else []
         async with self.db.transaction() as conn:

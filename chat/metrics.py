@@ -9,7 +9,7 @@ WAIT_SECONDS = Histogram(
 )
 MESSAGES = Counter("nora_messages_total", "Messages stored", ["sender"])
 # ``labels()`` looks its child up on every call; the message path counts through these instead.
-MESSAGES_BY_SENDER = {sender: MESSAGES.labels(sender) for sender in ("visitor", "adviser", "system")}
+MESSAGES_BY_SENDER = {sender: MESSAGES.labels(sender) for sender in ("visitor", "adviser")}
 CONVERSATIONS = Counter("nora_conversations_total", "Conversations started")
 BROKER_FAILURES = Counter("nora_broker_failures_total", "Events that could not be published")
 ERRORS = Counter("nora_frame_errors_total", "Error frames sent", ["code"])

@@ -11,11 +11,12 @@ same holds for a conversation lookup or a state change, which cost 1.3-1.6 ms of
 async engine (thread hops, pool, ORM) and about a tenth of that here, through a synchronous SQLAlchemy
 engine on the same connection (``engine``), so a burst of starts no longer saturates the process.
 
-What could block is kept off the loop: the connection never waits for a lock (``busy_timeout=0``; the
-caller holds ``Database.write_lock``, so only another process can hold SQLite's, and then the batch is
-retried after an asynchronous sleep), and it never checkpoints (``wal_autocheckpoint=0``): a worker
-thread with its own connection copies the WAL back into the database (the step that fsyncs) every
-``CHECKPOINT_EVERY`` messages.
+What could block is kept off the loop. The connection never waits for a lock (``busy_timeout=0``):
+every write takes ``Database.write_lock``, so only another process can hold SQLite's, and then the
+write is retried after an asynchronous sleep. Reads take no lock (in WAL mode they see the last commit
+and never wait for a writer), so callers run them on ``engine`` directly. And it never checkpoints
+(``wal_autocheckpoint=0``): a worker thread with its own connection copies the WAL back into the
+database (the step that fsyncs) every ``CHECKPOINT_EVERY`` messages.
 """
 
 from __future__ import annotations
@@ -58,8 +59,9 @@ def _marks(n: int) -> str:
 
 
 class InlineSqlite:
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, write_lock: asyncio.Lock) -> None:
         self._path = path
+        self._write_lock = write_lock
         self._conn: sqlite3.Connection | None = None
         self._checkpointer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="nora-sqlite-checkpoint")
         self._checkpoint_conn: sqlite3.Connection | None = None
@@ -68,13 +70,13 @@ class InlineSqlite:
         # Autocommit connection, no pool: each statement of a single-row operation is its own transaction.
         self.engine: Engine = create_engine("sqlite://", creator=self._connection, poolclass=StaticPool)
 
-    def read(self, op: Callable[[], T]) -> T:
-        """A read needs no lock: in WAL mode it sees the last commit and never waits for a writer."""
-        return op()
-
     async def write(self, op: Callable[[], T], writes: int = 1) -> T:
-        """Run a write inline; the caller holds ``Database.write_lock``. If another process holds
-        SQLite's lock, wait for it asynchronously (never with the loop blocked)."""
+        """Run a write inline, under ``Database.write_lock``. If another process holds SQLite's lock,
+        wait for it asynchronously (never with the loop blocked)."""
+        async with self._write_lock:
+            return await self._write(op, writes)
+
+    async def _write(self, op: Callable[[], T], writes: int) -> T:
         deadline = time.monotonic() + BUSY_WAIT_S
         delay = 0.002
         while True:
