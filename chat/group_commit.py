@@ -4,7 +4,8 @@ A commit costs a disk flush (PostgreSQL) or a trip through SQLite's single write
 statements themselves; under load this turns N commits into one without adding latency when idle (a
 lone message is flushed at once). A batch costs the same handful of statements however many messages
 and conversations it holds: one ``SELECT … FOR UPDATE`` of its conversations (state, holder,
-``next_seq``), one executemany ``UPDATE`` of ``next_seq``, one multi-row INSERT, one COMMIT; only when
+``next_seq``), one ``UPDATE`` of ``next_seq`` for all of them, one multi-row INSERT, one COMMIT, run
+by the database's own driver (``chat.sqlite_inline``, ``chat.postgres_direct``); only when
 the unique constraint refuses a resent client id is the batch redone with a lookup of those ids. Guards
 are checked on the locked rows; seqs follow the order the appends arrived in. Each caller is answered
 only after the commit, so an ack still means "stored". If the batch meets a unique-constraint race
@@ -19,19 +20,18 @@ import sqlite3
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import Protocol
 
-from sqlalchemy import ColumnElement, bindparam, insert, select, tuple_, update
+import asyncpg
+from sqlalchemy import ColumnElement
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col
 
-from core.db import Database
-from core.models import Conversation, Message
-
-if TYPE_CHECKING:
-    from chat.sqlite_inline import InlineSqlite
+from core.models import Conversation
 
 MAX_BATCH = 500
+# A unique constraint refused the batch, through the engine, sqlite3 or asyncpg.
+REFUSED = (IntegrityError, sqlite3.IntegrityError, asyncpg.UniqueViolationError)
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,23 +55,6 @@ class Guard:
         if self.kind == "adviser":
             return state == "assigned" and adviser_id == self.adviser_id
         return True
-
-
-# Built once, so SQLAlchemy reuses the compiled forms instead of rebuilding them for every batch.
-LOCK_CONVERSATIONS = (
-    select(col(Conversation.id), col(Conversation.state), col(Conversation.adviser_id), col(Conversation.next_seq))
-    .where(col(Conversation.id).in_(bindparam("ids", expanding=True)))
-    .order_by(col(Conversation.id))  # one lock order for every instance: no deadlocks between batches
-    .with_for_update()
-)
-# Exact (conversation, sender, client id) keys, so the unique index answers each one.
-RESENT = select(col(Message.conversation_id), col(Message.sender_id), col(Message.client_id), col(Message.seq)).where(
-    tuple_(col(Message.conversation_id), col(Message.sender_id), col(Message.client_id)).in_(
-        bindparam("keys", expanding=True)
-    )
-)
-SET_NEXT_SEQ = update(Conversation).where(col(Conversation.id) == bindparam("cid")).values(next_seq=bindparam("n"))
-INSERT_MESSAGES = insert(Message)
 
 
 ANY = Guard()
@@ -99,16 +82,19 @@ Outcome = tuple[int, bool, str | None] | None
 OneByOne = Callable[[AppendRequest], Awaitable[Outcome]]
 
 
+class BatchWriter(Protocol):
+    """Runs one batch in one transaction, deciding with ``plan_batch``; a driver of its own."""
+
+    async def flush(self, batch: list[AppendRequest], *, check_resent: bool) -> list[Outcome]: ...
+
+
 class GroupCommitter:
-    def __init__(
-        self, db: Database, one_by_one: OneByOne, *, max_batch: int = MAX_BATCH, sqlite: InlineSqlite | None = None
-    ) -> None:
-        self.db = db
+    def __init__(self, writer: BatchWriter, one_by_one: OneByOne, *, max_batch: int = MAX_BATCH) -> None:
+        self.writer = writer  # inline SQLite or direct asyncpg
         self.one_by_one = one_by_one
         self.max_batch = max_batch
         self._pending: list[AppendRequest] = []
         self._task: asyncio.Task[None] | None = None
-        self._sqlite = sqlite  # a SQLite file: batches run inline on its connection
 
     async def submit(self, request: AppendRequest) -> Outcome:
         self._pending.append(request)
@@ -127,10 +113,10 @@ class GroupCommitter:
             try:
                 try:
                     outcomes = await self._flush(batch, check_resent=False)
-                except (IntegrityError, sqlite3.IntegrityError):
+                except REFUSED:
                     # A client id already stored: a resend after a reconnect. Rolled back; look them up.
                     outcomes = await self._flush(batch, check_resent=True)
-            except (IntegrityError, sqlite3.IntegrityError):
+            except REFUSED:
                 # Another instance stored one of these client ids meanwhile: one at a time.
                 outcomes = []
                 for request in batch:
@@ -151,24 +137,7 @@ class GroupCommitter:
         """One transaction for the batch. Resends are rare (only unacknowledged messages, after a
         reconnect), so the stored client ids are looked up only with ``check_resent``, which the caller
         asks for after the unique constraint on client ids refused the optimistic try."""
-        if self._sqlite is not None:
-            return await self._sqlite.flush(batch, check_resent=check_resent)
-        conversation_ids = sorted({r.conversation_id for r in batch})
-        keys = sorted({r.key for r in batch if r.key is not None}) if check_resent else []
-        async with self.db.transaction() as conn:
-            # The rows are locked (PostgreSQL; SQLite's transaction is IMMEDIATE), so the guards read
-            # here still hold at COMMIT and the seqs handed out are the next ones.
-            rows = await conn.execute(LOCK_CONVERSATIONS, {"ids": conversation_ids})
-            current = {row[0]: (row[1], row[2], int(row[3])) for row in rows}
-            found: list[tuple[str, str | None, str | None, int]] = []
-            if keys:
-                result = await conn.execute(RESENT, {"keys": keys})
-                found = [(r[0], r[1], r[2], int(r[3])) for r in result]
-            plan = plan_batch(batch, current, found)
-            if plan.inserts:
-                await conn.execute(SET_NEXT_SEQ, [{"cid": cid, "n": n} for cid, n in plan.next_seq])
-                await conn.execute(INSERT_MESSAGES, [insert_row(r, seq) for r, seq in plan.inserts])
-        return plan.outcomes
+        return await self.writer.flush(batch, check_resent=check_resent)
 
 
 # (state, adviser_id, next_seq) of a conversation row
@@ -219,6 +188,11 @@ def plan_batch(
         outcomes[index] = (stored[0], False, None) if stored is not None else None
     moved = [(cid, n) for cid, n in next_seq.items() if n != current[cid][2]]
     return Plan(outcomes, inserts, moved)
+
+
+# (seq, sender, text, sent_at, client_id, event, sender_id): a stored message as every driver reads it back.
+MessageRow = tuple[int, str, str | None, datetime, str | None, str | None, str | None]
+MESSAGE_COLUMNS = ("seq", "sender", "text", "sent_at", "client_id", "event", "sender_id")
 
 
 def insert_row(request: AppendRequest, seq: int) -> dict[str, object]:

@@ -18,7 +18,6 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy.exc import IntegrityError
 from sqlmodel import col
 
 from chat import metrics
@@ -31,7 +30,7 @@ from chat.hub import Hub, StaffConn, VisitorConn
 from chat.outbox import WS_1000_NORMAL, WS_1008_POLICY, Ack, Deliver, Outbox, Replay, Run, Untrack
 from chat.ratelimit import TokenBucket
 from chat.staff import StaffDirectory, StaffProfile
-from chat.store import ConversationState, ConversationStore, NotWritable, StoredMessage, hash_token
+from chat.store import AlreadyExists, ConversationState, ConversationStore, NotWritable, StoredMessage, hash_token
 from chat.texts import notice
 from core.clock import Clock, as_utc, iso, system_clock, to_datetime
 from core.models import Conversation
@@ -359,7 +358,7 @@ class ChatService:
         token = secrets.token_urlsafe(32)
         try:
             conv = await self._create(start, start_key, token, now)
-        except IntegrityError:
+        except AlreadyExists:
             # The same start arrived twice at once (two sockets after a flaky network): join the twin.
             if start_key is not None and await self._start_again(conn, start_key):
                 return

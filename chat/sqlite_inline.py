@@ -27,14 +27,16 @@ import sqlite3
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import TypeVar
+from typing import Any, TypeVar
 
-from sqlalchemy import DateTime, Engine, create_engine
+from sqlalchemy import DateTime, Engine, create_engine, update
 from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.pool import StaticPool
+from sqlmodel import Session, col, select
 
-from chat.group_commit import AppendRequest, Outcome, plan_batch
+from chat.group_commit import MESSAGE_COLUMNS, AppendRequest, MessageRow, Outcome, plan_batch
+from core.models import Conversation, Message
 
 # Timestamps stored exactly as SQLAlchemy's SQLite dialect stores them, so every reader agrees.
 _DIALECT = sqlite_dialect.dialect()
@@ -47,6 +49,7 @@ T = TypeVar("T")
 CHECKPOINT_EVERY = 2000  # messages between WAL checkpoints (SQLite's own default is ~1000 pages)
 BUSY_WAIT_S = 30.0  # as long as the engine's busy timeout
 
+_MESSAGE = tuple(getattr(Message, name) for name in MESSAGE_COLUMNS)
 RESENT = "SELECT seq FROM message WHERE conversation_id = ? AND sender_id IS ? AND client_id = ?"
 INSERT = (
     "INSERT INTO message (conversation_id, seq, sender, sender_id, client_id, event, text, sent_at)"
@@ -99,7 +102,51 @@ class InlineSqlite:
     async def flush(self, batch: list[AppendRequest], *, check_resent: bool) -> list[Outcome]:
         return await self.write(lambda: self._flush(batch, check_resent), len(batch))
 
-    def close(self) -> None:
+    # Reads take no lock (WAL: they see the last commit and never wait for a writer).
+
+    async def conversation(self, column: str, value: str) -> Conversation | None:
+        with Session(self.engine, expire_on_commit=False) as session:
+            return session.exec(select(Conversation).where(getattr(Conversation, column) == value)).first()
+
+    async def message_rows(self, conversation_id: str, after: int, upto: int | None) -> list[MessageRow]:
+        query = select(*_MESSAGE).where(Message.conversation_id == conversation_id, col(Message.seq) > after)
+        if upto is not None:
+            query = query.where(col(Message.seq) <= upto)
+        with self.engine.connect() as conn:
+            return [tuple(row) for row in conn.execute(query.order_by(col(Message.seq)))]
+
+    async def message_by_client_id(self, conversation_id: str, sender_id: str, client_id: str) -> MessageRow | None:
+        query = select(*_MESSAGE).where(
+            Message.conversation_id == conversation_id, Message.sender_id == sender_id, Message.client_id == client_id
+        )
+        with self.engine.connect() as conn:
+            row = conn.execute(query).first()
+        return tuple(row) if row is not None else None
+
+    async def insert_conversation(self, conversation: Conversation) -> None:
+        def add_row() -> None:
+            with Session(self.engine, expire_on_commit=False) as session:
+                session.add(conversation)
+                session.commit()
+
+        await self.write(add_row)
+
+    async def update_conversation(
+        self, conversation_id: str, conditions: tuple[object, ...], values: dict[str, Any]
+    ) -> bool:
+        statement = (
+            update(Conversation)
+            .where(col(Conversation.id) == conversation_id, *conditions)  # type: ignore[arg-type]
+            .values(**values)
+        )
+
+        def change() -> int:
+            with self.engine.connect() as conn:
+                return conn.execute(statement).rowcount
+
+        return bool(await self.write(change))
+
+    async def close(self) -> None:
         self._checkpointer.submit(self._close_checkpointer)
         self._checkpointer.shutdown(wait=True)
         self.engine.dispose()

@@ -12,8 +12,8 @@ import pytest
 from sqlmodel import col, select
 
 from chat.group_commit import Guard
-from chat.store import ConversationStore, NotWritable, hash_token
-from core.clock import to_datetime
+from chat.store import AlreadyExists, ConversationStore, NotWritable, hash_token
+from core.clock import as_utc, to_datetime
 from core.db import Database
 from core.models import Conversation, Message, StaffUser
 from tests.conftest import Databases
@@ -111,6 +111,50 @@ async def test_a_failing_guard_refuses_only_its_own_messages(store: Conversation
     assert results == [1, None, None, 1, 2]
     assert await stored(store, closed_id) == []
     assert [r[1] for r in await stored(store, mine)] == ["d"]
+
+
+async def test_a_conditional_update_changes_the_row_only_when_every_condition_holds(store: ConversationStore) -> None:
+    """The compare-and-set every state change relies on, on each database's own driver."""
+    amina = await user_id(store, "amina")
+    cid = await conversation(store, 1, state="queued")
+    state, away = col(Conversation.state), col(Conversation.visitor_away_since)
+
+    assert not await store.update(cid, state == "assigned", state="closed")
+    assert await store.update(cid, state == "queued", away.is_(None), state="assigned", adviser_id=amina)
+    assert not await store.update(cid, state == "assigned", col(Conversation.adviser_id) == "someone", state="queued")
+    assert await store.update(cid, state != "closed", visitor_away_since=NOW)
+    assert not await store.update(cid, away.is_(None), visitor_away_since=NOW)
+    assert not await store.update("no-such-conversation", state="closed")
+
+    conv = await store.get(cid)
+    assert conv is not None and (conv.state, conv.adviser_id) == ("assigned", amina)
+    assert conv.visitor_away_since is not None and as_utc(conv.visitor_away_since) == NOW  # SQLite's are naive
+    found = await store.by_token("token-1-queued-aaaaaaaaaaaa")
+    assert found is not None and found.id == cid
+
+
+async def test_a_second_conversation_with_a_taken_start_key_is_refused_as_already_existing(
+    store: ConversationStore,
+) -> None:
+    """What a twin ``start`` (the same start sent on two sockets) meets, on either database."""
+
+    def twin(n: int) -> Conversation:
+        return Conversation(
+            token_hash=hash_token(f"twin-token-{n}-aaaaaaaaaaaaaa"),
+            start_key=hash_token("the-same-start"),
+            alias="Gjest",
+            language="nb",
+            audience="youth",
+            state="queued",
+            started_at=NOW,
+            enqueued_at=NOW,
+        )
+
+    first = await store.create(twin(1))
+    with pytest.raises(AlreadyExists):
+        await store.create(twin(2))
+    found = await store.by_start_key(hash_token("the-same-start"))
+    assert found is not None and found.id == first.id
 
 
 async def test_system_messages_and_resends_across_batches(store: ConversationStore) -> None:

@@ -52,6 +52,13 @@ async def conversation(store: ConversationStore, token: str, closed_hours_ago: f
 
 async def test_purge_erases_old_transcripts_only_and_keeps_registrations(db: Database) -> None:
     store = ConversationStore(db)
+    try:
+        await _purge_erases_old_transcripts_only(db, store)
+    finally:
+        await store.close()
+
+
+async def _purge_erases_old_transcripts_only(db: Database, store: ConversationStore) -> None:
     old = await conversation(store, "old-token-aaaaaaaaaaaaaaa", 73)
     recent = await conversation(store, "new-token-aaaaaaaaaaaaaaa", 71)
     live = await conversation(store, "live-token-aaaaaaaaaaaaaa", None)

@@ -1,0 +1,255 @@
+"""PostgreSQL work run straight on asyncpg: group-commit batches, and the conversation store's
+single-row reads and writes. The counterpart of ``chat.sqlite_inline``.
+
+Through SQLAlchemy's async engine every statement pays for the pool, a greenlet switch, the
+statement cache key, the execution context and, for ORM sessions, the unit of work: about 1 ms of
+CPU per conversation lookup or state change, which on one core capped a burst of starts at about a
+hundred a second and kept saturated throughput at a third of the bare relay. Here each operation is
+one prepared statement on a pooled asyncpg connection (asyncpg prepares and caches each SQL string
+per connection), with the same decisions as the engine path (``plan_batch``) and the same schema.
+
+A batch is one round trip whatever its size (``BATCH``): one statement, its own transaction, that
+locks the batch's conversations (``ORDER BY id``, one lock order for every instance), keeps the
+messages their guards admit, numbers them per conversation in arrival order, moves ``next_seq`` and
+inserts them; it returns the seq and holder of each message stored. Each round trip waits for a turn
+of the event loop, which under load costs milliseconds, so the five of a BEGIN … COMMIT batch made
+up most of an ack's latency. When that statement is refused by the unique constraint on client ids
+(a resend), or a batch holds the same client id twice, the batch runs as a transaction of several
+statements deciding in Python with ``plan_batch``, which also looks the resent ids up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+from sqlalchemy import URL, BinaryExpression, BindParameter, Column, Null
+from sqlalchemy.sql import operators
+
+from chat.group_commit import MESSAGE_COLUMNS, AppendRequest, MessageRow, Outcome, plan_batch
+from core.models import Conversation
+
+POOL_SIZE = 20
+
+CONVERSATION_COLUMNS: tuple[str, ...] = tuple(c.name for c in Conversation.__table__.columns)  # type: ignore[attr-defined]
+_SELECT_CONVERSATION = f"SELECT {', '.join(CONVERSATION_COLUMNS)} FROM conversation WHERE "  # noqa: S608 - column names from the model
+INSERT_CONVERSATION = (
+    f"INSERT INTO conversation ({', '.join(CONVERSATION_COLUMNS)})"  # noqa: S608 - column names from the model
+    f" VALUES ({', '.join(f'${i}' for i in range(1, len(CONVERSATION_COLUMNS) + 1))})"
+)
+# Only these may be looked up by: each is the primary key or unique.
+LOOKUP = {
+    "id": _SELECT_CONVERSATION + "id = $1",
+    "token_hash": _SELECT_CONVERSATION + "token_hash = $1",
+    "start_key": _SELECT_CONVERSATION + "start_key = $1",
+}
+
+BATCH = """
+WITH req AS (
+  SELECT * FROM unnest($1::varchar[], $2::varchar[], $3::varchar[], $4::varchar[], $5::varchar[], $6::varchar[],
+                       $7::varchar[], $8::text[], $9::timestamptz[])
+    WITH ORDINALITY AS r(cid, kind, guard_adviser, sender, sender_id, client_id, event, text, at, i)
+),
+locked AS MATERIALIZED (
+  SELECT id, state, adviser_id, next_seq FROM conversation WHERE id = ANY($10::varchar[]) ORDER BY id FOR UPDATE
+),
+admitted AS MATERIALIZED (
+  SELECT r.*, l.adviser_id AS holder, l.next_seq + row_number() OVER (PARTITION BY r.cid ORDER BY r.i) AS seq
+  FROM req r JOIN locked l ON l.id = r.cid
+  WHERE r.kind = 'any'
+     OR (r.kind = 'open' AND l.state <> 'closed')
+     OR (r.kind = 'adviser' AND l.state = 'assigned' AND l.adviser_id IS NOT DISTINCT FROM r.guard_adviser)
+),
+moved AS (
+  UPDATE conversation c SET next_seq = m.top
+  FROM (SELECT cid, max(seq) AS top FROM admitted GROUP BY cid) m WHERE c.id = m.cid
+),
+stored AS (
+  INSERT INTO message (conversation_id, seq, sender, sender_id, client_id, event, text, sent_at)
+  SELECT cid, seq, sender, sender_id, client_id, event, text, at FROM admitted
+)
+SELECT i, seq, holder FROM admitted
+"""
+LOCK_CONVERSATIONS = (
+    "SELECT id, state, adviser_id, next_seq FROM conversation WHERE id = ANY($1::varchar[]) ORDER BY id FOR UPDATE"
+)
+RESENT = (
+    "SELECT m.conversation_id, m.sender_id, m.client_id, m.seq FROM message m"
+    " JOIN unnest($1::varchar[], $2::varchar[], $3::varchar[]) AS k(c, s, i)"
+    " ON m.conversation_id = k.c AND m.sender_id = k.s AND m.client_id = k.i"
+)
+SET_NEXT_SEQ = (
+    "UPDATE conversation SET next_seq = k.n FROM unnest($1::varchar[], $2::int[]) AS k(id, n)"
+    " WHERE conversation.id = k.id"
+)
+INSERT_MESSAGES = (
+    "INSERT INTO message (conversation_id, seq, sender, sender_id, client_id, event, text, sent_at)"
+    " SELECT * FROM unnest($1::varchar[], $2::int[], $3::varchar[], $4::varchar[], $5::varchar[], $6::varchar[],"
+    " $7::text[], $8::timestamptz[])"
+)
+_MESSAGE = ", ".join(MESSAGE_COLUMNS)
+MESSAGES_AFTER = f"SELECT {_MESSAGE} FROM message WHERE conversation_id = $1 AND seq > $2 ORDER BY seq"  # noqa: S608
+MESSAGES_BETWEEN = f"SELECT {_MESSAGE} FROM message WHERE conversation_id = $1 AND seq > $2 AND seq <= $3 ORDER BY seq"  # noqa: S608
+BY_CLIENT_ID = (
+    f"SELECT {_MESSAGE} FROM message"  # noqa: S608
+    " WHERE conversation_id = $1 AND sender_id = $2 AND client_id = $3"
+)
+
+
+class UnsupportedCondition(TypeError):
+    """A condition ``DirectPostgres.update`` cannot express: a column compared with a value, or IS NULL."""
+
+
+def asyncpg_dsn(url: URL) -> str:
+    """The engine's URL as asyncpg takes it (no ``+asyncpg`` driver suffix)."""
+    return url.set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+class DirectPostgres:
+    def __init__(self, dsn: str, *, size: int = POOL_SIZE) -> None:
+        self._dsn = dsn
+        self._size = size
+        self._pool: asyncpg.Pool | None = None
+        self._opening = asyncio.Lock()
+
+    async def pool(self) -> asyncpg.Pool:
+        if self._pool is None:
+            async with self._opening:
+                if self._pool is None:
+                    self._pool = await asyncpg.create_pool(
+                        self._dsn, min_size=1, max_size=self._size, reset=_keep_session
+                    )
+        return self._pool
+
+    async def close(self) -> None:
+        if self._pool is not None:
+            await self._pool.close()
+            self._pool = None
+
+    async def conversation(self, column: str, value: str) -> Conversation | None:
+        row = await (await self.pool()).fetchrow(LOOKUP[column], value)
+        return Conversation(**dict(row)) if row is not None else None
+
+    async def insert_conversation(self, conversation: Conversation) -> None:
+        values = [getattr(conversation, c) for c in CONVERSATION_COLUMNS]
+        await (await self.pool()).execute(INSERT_CONVERSATION, *values)
+
+    async def update_conversation(
+        self, conversation_id: str, conditions: tuple[object, ...], values: dict[str, Any]
+    ) -> bool:
+        args: list[Any] = [conversation_id]
+        sets = []
+        for name, value in values.items():
+            if name not in CONVERSATION_COLUMNS:
+                raise UnsupportedCondition(f"conversation has no column {name!r}")
+            args.append(value)
+            sets.append(f"{name} = ${len(args)}")
+        where = ["id = $1", *(_condition(c, args) for c in conditions)]
+        status = await (await self.pool()).execute(
+            f"UPDATE conversation SET {', '.join(sets)} WHERE {' AND '.join(where)}",  # noqa: S608 - names checked, values bound
+            *args,
+        )
+        return bool(status != "UPDATE 0")
+
+    async def message_rows(self, conversation_id: str, after: int, upto: int | None) -> list[MessageRow]:
+        pool = await self.pool()
+        if upto is None:
+            rows = await pool.fetch(MESSAGES_AFTER, conversation_id, after)
+        else:
+            rows = await pool.fetch(MESSAGES_BETWEEN, conversation_id, after, upto)
+        return [tuple(row) for row in rows]
+
+    async def message_by_client_id(self, conversation_id: str, sender_id: str, client_id: str) -> MessageRow | None:
+        row = await (await self.pool()).fetchrow(BY_CLIENT_ID, conversation_id, sender_id, client_id)
+        return tuple(row) if row is not None else None
+
+    async def flush(self, batch: list[AppendRequest], *, check_resent: bool) -> list[Outcome]:
+        keys = [r.key for r in batch if r.key is not None]
+        if check_resent or len(set(keys)) != len(keys):
+            return await self._flush_planned(batch, check_resent=check_resent)
+        ids = sorted({r.conversation_id for r in batch})
+        rows = await (await self.pool()).fetch(BATCH, *_request_columns(batch), ids)
+        outcomes: list[Outcome] = [None] * len(batch)  # None: refused by its guard
+        for index, seq, holder in rows:
+            outcomes[index - 1] = (int(seq), True, holder)
+        return outcomes
+
+    async def _flush_planned(self, batch: list[AppendRequest], *, check_resent: bool) -> list[Outcome]:
+        ids = sorted({r.conversation_id for r in batch})
+        async with (await self.pool()).acquire() as conn, conn.transaction():
+            current = {row[0]: (row[1], row[2], int(row[3])) for row in await conn.fetch(LOCK_CONVERSATIONS, ids)}
+            found: list[tuple[str, str | None, str | None, int]] = []
+            if check_resent:
+                keys = sorted({r.key for r in batch if r.key is not None and r.sender_id is not None})
+                if keys:
+                    rows = await conn.fetch(RESENT, *(list(column) for column in zip(*keys, strict=True)))
+                    found = [(r[0], r[1], r[2], int(r[3])) for r in rows]
+            plan = plan_batch(batch, current, found)
+            if plan.inserts:
+                await conn.execute(SET_NEXT_SEQ, [c for c, _ in plan.next_seq], [n for _, n in plan.next_seq])
+                await conn.execute(INSERT_MESSAGES, *_columns(plan.inserts))
+        return plan.outcomes
+
+
+async def _keep_session(_conn: asyncpg.Connection) -> None:
+    """Nothing to undo on release: these connections never LISTEN, lock advisorily or SET (an open
+    transaction is still rolled back by the pool). Skips asyncpg's reset query, a round trip per use."""
+
+
+def _request_columns(batch: list[AppendRequest]) -> tuple[list[Any], ...]:
+    """``BATCH``'s arrays, in arrival order."""
+    columns: tuple[list[Any], ...] = ([], [], [], [], [], [], [], [], [])
+    cid, kind, guard_adviser, sender, sender_id, client_id, event, text, at = columns
+    for r in batch:
+        cid.append(r.conversation_id)
+        kind.append(r.guard.kind)
+        guard_adviser.append(r.guard.adviser_id)
+        sender.append(r.sender)
+        sender_id.append(r.sender_id)
+        client_id.append(r.client_id)
+        event.append(r.event)
+        text.append(r.text)
+        at.append(r.at)
+    return columns
+
+
+def _columns(inserts: list[tuple[AppendRequest, int]]) -> tuple[list[Any], ...]:
+    conversation_ids: list[str] = []
+    seqs: list[int] = []
+    senders: list[str] = []
+    sender_ids: list[str | None] = []
+    client_ids: list[str | None] = []
+    events: list[str | None] = []
+    texts: list[str] = []
+    times: list[datetime] = []
+    for request, seq in inserts:
+        conversation_ids.append(request.conversation_id)
+        seqs.append(seq)
+        senders.append(request.sender)
+        sender_ids.append(request.sender_id)
+        client_ids.append(request.client_id)
+        events.append(request.event)
+        texts.append(request.text)
+        times.append(request.at)
+    return conversation_ids, seqs, senders, sender_ids, client_ids, events, texts, times
+
+
+def _condition(condition: object, args: list[Any]) -> str:
+    """``column == value``, ``column != value`` or ``column IS NULL`` as SQL with a bound value."""
+    if not isinstance(condition, BinaryExpression) or not isinstance(condition.left, Column):
+        raise UnsupportedCondition(repr(condition))
+    name, op, right = condition.left.name, condition.operator, condition.right
+    if name not in CONVERSATION_COLUMNS:
+        raise UnsupportedCondition(f"conversation has no column {name!r}")
+    if isinstance(right, Null):
+        if op is operators.is_:
+            return f"{name} IS NULL"
+        if op is operators.is_not:
+            return f"{name} IS NOT NULL"
+    elif isinstance(right, BindParameter) and right.value is not None:
+        if op is operators.eq or op is operators.ne:
+            args.append(right.value)
+            return f"{name} {'=' if op is operators.eq else '<>'} ${len(args)}"
+    raise UnsupportedCondition(repr(condition))
