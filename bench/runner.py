@@ -338,12 +338,19 @@ async def _burst(
 ) -> None:
     gen = Generator(s, dep.bases, dep.cookies)
     samples: list[tuple[float, int, int]] = []
+    waited_with_room: dict[int, float] = {}  # per visitor: seconds spent waiting while an adviser had room
 
     async def sample() -> None:
+        last = now()
         while True:
-            waiting = sum(v.started.is_set() and not v.assigned.is_set() for v in gen.visitors)
+            at = now()
+            waiting = [v for v in gen.visitors if v.started.is_set() and not v.assigned.is_set()]
             free = sum(max(0, a.capacity - len(a.convs)) for a in gen.advisers if a.connected.is_set())
-            samples.append((now(), waiting, free))
+            samples.append((at, len(waiting), free))
+            if free > 0:
+                for v in waiting:
+                    waited_with_room[id(v)] = waited_with_room.get(id(v), 0.0) + (at - last)
+            last = at
             await asyncio.sleep(0.1)
 
     sampler = asyncio.create_task(sample())
@@ -373,6 +380,7 @@ async def _burst(
             gen_cpu_cores=round(meter.gen, 3),
             burst_s=round(meter.elapsed, 1),
             longest_wait_with_room_s=round(longest, 2),
+            visitor_wait_with_room_s=round(max(waited_with_room.values(), default=0.0), 2),
             max_waiting=max((w for _, w, _ in samples), default=0),
         )
         result["failures"] += _summarise_failures(failures)

@@ -15,8 +15,11 @@ Kinds:
   them; measures start -> assigned and checks nobody waits while an eligible adviser has room.
 
 ``targets`` are the issue's goals: metric -> (operator, bound), a ratio to the bare relay in the same run
-(``wait_with_room_s`` is absolute: the longest stretch, sampled every 0.1 s by the generator, during
-which some visitor waited while an adviser eligible for every visitor had room).
+(``wait_with_room_s`` is absolute: the longest time any one visitor spent between ``started`` and
+``assigned`` while an adviser eligible for every visitor had room, sampled every 0.1 s by the
+generator. The report also shows the longest stretch during which *anyone* was waiting with room; at
+a hundred starts a second somebody is nearly always between ``started`` and ``assigned``, so that
+stretch grows with the arrival rate and says little about whether a visitor was left waiting).
 """
 
 from __future__ import annotations
