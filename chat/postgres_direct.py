@@ -25,26 +25,17 @@ from datetime import datetime
 from typing import Any
 
 import asyncpg
-from sqlalchemy import URL, BinaryExpression, BindParameter, Column, Null
-from sqlalchemy.sql import operators
+from sqlalchemy import URL
 
+from chat import conversation_sql
+from chat.conversation_sql import dollar
 from chat.group_commit import MESSAGE_COLUMNS, AppendRequest, MessageRow, Outcome, plan_batch
 from core.models import Conversation
 
 POOL_SIZE = 20
 
-CONVERSATION_COLUMNS: tuple[str, ...] = tuple(c.name for c in Conversation.__table__.columns)  # type: ignore[attr-defined]
-_SELECT_CONVERSATION = f"SELECT {', '.join(CONVERSATION_COLUMNS)} FROM conversation WHERE "  # noqa: S608 - column names from the model
-INSERT_CONVERSATION = (
-    f"INSERT INTO conversation ({', '.join(CONVERSATION_COLUMNS)})"  # noqa: S608 - column names from the model
-    f" VALUES ({', '.join(f'${i}' for i in range(1, len(CONVERSATION_COLUMNS) + 1))})"
-)
-# Only these may be looked up by: each is the primary key or unique.
-LOOKUP = {
-    "id": _SELECT_CONVERSATION + "id = $1",
-    "token_hash": _SELECT_CONVERSATION + "token_hash = $1",
-    "start_key": _SELECT_CONVERSATION + "start_key = $1",
-}
+SELECT_BY = {column: conversation_sql.select_by(column, dollar) for column in conversation_sql.LOOKUP_COLUMNS}
+INSERT_CONVERSATION = conversation_sql.insert(dollar)
 
 BATCH = """
 WITH req AS (
@@ -98,10 +89,6 @@ BY_CLIENT_ID = (
 )
 
 
-class UnsupportedCondition(TypeError):
-    """A condition ``DirectPostgres.update`` cannot express: a column compared with a value, or IS NULL."""
-
-
 def asyncpg_dsn(url: URL) -> str:
     """The engine's URL as asyncpg takes it (no ``+asyncpg`` driver suffix)."""
     return url.set(drivername="postgresql").render_as_string(hide_password=False)
@@ -129,28 +116,18 @@ class DirectPostgres:
             self._pool = None
 
     async def conversation(self, column: str, value: str) -> Conversation | None:
-        row = await (await self.pool()).fetchrow(LOOKUP[column], value)
+        row = await (await self.pool()).fetchrow(SELECT_BY[column], value)
         return Conversation(**dict(row)) if row is not None else None
 
     async def insert_conversation(self, conversation: Conversation) -> None:
-        values = [getattr(conversation, c) for c in CONVERSATION_COLUMNS]
+        values = [getattr(conversation, c) for c in conversation_sql.COLUMNS]
         await (await self.pool()).execute(INSERT_CONVERSATION, *values)
 
     async def update_conversation(
         self, conversation_id: str, conditions: tuple[object, ...], values: dict[str, Any]
     ) -> bool:
-        args: list[Any] = [conversation_id]
-        sets = []
-        for name, value in values.items():
-            if name not in CONVERSATION_COLUMNS:
-                raise UnsupportedCondition(f"conversation has no column {name!r}")
-            args.append(value)
-            sets.append(f"{name} = ${len(args)}")
-        where = ["id = $1", *(_condition(c, args) for c in conditions)]
-        status = await (await self.pool()).execute(
-            f"UPDATE conversation SET {', '.join(sets)} WHERE {' AND '.join(where)}",  # noqa: S608 - names checked, values bound
-            *args,
-        )
+        sql, args = conversation_sql.update(conversation_id, conditions, values, dollar)
+        status = await (await self.pool()).execute(sql, *args)
         return bool(status != "UPDATE 0")
 
     async def message_rows(self, conversation_id: str, after: int, upto: int | None) -> list[MessageRow]:
@@ -234,22 +211,3 @@ def _columns(inserts: list[tuple[AppendRequest, int]]) -> tuple[list[Any], ...]:
         texts.append(request.text)
         times.append(request.at)
     return conversation_ids, seqs, senders, sender_ids, client_ids, events, texts, times
-
-
-def _condition(condition: object, args: list[Any]) -> str:
-    """``column == value``, ``column != value`` or ``column IS NULL`` as SQL with a bound value."""
-    if not isinstance(condition, BinaryExpression) or not isinstance(condition.left, Column):
-        raise UnsupportedCondition(repr(condition))
-    name, op, right = condition.left.name, condition.operator, condition.right
-    if name not in CONVERSATION_COLUMNS:
-        raise UnsupportedCondition(f"conversation has no column {name!r}")
-    if isinstance(right, Null):
-        if op is operators.is_:
-            return f"{name} IS NULL"
-        if op is operators.is_not:
-            return f"{name} IS NOT NULL"
-    elif isinstance(right, BindParameter) and right.value is not None:
-        if op is operators.eq or op is operators.ne:
-            args.append(right.value)
-            return f"{name} {'=' if op is operators.eq else '<>'} ${len(args)}"
-    raise UnsupportedCondition(repr(condition))

@@ -8,13 +8,14 @@ interval): batches of a few hundred rows took 50-190 ms that way. A batch in WAL
 ``synchronous=NORMAL`` is a millisecond or two of C with no fsync, so it runs here, inline, start to
 finish on a dedicated ``sqlite3`` connection: the same decisions (``plan_batch``), plain SQL. The
 same holds for a conversation lookup or a state change, which cost 1.3-1.6 ms of CPU each through the
-async engine (thread hops, pool, ORM) and about a tenth of that here, through a synchronous SQLAlchemy
-engine on the same connection (``engine``), so a burst of starts no longer saturates the process.
+async engine (thread hops, pool, ORM): here it is one plain statement on the same connection
+(``chat.conversation_sql``), its values converted as SQLAlchemy's SQLite dialect converts them.
 
 What could block is kept off the loop. The connection never waits for a lock (``busy_timeout=0``):
 every write takes ``Database.write_lock``, so only another process can hold SQLite's, and then the
 write is retried after an asynchronous sleep. Reads take no lock (in WAL mode they see the last commit
-and never wait for a writer), so callers run them on ``engine`` directly. And it never checkpoints
+and never wait for a writer; no transaction stays open across an ``await``), so they run at once.
+And it never checkpoints
 (``wal_autocheckpoint=0``): a worker thread with its own connection copies the WAL back into the
 database (the step that fsyncs) every ``CHECKPOINT_EVERY`` messages.
 """
@@ -27,29 +28,41 @@ import sqlite3
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, TypeVar
+from datetime import datetime
+from typing import Any, TypeVar, cast
 
-from sqlalchemy import DateTime, Engine, create_engine, update
+from sqlalchemy import DateTime
 from sqlalchemy.dialects import sqlite as sqlite_dialect
-from sqlalchemy.exc import OperationalError
-from sqlalchemy.pool import StaticPool
-from sqlmodel import Session, col, select
 
+from chat import conversation_sql
+from chat.conversation_sql import COLUMNS, qmark
 from chat.group_commit import MESSAGE_COLUMNS, AppendRequest, MessageRow, Outcome, plan_batch
-from core.models import Conversation, Message
+from core.models import Conversation
 
-# Timestamps stored exactly as SQLAlchemy's SQLite dialect stores them, so every reader agrees.
+# Values stored and read exactly as SQLAlchemy's SQLite dialect does (datetimes as text, booleans as
+# integers), so the engine's readers and these agree.
 _DIALECT = sqlite_dialect.dialect()
 _bind = DateTime(timezone=True).dialect_impl(_DIALECT).bind_processor(_DIALECT)
-assert _bind is not None  # noqa: S101 - SQLite stores datetimes as text, through this processor
+_read_time = DateTime(timezone=True).dialect_impl(_DIALECT).result_processor(_DIALECT, None)
+assert _bind is not None and _read_time is not None  # noqa: S101 - SQLite keeps datetimes as text
 _STORE_TIME = _bind
+_READ_TIME = _read_time
+_LOAD = tuple(
+    c.type.dialect_impl(_DIALECT).result_processor(_DIALECT, None)
+    for c in Conversation.__table__.columns  # type: ignore[attr-defined]
+)
 
 log = logging.getLogger("nora.sqlite")
 T = TypeVar("T")
 CHECKPOINT_EVERY = 2000  # messages between WAL checkpoints (SQLite's own default is ~1000 pages)
 BUSY_WAIT_S = 30.0  # as long as the engine's busy timeout
 
-_MESSAGE = tuple(getattr(Message, name) for name in MESSAGE_COLUMNS)
+SELECT_BY = {column: conversation_sql.select_by(column, qmark) for column in conversation_sql.LOOKUP_COLUMNS}
+INSERT_CONVERSATION = conversation_sql.insert(qmark)
+_MESSAGE = ", ".join(MESSAGE_COLUMNS)
+MESSAGES_AFTER = f"SELECT {_MESSAGE} FROM message WHERE conversation_id = ? AND seq > ? ORDER BY seq"  # noqa: S608
+MESSAGES_BETWEEN = f"SELECT {_MESSAGE} FROM message WHERE conversation_id = ? AND seq > ? AND seq <= ? ORDER BY seq"  # noqa: S608
+BY_CLIENT_ID = f"SELECT {_MESSAGE} FROM message WHERE conversation_id = ? AND sender_id = ? AND client_id = ?"  # noqa: S608
 RESENT = "SELECT seq FROM message WHERE conversation_id = ? AND sender_id IS ? AND client_id = ?"
 INSERT = (
     "INSERT INTO message (conversation_id, seq, sender, sender_id, client_id, event, text, sent_at)"
@@ -70,8 +83,6 @@ class InlineSqlite:
         self._checkpoint_conn: sqlite3.Connection | None = None
         self._since_checkpoint = 0
         self._checkpointing = False
-        # Autocommit connection, no pool: each statement of a single-row operation is its own transaction.
-        self.engine: Engine = create_engine("sqlite://", creator=self._connection, poolclass=StaticPool)
 
     async def write(self, op: Callable[[], T], writes: int = 1) -> T:
         """Run a write inline, under ``Database.write_lock``. If another process holds SQLite's lock,
@@ -86,7 +97,7 @@ class InlineSqlite:
             try:
                 result = op()
                 break
-            except (sqlite3.OperationalError, OperationalError) as exc:
+            except sqlite3.OperationalError as exc:
                 if not _busy(exc) or time.monotonic() > deadline:
                     raise
             await asyncio.sleep(delay)
@@ -105,51 +116,37 @@ class InlineSqlite:
     # Reads take no lock (WAL: they see the last commit and never wait for a writer).
 
     async def conversation(self, column: str, value: str) -> Conversation | None:
-        with Session(self.engine, expire_on_commit=False) as session:
-            return session.exec(select(Conversation).where(getattr(Conversation, column) == value)).first()
+        row = self._connection().execute(SELECT_BY[column], (value,)).fetchone()
+        if row is None:
+            return None
+        return Conversation(**{name: load(v) if load else v for name, load, v in zip(COLUMNS, _LOAD, row, strict=True)})
 
     async def message_rows(self, conversation_id: str, after: int, upto: int | None) -> list[MessageRow]:
-        query = select(*_MESSAGE).where(Message.conversation_id == conversation_id, col(Message.seq) > after)
-        if upto is not None:
-            query = query.where(col(Message.seq) <= upto)
-        with self.engine.connect() as conn:
-            return [tuple(row) for row in conn.execute(query.order_by(col(Message.seq)))]
+        conn = self._connection()
+        if upto is None:
+            rows = conn.execute(MESSAGES_AFTER, (conversation_id, after)).fetchall()
+        else:
+            rows = conn.execute(MESSAGES_BETWEEN, (conversation_id, after, upto)).fetchall()
+        return [_message(row) for row in rows]
 
     async def message_by_client_id(self, conversation_id: str, sender_id: str, client_id: str) -> MessageRow | None:
-        query = select(*_MESSAGE).where(
-            Message.conversation_id == conversation_id, Message.sender_id == sender_id, Message.client_id == client_id
-        )
-        with self.engine.connect() as conn:
-            row = conn.execute(query).first()
-        return tuple(row) if row is not None else None
+        row = self._connection().execute(BY_CLIENT_ID, (conversation_id, sender_id, client_id)).fetchone()
+        return _message(row) if row is not None else None
 
     async def insert_conversation(self, conversation: Conversation) -> None:
-        def add_row() -> None:
-            with Session(self.engine, expire_on_commit=False) as session:
-                session.add(conversation)
-                session.commit()
-
-        await self.write(add_row)
+        values = [_stored(getattr(conversation, name)) for name in COLUMNS]
+        await self.write(lambda: self._connection().execute(INSERT_CONVERSATION, values))
 
     async def update_conversation(
         self, conversation_id: str, conditions: tuple[object, ...], values: dict[str, Any]
     ) -> bool:
-        statement = (
-            update(Conversation)
-            .where(col(Conversation.id) == conversation_id, *conditions)  # type: ignore[arg-type]
-            .values(**values)
-        )
-
-        def change() -> int:
-            with self.engine.connect() as conn:
-                return conn.execute(statement).rowcount
-
-        return bool(await self.write(change))
+        sql, args = conversation_sql.update(conversation_id, conditions, values, qmark)
+        stored = [_stored(v) for v in args]
+        return bool(await self.write(lambda: self._connection().execute(sql, stored).rowcount))
 
     async def close(self) -> None:
         self._checkpointer.submit(self._close_checkpointer)
         self._checkpointer.shutdown(wait=True)
-        self.engine.dispose()
         if self._conn is not None:
             self._conn.close()
             self._conn = None
@@ -217,6 +214,14 @@ class InlineSqlite:
         return plan.outcomes
 
 
-def _busy(exc: Exception) -> bool:
-    orig = exc.orig if isinstance(exc, OperationalError) else exc
-    return isinstance(orig, sqlite3.OperationalError) and orig.sqlite_errorcode & 0xFF == sqlite3.SQLITE_BUSY
+def _stored(value: object) -> object:
+    return _STORE_TIME(value) if isinstance(value, datetime) else value
+
+
+def _message(row: tuple[Any, ...]) -> MessageRow:
+    seq, sender, text, sent_at, client_id, event, sender_id = row
+    return seq, sender, text, cast(datetime, _READ_TIME(sent_at)), client_id, event, sender_id
+
+
+def _busy(exc: sqlite3.OperationalError) -> bool:
+    return exc.sqlite_errorcode & 0xFF == sqlite3.SQLITE_BUSY

@@ -1,0 +1,84 @@
+"""The conversation row in plain SQL, for the store drivers that skip SQLAlchemy's per-call work
+(``chat.sqlite_inline``, ``chat.postgres_direct``). Only the placeholder style differs between them
+(``?`` or ``$n``), so both get their statements from here and mean the same thing.
+
+``update`` takes the conditions the service writes as SQLAlchemy expressions (``col(...) == value``,
+``!=``, ``.is_(None)``) and turns each into SQL with a bound value; anything else is refused with
+``UnsupportedCondition`` rather than guessed at.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy import BinaryExpression, BindParameter, Column, Null
+from sqlalchemy.sql import operators
+
+from core.models import Conversation
+
+Mark = Callable[[int], str]  # the placeholder for the n-th (1-based) value
+
+
+def qmark(_n: int) -> str:
+    return "?"
+
+
+def dollar(n: int) -> str:
+    return f"${n}"
+
+
+COLUMNS: tuple[str, ...] = tuple(c.name for c in Conversation.__table__.columns)  # type: ignore[attr-defined]
+# Only these may be looked up by: each is the primary key or unique.
+LOOKUP_COLUMNS = frozenset({"id", "token_hash", "start_key"})
+
+
+class UnsupportedCondition(TypeError):
+    """A condition the plain-SQL update cannot express: a column compared with a value, or IS NULL."""
+
+
+def select_by(column: str, mark: Mark) -> str:
+    if column not in LOOKUP_COLUMNS:
+        raise UnsupportedCondition(f"conversations are not looked up by {column!r}")
+    return f"SELECT {', '.join(COLUMNS)} FROM conversation WHERE {column} = {mark(1)}"  # noqa: S608 - names from the model
+
+
+def insert(mark: Mark) -> str:
+    marks = ", ".join(mark(i) for i in range(1, len(COLUMNS) + 1))
+    return f"INSERT INTO conversation ({', '.join(COLUMNS)}) VALUES ({marks})"  # noqa: S608 - names from the model
+
+
+def update(
+    conversation_id: str, conditions: tuple[object, ...], values: dict[str, Any], mark: Mark
+) -> tuple[str, list[Any]]:
+    """``UPDATE conversation SET … WHERE id = … AND <conditions>`` and its values, in order."""
+    args: list[Any] = []
+    sets = []
+    for name, value in values.items():
+        if name not in COLUMNS:
+            raise UnsupportedCondition(f"conversation has no column {name!r}")
+        args.append(value)
+        sets.append(f"{name} = {mark(len(args))}")
+    if not sets:
+        raise UnsupportedCondition("nothing to set")
+    args.append(conversation_id)
+    where = [f"id = {mark(len(args))}", *(_condition(c, args, mark) for c in conditions)]
+    return f"UPDATE conversation SET {', '.join(sets)} WHERE {' AND '.join(where)}", args  # noqa: S608 - names checked
+
+
+def _condition(condition: object, args: list[Any], mark: Mark) -> str:
+    if not isinstance(condition, BinaryExpression) or not isinstance(condition.left, Column):
+        raise UnsupportedCondition(repr(condition))
+    name, op, right = condition.left.name, condition.operator, condition.right
+    if name not in COLUMNS:
+        raise UnsupportedCondition(f"conversation has no column {name!r}")
+    if isinstance(right, Null):
+        if op is operators.is_:
+            return f"{name} IS NULL"
+        if op is operators.is_not:
+            return f"{name} IS NOT NULL"
+    elif isinstance(right, BindParameter) and right.value is not None:
+        if op is operators.eq or op is operators.ne:
+            args.append(right.value)
+            return f"{name} {'=' if op is operators.eq else '<>'} {mark(len(args))}"
+    raise UnsupportedCondition(repr(condition))
