@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import os
 import shutil
 import subprocess
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +19,22 @@ from bench.scenarios import Scenario
 from bench.servers import VENV_BIN, Deployment, proc_cpu_s
 
 now = time.monotonic
+
+
+@contextlib.contextmanager
+def generator_gc_paused() -> Iterator[None]:
+    """No garbage collection in the generator while it measures: a full collection of its thousands of
+    client sockets stops its event loop for 200-300 ms, which it would then book as the latency of
+    whatever server it is measuring (the bare relay included). Collected once before and after."""
+    gc.collect()
+    gc.freeze()
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
+        gc.unfreeze()
+        gc.collect()
 
 
 def pct(values: list[float], q: float) -> float | None:
@@ -154,14 +172,15 @@ async def run_one(
     try:
         await dep.setup(scenario)
         result["server_rss_start_kib"] = dep.rss_kib()
-        if scenario.kind == "chat":
-            await _chat(scenario, dep, result, profile_dir, profile_mode)
-        elif scenario.kind == "idle":
-            await _idle(scenario, dep, result)
-        elif scenario.kind == "burst":
-            await _burst(scenario, dep, result, profile_dir, profile_mode)
-        else:
-            raise ValueError(f"unknown scenario kind {scenario.kind!r}")
+        with generator_gc_paused():
+            if scenario.kind == "chat":
+                await _chat(scenario, dep, result, profile_dir, profile_mode)
+            elif scenario.kind == "idle":
+                await _idle(scenario, dep, result)
+            elif scenario.kind == "burst":
+                await _burst(scenario, dep, result, profile_dir, profile_mode)
+            else:
+                raise ValueError(f"unknown scenario kind {scenario.kind!r}")
     except Exception as exc:  # noqa: BLE001 - any failure of a run is reported as a failure of that run
         import traceback
 
