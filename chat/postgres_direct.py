@@ -21,6 +21,8 @@ statements deciding in Python with ``plan_batch``, which also looks the resent i
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Any
 
@@ -100,6 +102,10 @@ class DirectPostgres:
         self._size = size
         self._pool: asyncpg.Pool | None = None
         self._opening = asyncio.Lock()
+        # Batches run one at a time on a connection of their own: a pooled call returns only after
+        # its release, one more turn of the event loop that every message in the batch waited for.
+        self._batch_conn: asyncpg.Connection | None = None
+        self._batching = asyncio.Lock()
 
     async def pool(self) -> asyncpg.Pool:
         if self._pool is None:
@@ -111,9 +117,25 @@ class DirectPostgres:
         return self._pool
 
     async def close(self) -> None:
+        if self._batch_conn is not None:
+            await self._batch_conn.close()
+            self._batch_conn = None
         if self._pool is not None:
             await self._pool.close()
             self._pool = None
+
+    @contextlib.asynccontextmanager
+    async def _batch_connection(self) -> AsyncIterator[asyncpg.Connection]:
+        async with self._batching:
+            if self._batch_conn is None or self._batch_conn.is_closed():
+                self._batch_conn = await asyncpg.connect(self._dsn)
+            try:
+                yield self._batch_conn
+            except (OSError, asyncpg.InterfaceError, asyncpg.PostgresConnectionError):
+                # Broken (the server restarted, say): the next batch opens a new one.
+                self._batch_conn.terminate()
+                self._batch_conn = None
+                raise
 
     async def conversation(self, column: str, value: str) -> Conversation | None:
         row = await (await self.pool()).fetchrow(SELECT_BY[column], value)
@@ -147,7 +169,8 @@ class DirectPostgres:
         if check_resent or len(set(keys)) != len(keys):
             return await self._flush_planned(batch, check_resent=check_resent)
         ids = sorted({r.conversation_id for r in batch})
-        rows = await (await self.pool()).fetch(BATCH, *_request_columns(batch), ids)
+        async with self._batch_connection() as conn:
+            rows = await conn.fetch(BATCH, *_request_columns(batch), ids)
         outcomes: list[Outcome] = [None] * len(batch)  # None: refused by its guard
         for index, seq, holder in rows:
             outcomes[index - 1] = (int(seq), True, holder)
@@ -155,7 +178,7 @@ class DirectPostgres:
 
     async def _flush_planned(self, batch: list[AppendRequest], *, check_resent: bool) -> list[Outcome]:
         ids = sorted({r.conversation_id for r in batch})
-        async with (await self.pool()).acquire() as conn, conn.transaction():
+        async with self._batch_connection() as conn, conn.transaction():
             current = {row[0]: (row[1], row[2], int(row[3])) for row in await conn.fetch(LOCK_CONVERSATIONS, ids)}
             found: list[tuple[str, str | None, str | None, int]] = []
             if check_resent:
