@@ -134,6 +134,10 @@ class StoreDriver(BatchWriter, Protocol):
     async def close(self) -> None: ...
 
 
+class StoreUnsupported(ValueError):
+    """The database is neither a SQLite file nor PostgreSQL."""
+
+
 def driver_for(db: Database) -> StoreDriver:
     url = db.engine.url
     if db.is_sqlite:
@@ -143,10 +147,6 @@ def driver_for(db: Database) -> StoreDriver:
     if db.engine.dialect.name == "postgresql":
         return DirectPostgres(asyncpg_dsn(url))
     raise StoreUnsupported(f"no conversation store for {db.engine.dialect.name}: use SQLite or PostgreSQL")
-
-
-class StoreUnsupported(ValueError):
-    """The database is neither a SQLite file nor PostgreSQL."""
 
 
 class ConversationStore:
@@ -199,10 +199,10 @@ class ConversationStore:
     ) -> Appended:
         """Store a message, if the conversation meets ``only_if``; returns once it is committed.
 
-        Appends are group-committed (``chat.group_commit``). The seq comes from the same
-        ``UPDATE … RETURNING`` that checks the guard, so a message never lands in a conversation that
-        closed meanwhile and a rollback leaves no gap. A resent ``client_id`` returns the stored message
-        (``created=False``). Raises ``NotWritable`` when the guard does not hold.
+        Appends are group-committed (``chat.group_commit``). The guard is checked and the seq taken on
+        the conversation row locked in the batch's own transaction, so a message never lands in a
+        conversation that closed meanwhile and a rollback leaves no gap. A resent ``client_id`` returns
+        the stored message (``created=False``). Raises ``NotWritable`` when the guard does not hold.
         """
         request = AppendRequest(
             conversation_id,
