@@ -23,7 +23,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
-from datetime import datetime
 from typing import Any
 
 import asyncpg
@@ -198,39 +197,21 @@ async def _keep_session(_conn: asyncpg.Connection) -> None:
     transaction is still rolled back by the pool). Skips asyncpg's reset query, a round trip per use."""
 
 
-def _request_columns(batch: list[AppendRequest]) -> tuple[list[Any], ...]:
+def _request_columns(batch: list[AppendRequest]) -> list[list[Any]]:
     """``BATCH``'s arrays, in arrival order."""
-    columns: tuple[list[Any], ...] = ([], [], [], [], [], [], [], [], [])
-    cid, kind, guard_adviser, sender, sender_id, client_id, event, text, at = columns
-    for r in batch:
-        cid.append(r.conversation_id)
-        kind.append(r.guard.kind)
-        guard_adviser.append(r.guard.adviser_id)
-        sender.append(r.sender)
-        sender_id.append(r.sender_id)
-        client_id.append(r.client_id)
-        event.append(r.event)
-        text.append(r.text)
-        at.append(r.at)
-    return columns
+    rows = [
+        (r.conversation_id, r.guard.kind, r.guard.adviser_id, r.sender, r.sender_id, r.client_id, r.event, r.text, r.at)
+        for r in batch
+    ]
+    return _arrays(rows, 9)
 
 
-def _columns(inserts: list[tuple[AppendRequest, int]]) -> tuple[list[Any], ...]:
-    conversation_ids: list[str] = []
-    seqs: list[int] = []
-    senders: list[str] = []
-    sender_ids: list[str | None] = []
-    client_ids: list[str | None] = []
-    events: list[str | None] = []
-    texts: list[str] = []
-    times: list[datetime] = []
-    for request, seq in inserts:
-        conversation_ids.append(request.conversation_id)
-        seqs.append(seq)
-        senders.append(request.sender)
-        sender_ids.append(request.sender_id)
-        client_ids.append(request.client_id)
-        events.append(request.event)
-        texts.append(request.text)
-        times.append(request.at)
-    return conversation_ids, seqs, senders, sender_ids, client_ids, events, texts, times
+def _columns(inserts: list[tuple[AppendRequest, int]]) -> list[list[Any]]:
+    """``INSERT_MESSAGES``'s arrays."""
+    rows = [(r.conversation_id, seq, r.sender, r.sender_id, r.client_id, r.event, r.text, r.at) for r, seq in inserts]
+    return _arrays(rows, 8)
+
+
+def _arrays(rows: list[tuple[Any, ...]], width: int) -> list[list[Any]]:
+    """Rows to columns: asyncpg sends each column as one array parameter (``unnest``)."""
+    return [list(column) for column in zip(*rows, strict=True)] if rows else [[] for _ in range(width)]

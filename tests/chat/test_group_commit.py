@@ -32,21 +32,25 @@ async def store(request: pytest.FixtureRequest, databases: Databases) -> AsyncIt
     await db.dispose()
 
 
-async def conversation(store: ConversationStore, n: int, state: str = "assigned", adviser: str | None = None) -> str:
-    conv = await store.create(
-        Conversation(
-            token_hash=hash_token(f"token-{n}-{state}-aaaaaaaaaaaa"),
-            alias="Gjest",
-            language="nb",
-            region="03",
-            audience="youth",
-            state=state,
-            adviser_id=adviser,
-            started_at=NOW,
-            enqueued_at=NOW,
-        )
+def new_conversation(
+    n: int, state: str = "assigned", adviser: str | None = None, start_key: str | None = None
+) -> Conversation:
+    return Conversation(
+        token_hash=hash_token(f"token-{n}-{state}-aaaaaaaaaaaa"),
+        start_key=start_key,
+        alias="Gjest",
+        language="nb",
+        region="03",
+        audience="youth",
+        state=state,
+        adviser_id=adviser,
+        started_at=NOW,
+        enqueued_at=NOW,
     )
-    return conv.id
+
+
+async def conversation(store: ConversationStore, n: int, state: str = "assigned", adviser: str | None = None) -> str:
+    return (await store.create(new_conversation(n, state, adviser))).id
 
 
 async def stored(store: ConversationStore, conversation_id: str) -> list[tuple[int, str | None, str | None]]:
@@ -138,21 +142,9 @@ async def test_a_second_conversation_with_a_taken_start_key_is_refused_as_alread
 ) -> None:
     """What a twin ``start`` (the same start sent on two sockets) meets, on either database."""
 
-    def twin(n: int) -> Conversation:
-        return Conversation(
-            token_hash=hash_token(f"twin-token-{n}-aaaaaaaaaaaaaa"),
-            start_key=hash_token("the-same-start"),
-            alias="Gjest",
-            language="nb",
-            audience="youth",
-            state="queued",
-            started_at=NOW,
-            enqueued_at=NOW,
-        )
-
-    first = await store.create(twin(1))
+    first = await store.create(new_conversation(1, "queued", start_key=hash_token("the-same-start")))
     with pytest.raises(AlreadyExists):
-        await store.create(twin(2))
+        await store.create(new_conversation(2, "queued", start_key=hash_token("the-same-start")))
     found = await store.by_start_key(hash_token("the-same-start"))
     assert found is not None and found.id == first.id
 
