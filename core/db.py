@@ -40,9 +40,10 @@ def make_engine(url: str) -> AsyncEngine:
         engine = create_async_engine(url, connect_args={"timeout": 30})
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
-    # No pre-ping: it costs a round trip per checkout on the message path; a connection that died
-    # with the server fails its statement, the caller's client retries, and the pool replaces it.
-    return create_async_engine(url, pool_size=20, max_overflow=20, pool_timeout=60, pool_recycle=1800)
+    # No pre-ping: a connection that died with the server fails its statement, the caller's client
+    # retries, and the pool replaces it. The message path has its own asyncpg pool
+    # (``chat.postgres_direct``), so this one serves listings, staff and the register: 20 at most.
+    return create_async_engine(url, pool_size=10, max_overflow=10, pool_timeout=60, pool_recycle=1800)
 
 
 class Database:
