@@ -363,3 +363,16 @@ def test_messages_faster_than_the_rate_limit_all_arrive_once_and_in_order(web: B
     expect(visitor.locator("#transcript .msg-visitor[data-state=sent]")).to_have_count(len(texts), timeout=15_000)
     expect(mine.locator(".msg-text")).to_have_text(texts)
     expect(pane(console).locator(".msg-visitor .msg-text")).to_have_text(texts, timeout=10_000)
+
+
+@pytest.mark.browser
+def test_an_adviser_typing_faster_than_the_rate_limit_is_read_in_order(web: Browsing) -> None:
+    visitor, console, _ = connected_chat(web, language="nb", region="03")
+    texts = [f"Svar {n}" for n in range(1, 19)]  # above the burst of 10 at 5 per second
+    box = console.locator(".conversation:not([hidden]) textarea[id^=compose-]")
+    for text in texts:
+        box.fill(text)
+        box.press("Enter")
+    sent = pane(console).locator(".msg-adviser:not(.msg-pending) .msg-text")
+    expect(sent).to_have_text(texts, timeout=15_000)
+    expect(visitor.locator("#transcript .msg-adviser .msg-text")).to_have_text(texts, timeout=10_000)

@@ -22,6 +22,7 @@ const C = {
   clientPrefix: "a",
   lastTransfer: null,
   audio: null,
+  holdUntil: 0, // rate limited: send nothing before this time
 };
 
 let auth;
@@ -52,7 +53,8 @@ function newConv(body) {
     lastTypingSent: 0,
     lastSeq: 0,
     messages: new Map(), // seq -> message data
-    pending: new Map(), // client_id -> {text}
+    pending: new Map(), // client_id -> {text}, in the order written
+    inFlight: null, // the one client_id sent and not yet acknowledged (one at a time keeps the order)
     hasTranscript: false,
     view: null,
     form: null,
@@ -115,6 +117,10 @@ function addMessage(conv, m, { quiet = false } = {}) {
     pendingNode = conv.pending.get(m.client_id).node;
     conv.pending.delete(m.client_id);
     data.mine = true;
+    if (conv.inFlight === m.client_id) {
+      conv.inFlight = null;
+      sendNext(conv);
+    }
   }
   if (conv.view) {
     const node = messageNode(conv, data);
@@ -134,6 +140,14 @@ function addMessage(conv, m, { quiet = false } = {}) {
 }
 
 function acknowledge(conv, clientId, seq) {
+  showStored(conv, clientId, seq);
+  if (conv.inFlight === clientId) {
+    conv.inFlight = null;
+    sendNext(conv);
+  }
+}
+
+function showStored(conv, clientId, seq) {
   const item = conv.pending.get(clientId);
   if (!item) return;
   conv.pending.delete(clientId);
@@ -160,13 +174,23 @@ function sendMessage(conv, text) {
     conv.view.transcript.append(item.node);
     scrollToEnd(conv);
   }
-  C.socket.send({ type: "message", conversation_id: conv.id, client_id: clientId, text });
+  sendNext(conv);
+}
+
+// One message in flight per conversation: were several sent at once, one refused for the rate limit
+// and a later one accepted the moment a token came free would overtake it in the transcript.
+function sendNext(conv) {
+  if (conv.inFlight || Date.now() < C.holdUntil) return;
+  const next = conv.pending.entries().next();
+  if (next.done) return;
+  const [clientId, item] = next.value;
+  const frame = { type: "message", conversation_id: conv.id, client_id: clientId, text: item.text };
+  if (C.socket.send(frame)) conv.inFlight = clientId;
 }
 
 function resendPending(conv) {
-  for (const [clientId, item] of conv.pending) {
-    C.socket.send({ type: "message", conversation_id: conv.id, client_id: clientId, text: item.text });
-  }
+  conv.inFlight = null; // sent again after a reconnect; the server answers a resend with its seq
+  sendNext(conv);
 }
 
 function eventLabel(event) {
@@ -782,9 +806,11 @@ function onError(frame) {
     }
   }
   if (frame.code === "rate_limited") {
+    const wait = Math.max(200, Number(frame.retry_after_ms) || 1000);
+    C.holdUntil = Date.now() + wait;
     setTimeout(() => {
       for (const conv of C.convs.values()) if (conv.state === "assigned") resendPending(conv);
-    }, Math.max(200, Number(frame.retry_after_ms) || 1000));
+    }, wait);
   }
   showError(t("error_generic", { message: frame.message || frame.code }));
 }

@@ -41,7 +41,8 @@ function freshState() {
     queue: null,
     lastSeq: 0,
     messages: new Map(), // seq -> <li>
-    pending: new Map(), // client_id -> {text, el}
+    pending: new Map(), // client_id -> {text, el}, in the order written
+    inFlight: null, // the one client_id sent and not yet acknowledged (one at a time keeps the order)
     pendingStart: null,
     leaveRequested: false,
     attempt: 0,
@@ -536,7 +537,8 @@ function becameLive() {
     send({ type: "leave" });
     return;
   }
-  resendPending();
+  S.inFlight = null; // whatever was in flight is sent again; the server answers a resend with its seq
+  sendNext();
 }
 
 function handleError(frame) {
@@ -556,13 +558,22 @@ function handleError(frame) {
     return;
   }
   if (frame.code === "rate_limited") {
-    // Hold new messages back until the server accepts again, then send what is pending, in order.
+    // Hold back until the server accepts again, then send what is pending, in order.
     const wait = Math.max(200, Number(frame.retry_after_ms) || 1000);
     S.holdUntil = Date.now() + wait;
+    S.inFlight = null;
     showConnection(t("rate_limited"), true);
     clearTimeout(S.retryTimer);
-    S.retryTimer = setTimeout(resendPending, wait);
+    S.retryTimer = setTimeout(sendNext, wait);
     return;
+  }
+  if (frame.ref === "message" && S.inFlight) {
+    // The message in flight was refused for good: it stays on screen, marked, and the rest go on.
+    const refused = S.pending.get(S.inFlight);
+    S.pending.delete(S.inFlight);
+    S.inFlight = null;
+    if (refused) markRefused(refused.el);
+    sendNext();
   }
   showConnection(t("error_generic", { message: frame.message || frame.code }), true);
 }
@@ -648,6 +659,10 @@ function addMessage(message) {
   const mine = message.client_id && S.pending.get(message.client_id);
   if (mine) {
     S.pending.delete(message.client_id);
+    if (message.client_id === S.inFlight) {
+      S.inFlight = null;
+      sendNext();
+    }
     node = mine.el;
     setDelivery(node, false);
   } else {
@@ -661,6 +676,14 @@ function addMessage(message) {
 }
 
 function acknowledge(clientId, seq) {
+  showStored(clientId, seq);
+  if (clientId === S.inFlight) {
+    S.inFlight = null;
+    sendNext();
+  }
+}
+
+function showStored(clientId, seq) {
   const mine = S.pending.get(clientId);
   if (!mine) return;
   S.pending.delete(clientId);
@@ -675,9 +698,23 @@ function acknowledge(clientId, seq) {
   placeInOrder(mine.el, seq);
 }
 
-function resendPending() {
-  if (!S.live) return;
-  for (const [clientId, item] of S.pending) send({ type: "message", client_id: clientId, text: item.text });
+// One message in flight at a time: were several sent at once, one refused for the rate limit and a
+// later one accepted the moment a token came free would overtake it, and the transcript would show the
+// visitor's messages out of the order they were written in.
+function sendNext() {
+  if (!S.live || S.inFlight || Date.now() < S.holdUntil) return;
+  const next = S.pending.entries().next();
+  if (next.done) return;
+  const [clientId, item] = next.value;
+  if (send({ type: "message", client_id: clientId, text: item.text })) S.inFlight = clientId;
+}
+
+function markRefused(node) {
+  node.classList.remove("msg-pending");
+  node.classList.add("msg-refused");
+  node.dataset.state = "refused";
+  const state = node.querySelector(".msg-state");
+  if (state) state.textContent = t("not_sent");
 }
 
 function scrollToEnd() {
@@ -697,7 +734,7 @@ function onSend(event) {
   scrollToEnd();
   box.value = "";
   S.lastTypingSent = 0; // the other side clears "typing" on a message; the next keystroke says it again
-  if (S.live && Date.now() >= S.holdUntil) send({ type: "message", client_id: clientId, text });
+  sendNext();
   box.focus();
 }
 
