@@ -5,8 +5,8 @@ Through SQLAlchemy's async engine every statement pays for the pool, a greenlet 
 statement cache key, the execution context and, for ORM sessions, the unit of work: about 1 ms of
 CPU per conversation lookup or state change, which on one core capped a burst of starts at about a
 hundred a second and kept saturated throughput at a third of the bare relay. Here each operation is
-one prepared statement on a pooled asyncpg connection (asyncpg prepares and caches each SQL string
-per connection), with the same decisions as the engine path (``plan_batch``) and the same schema.
+one prepared statement on an asyncpg connection (asyncpg prepares and caches each SQL string per
+connection): single-row operations on a pool, batches on a connection of their own.
 
 A batch is one round trip whatever its size (``BATCH``): one statement, its own transaction, that
 locks the batch's conversations (``ORDER BY id``, one lock order for every instance), keeps the
