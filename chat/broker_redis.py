@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 from collections.abc import AsyncIterator, Callable
 
+import orjson
 import redis.asyncio as aioredis
 from redis.asyncio.client import PubSub
 from redis.asyncio.connection import Connection
@@ -50,7 +50,7 @@ class RedisBroker(Broker):
         await self._redis.aclose(close_connection_pool=True)
 
     async def publish(self, event: Event) -> None:
-        await self._redis.publish(self._channel, json.dumps(event, separators=(",", ":")))
+        await self._redis.publish(self._channel, orjson.dumps(event))
 
     async def ping(self) -> None:
         await self._redis.ping()
@@ -80,7 +80,7 @@ class RedisBroker(Broker):
                 async for item in pubsub.listen():
                     if item.get("type") == "message":
                         with contextlib.suppress(ValueError):
-                            queue.put_nowait(json.loads(item["data"]))
+                            queue.put_nowait(orjson.loads(item["data"]))
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # noqa: BLE001 - keep listening whatever broke

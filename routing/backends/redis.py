@@ -10,11 +10,11 @@ national service of this size (hundreds waiting at most), and measured in ``benc
 from __future__ import annotations
 
 import asyncio
-import json
 import random
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, TypeVar
 
+import orjson
 from redis.asyncio import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
@@ -49,7 +49,7 @@ class RedisRoutingState(RoutingState):
     def _decode(self, raw: Any) -> MemoryRoutingState:
         if not raw:
             return MemoryRoutingState(self.delays)
-        return MemoryRoutingState.load(json.loads(raw), self.delays)
+        return MemoryRoutingState.load(orjson.loads(raw), self.delays)
 
     async def _apply(self, op: Callable[[MemoryRoutingState], Awaitable[T]]) -> T:
         async with self._lock:
@@ -63,7 +63,7 @@ class RedisRoutingState(RoutingState):
                     state = self._decode(await pipe.get(self.key))
                     result = await op(state)
                     pipe.multi()  # type: ignore[no-untyped-call]
-                    pipe.set(self.key, json.dumps(state.dump(), separators=(",", ":")), ex=STATE_TTL_S)
+                    pipe.set(self.key, orjson.dumps(state.dump()), ex=STATE_TTL_S)
                     await pipe.execute()
                     return result
                 except WatchError:
