@@ -15,9 +15,8 @@ What could block is kept off the loop. The connection never waits for a lock (``
 every write takes ``Database.write_lock``, so only another process can hold SQLite's, and then the
 write is retried after an asynchronous sleep. Reads take no lock (in WAL mode they see the last commit
 and never wait for a writer; no transaction stays open across an ``await``), so they run at once.
-And it never checkpoints
-(``wal_autocheckpoint=0``): a worker thread with its own connection copies the WAL back into the
-database (the step that fsyncs) every ``CHECKPOINT_EVERY`` messages.
+And it never checkpoints (``wal_autocheckpoint=0``): a worker thread with its own connection copies
+the WAL back into the database (the step that fsyncs) every ``CHECKPOINT_EVERY`` messages.
 """
 
 from __future__ import annotations
