@@ -9,7 +9,7 @@ by the database's own driver (``chat.sqlite_inline``, ``chat.postgres_direct``);
 the unique constraint refuses a resent client id is the batch redone with a lookup of those ids. Guards
 are checked on the locked rows; seqs follow the order the appends arrived in. Each caller is answered
 only after the commit, so an ack still means "stored". If the batch meets a unique-constraint race
-(another instance stored the same client id meanwhile), it is redone one message at a time.
+(another instance stored the same client id meanwhile), each message is redone in a batch of its own.
 """
 
 from __future__ import annotations
@@ -17,21 +17,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sqlite3
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
 import asyncpg
-from sqlalchemy import ColumnElement
-from sqlalchemy.exc import IntegrityError
-from sqlmodel import col
-
-from core.models import Conversation
 
 MAX_BATCH = 500
-# A unique constraint refused the batch, through the engine, sqlite3 or asyncpg.
-REFUSED = (IntegrityError, sqlite3.IntegrityError, asyncpg.UniqueViolationError)
+# A unique constraint refused the batch, through sqlite3 or asyncpg.
+REFUSED = (sqlite3.IntegrityError, asyncpg.UniqueViolationError)
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,15 +35,8 @@ class Guard:
     kind: str = "any"  # "any" | "open" | "adviser"
     adviser_id: str | None = None
 
-    def conditions(self) -> tuple[ColumnElement[bool], ...]:
-        if self.kind == "open":
-            return (col(Conversation.state) != "closed",)
-        if self.kind == "adviser":
-            return (col(Conversation.state) == "assigned", col(Conversation.adviser_id) == self.adviser_id)
-        return ()
-
     def admits(self, state: str, adviser_id: str | None) -> bool:
-        """``conditions`` evaluated on a row already read and locked."""
+        """Whether a conversation row, read and locked in the batch's transaction, takes the message."""
         if self.kind == "open":
             return state != "closed"
         if self.kind == "adviser":
@@ -79,7 +66,6 @@ class AppendRequest:
 
 # (seq, created, adviser_id) of a stored message, or None when the guard did not hold.
 Outcome = tuple[int, bool, str | None] | None
-OneByOne = Callable[[AppendRequest], Awaitable[Outcome]]
 
 
 class BatchWriter(Protocol):
@@ -89,9 +75,8 @@ class BatchWriter(Protocol):
 
 
 class GroupCommitter:
-    def __init__(self, writer: BatchWriter, one_by_one: OneByOne, *, max_batch: int = MAX_BATCH) -> None:
+    def __init__(self, writer: BatchWriter, *, max_batch: int = MAX_BATCH) -> None:
         self.writer = writer  # inline SQLite or direct asyncpg
-        self.one_by_one = one_by_one
         self.max_batch = max_batch
         self._pending: list[AppendRequest] = []
         self._task: asyncio.Task[None] | None = None
@@ -117,11 +102,12 @@ class GroupCommitter:
                     # A client id already stored: a resend after a reconnect. Rolled back; look them up.
                     outcomes = await self._flush(batch, check_resent=True)
             except REFUSED:
-                # Another instance stored one of these client ids meanwhile: one at a time.
+                # Another instance stored one of these client ids meanwhile: each in a batch of its own,
+                # so the race costs only the message it touched.
                 outcomes = []
                 for request in batch:
                     try:
-                        outcomes.append(await self.one_by_one(request))
+                        outcomes.append((await self._flush([request], check_resent=True))[0])
                     except Exception as exc:  # noqa: BLE001 - handed to the waiting caller
                         _settle(request, exc)
                         outcomes.append(None)
@@ -193,19 +179,6 @@ def plan_batch(
 # (seq, sender, text, sent_at, client_id, event, sender_id): a stored message as every driver reads it back.
 MessageRow = tuple[int, str, str | None, datetime, str | None, str | None, str | None]
 MESSAGE_COLUMNS = ("seq", "sender", "text", "sent_at", "client_id", "event", "sender_id")
-
-
-def insert_row(request: AppendRequest, seq: int) -> dict[str, object]:
-    return {
-        "conversation_id": request.conversation_id,
-        "seq": seq,
-        "sender": request.sender,
-        "sender_id": request.sender_id,
-        "client_id": request.client_id,
-        "event": request.event,
-        "text": request.text,
-        "sent_at": request.at,
-    }
 
 
 def _settle(request: AppendRequest, value: Outcome | BaseException) -> None:

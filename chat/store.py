@@ -14,9 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, NamedTuple, Protocol
 
-from sqlalchemy import insert, update
-from sqlalchemy.exc import IntegrityError
-from sqlmodel import col, select
+from sqlmodel import select
 
 from chat.errors import ChatError
 from chat.group_commit import (
@@ -27,14 +25,12 @@ from chat.group_commit import (
     GroupCommitter,
     Guard,
     MessageRow,
-    Outcome,
-    insert_row,
 )
 from chat.postgres_direct import DirectPostgres, asyncpg_dsn
 from chat.sqlite_inline import InlineSqlite
 from core.clock import as_utc, iso
 from core.db import Database
-from core.models import Conversation, Message
+from core.models import Conversation
 
 
 class NotWritable(ChatError):
@@ -151,13 +147,12 @@ def driver_for(db: Database) -> StoreDriver:
 
 class ConversationStore:
     """Conversations and messages on the message path go through the database's driver (about a tenth
-    of the CPU of the async engine and ORM per operation); listings and the rare one-by-one fallback
-    go through the engine."""
+    of the CPU of the async engine and ORM per operation); listings go through the engine."""
 
     def __init__(self, db: Database) -> None:
         self.db = db
         self.driver = driver_for(db)
-        self._committer = GroupCommitter(self.driver, self._append_one)
+        self._committer = GroupCommitter(self.driver)
 
     async def close(self) -> None:
         await self._committer.close()
@@ -225,31 +220,6 @@ class ConversationStore:
         if stored is None:
             raise NotWritable(conversation_id)  # purged meanwhile
         return Appended(stored, False, None)
-
-    async def _append_one(self, request: AppendRequest) -> Outcome:
-        """One message in its own transaction: the fallback when a batch meets a constraint race."""
-        try:
-            async with self.db.transaction() as conn:
-                row = (
-                    await conn.execute(
-                        update(Conversation)
-                        .where(col(Conversation.id) == request.conversation_id, *request.guard.conditions())
-                        .values(next_seq=col(Conversation.next_seq) + 1)
-                        .returning(col(Conversation.next_seq), col(Conversation.adviser_id))
-                    )
-                ).first()
-                if row is None:
-                    return None
-                seq, adviser_id = int(row[0]), row[1]
-                await conn.execute(insert(Message).values(**insert_row(request, seq)))
-        except IntegrityError:
-            if request.client_id is None:
-                raise
-            existing = await self._by_client_id(request.conversation_id, request.sender_id, request.client_id)
-            if existing is None:
-                raise
-            return existing.seq, False, None
-        return seq, True, adviser_id
 
     async def _by_client_id(self, conversation_id: str, sender_id: str | None, client_id: str) -> StoredMessage | None:
         if sender_id is None:
