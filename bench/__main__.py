@@ -44,7 +44,14 @@ def _line(r: dict[str, Any]) -> str:
 
 
 async def run_set(
-    scenarios: list[Scenario], dbs: list[str], *, bare: bool, profile: str | None, label: str, strict_targets: bool
+    scenarios: list[Scenario],
+    dbs: list[str],
+    *,
+    bare: bool,
+    profile: str | None,
+    label: str,
+    strict_targets: bool,
+    repeat: int = 1,
 ) -> int:
     workdir = Path(tempfile.mkdtemp(prefix="nora-bench-"))
     results_dir = report.RESULTS
@@ -65,12 +72,14 @@ async def run_set(
             _print(f"note: {s.name}: {s.note}")
     runs: list[dict[str, Any]] = []
     try:
-        for s in scenarios:
-            _print(f"\n== {s.name}: {s.describe()}")
+        for s, round_ in [(s, i) for s in scenarios for i in range(1, repeat + 1)]:
+            _print(f"\n== {s.name}: {s.describe()}" + (f" (round {round_} of {repeat})" if repeat > 1 else ""))
             deps: list[Deployment] = ([BareRelay(workdir)] if bare else []) + list(noras)
             bare_result = None
             for dep in deps:
                 r = await run_one(s, dep, profile_dir=profile_dir, profile_mode=profile or "cpu")
+                if repeat > 1:
+                    r["round"] = round_
                 if dep.name == "bare":
                     bare_result = r
                 else:
@@ -90,18 +99,31 @@ async def run_set(
         for n in noras:
             await n.close()
     _print("\n" + report.table(scenarios, runs))
+    medians = report.median_targets(scenarios, runs) if repeat > 1 else []
+    if medians:
+        _print(f"Targets over {repeat} rounds (each round's ratio to its own bare relay; the median decides):\n")
+        _print(report.median_table(medians) + "\n")
     record = {
         "set": label,
         "machine": info,
         "databases": dbs,
         "scenarios": [s.__dict__ | {"description": s.describe(), "advisers": s.advisers} for s in scenarios],
+        "repeat": repeat,
         "runs": runs,
+        "median_targets": medians,
     }
     path = report.write_json(record, label)
     _print(f"JSON: {path}")
     failed = [r for r in runs if r["verdict"] == "FAIL"]
     unverified = [r for r in runs if r["verdict"] == "UNVERIFIED"]
-    missed = [r for r in runs if any(t.get("met") is False for t in r.get("targets", {}).values())]
+    if medians:
+        missed_names = sorted({f"{m['scenario']}/{m['deployment']}" for m in medians if not m["met"]})
+    else:
+        missed_names = [
+            f"{r['scenario']}/{r['deployment']}"
+            for r in runs
+            if any(t.get("met") is False for t in r.get("targets", {}).values())
+        ]
     if unverified:
         _print(
             f"\nUNVERIFIED (server had not caught up when the drain time ran out; nothing definitely lost) "
@@ -113,11 +135,8 @@ async def run_set(
             + ", ".join(f"{r['scenario']}/{r['deployment']}" for r in failed)
         )
         return 1
-    if missed:
-        _print(
-            f"\ntargets missed in {len(missed)} run(s): "
-            + ", ".join(f"{r['scenario']}/{r['deployment']}" for r in missed)
-        )
+    if missed_names:
+        _print(f"\ntargets missed in {len(missed_names)} run(s): " + ", ".join(missed_names))
         if strict_targets:
             return 3
     return 4 if unverified else 0
@@ -160,6 +179,13 @@ def main(argv: list[str] | None = None) -> int:
         choices=["cpu", "gil"],
         help="py-spy the nora processes during each chat window (gil: only GIL-holding samples)",
     )
+    run.add_argument(
+        "--repeat",
+        type=int,
+        default=1,
+        metavar="N",
+        help="play each scenario N times (bare relay and servers each round); targets judged on the median ratio",
+    )
     run.add_argument("--strict-targets", action="store_true", help="exit 3 when a target is missed")
     sub.add_parser("selfcheck", help="prove the checks fail on lost, duplicated or skipped messages")
     sub.add_parser("list", help="list the scenarios")
@@ -184,13 +210,22 @@ def main(argv: list[str] | None = None) -> int:
     else:
         label = "standard" if args.standard else "quick"
         scenarios = list(SETS[label])
+    if args.repeat < 1:
+        _print("--repeat takes a whole number of at least 1")
+        return 2
     dbs = [d.strip() for d in args.db.split(",") if d.strip()]
     if any(d not in ("sqlite", "postgres") for d in dbs):
         _print("--db takes sqlite and/or postgres")
         return 2
     return asyncio.run(
         run_set(
-            scenarios, dbs, bare=not args.no_bare, profile=args.profile, label=label, strict_targets=args.strict_targets
+            scenarios,
+            dbs,
+            bare=not args.no_bare,
+            profile=args.profile,
+            label=label + (f"-x{args.repeat}" if args.repeat > 1 else ""),
+            strict_targets=args.strict_targets,
+            repeat=args.repeat,
         )
     )
 

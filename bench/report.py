@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import statistics
 import subprocess
 import sys
 import time
@@ -112,9 +113,13 @@ def _targets_cell(t: dict[str, Any]) -> str:
     return "; ".join(parts)
 
 
+def _server(r: dict[str, Any]) -> str:
+    return f"{r['deployment']} #{r['round']}" if r.get("round") else r["deployment"]
+
+
 def table(scenarios: list[Scenario], runs: list[dict[str, Any]]) -> str:
     """Markdown tables: one per scenario kind; the ratio to the bare relay of the same run in brackets."""
-    by = {(r["scenario"], r["deployment"]): r for r in runs}
+    by = {(r["scenario"], r.get("round", 1), r["deployment"]): r for r in runs}
     lines: list[str] = []
 
     def rows_for(kind: str) -> list[tuple[Scenario, dict[str, Any], dict[str, Any] | None]]:
@@ -122,9 +127,9 @@ def table(scenarios: list[Scenario], runs: list[dict[str, Any]]) -> str:
         for s in scenarios:
             if s.kind != kind:
                 continue
-            bare = by.get((s.name, "bare"))
             for r in runs:
                 if r["scenario"] == s.name:
+                    bare = by.get((s.name, r.get("round", 1), "bare"))
                     out.append((s, r, bare if r["deployment"] != "bare" else None))
         return out
 
@@ -138,7 +143,7 @@ def table(scenarios: list[Scenario], runs: list[dict[str, Any]]) -> str:
         for s, r, bare in chat:
             b = bare or {}
             lines.append(
-                f"| {s.name} | {r['deployment']} | {_f(r.get('offered_per_s'), 0)} | {_skipped(r)} "
+                f"| {s.name} | {_server(r)} | {_f(r.get('offered_per_s'), 0)} | {_skipped(r)} "
                 f"| {_f(r.get('acked_per_s'), 0)}{_x(r.get('acked_per_s'), b.get('acked_per_s'))} "
                 f"| {_f(r.get('latency_ms_p50'))} "
                 f"| {_f(r.get('latency_ms_p99'))}{_x(r.get('latency_ms_p99'), b.get('latency_ms_p99'))} "
@@ -158,7 +163,7 @@ def table(scenarios: list[Scenario], runs: list[dict[str, Any]]) -> str:
         for s, r, bare in idle:
             b = bare or {}
             lines.append(
-                f"| {s.name} | {r['deployment']} | {_f(r.get('sockets'))} "
+                f"| {s.name} | {_server(r)} | {_f(r.get('sockets'))} "
                 f"| {_f((r.get('rss_before_kib') or 0) / 1024)} | {_f((r.get('rss_after_kib') or 0) / 1024)} "
                 f"| {_f(r.get('rss_per_conn_kib'))}{_x(r.get('rss_per_conn_kib'), b.get('rss_per_conn_kib'))} "
                 f"| {_f(r.get('connect_s'))} | {_f(r.get('idle_cpu_cores'), 3)} "
@@ -175,13 +180,59 @@ def table(scenarios: list[Scenario], runs: list[dict[str, Any]]) -> str:
         for s, r, bare in burst:
             b = bare or {}
             lines.append(
-                f"| {s.name} | {r['deployment']} | {_f(r.get('assign_ms_p50'))} "
+                f"| {s.name} | {_server(r)} | {_f(r.get('assign_ms_p50'))} "
                 f"| {_f(r.get('assign_ms_p99'))}{_x(r.get('assign_ms_p99'), b.get('assign_ms_p99'))} "
                 f"| {_f(r.get('assign_ms_max'), 0)} | {_f(r.get('visitor_wait_with_room_s'), 2)} "
                 f"| {_f(r.get('longest_wait_with_room_s'), 2)} "
                 f"| {_f(r.get('cpu_cores'), 2)} | {_verdict(r)} | {_targets_cell(r.get('targets', {}))} |"
             )
         lines.append("")
+    return "\n".join(lines)
+
+
+def median_targets(scenarios: list[Scenario], runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per scenario, server and target: each round's ratio (to that round's own bare relay) and their
+    median, which decides the verdict of a repeated run. One round's p99 moves with whatever else the
+    machine did in those 20 seconds; the median of several paired rounds does not."""
+    out = []
+    for s in scenarios:
+        deployments = sorted({r["deployment"] for r in runs if r["scenario"] == s.name and r["deployment"] != "bare"})
+        for dep in deployments:
+            rounds = [r for r in runs if r["scenario"] == s.name and r["deployment"] == dep]
+            for metric, (op, bound) in s.targets.items():
+                found = (r.get("targets", {}).get(metric, {}).get("ratio") for r in rounds)
+                ratios = [v for v in found if isinstance(v, int | float)]
+                if not ratios:
+                    continue
+                mid = statistics.median(ratios)
+                met = mid <= bound if op == "<=" else mid >= bound
+                out.append(
+                    {
+                        "scenario": s.name,
+                        "deployment": dep,
+                        "metric": metric,
+                        "ratios": ratios,
+                        "median": round(mid, 2),
+                        "bound": f"{op} {bound}",
+                        "met": met,
+                        "relative": TARGET_FIELDS[metric][1],
+                    }
+                )
+    return out
+
+
+def median_table(rows: list[dict[str, Any]]) -> str:
+    lines = [
+        "| scenario | server | target | each round | median | bound | verdict |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for row in rows:
+        unit = "x" if row["relative"] else ""
+        each = ", ".join(f"{v:.2f}{unit}" for v in row["ratios"])
+        lines.append(
+            f"| {row['scenario']} | {row['deployment']} | {row['metric']} | {each} | {row['median']:.2f}{unit} "
+            f"| {row['bound']} | {'met' if row['met'] else 'MISSED'} |"
+        )
     return "\n".join(lines)
 
 
