@@ -16,13 +16,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import sqlite3
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
 import asyncpg
 
+log = logging.getLogger("nora.group_commit")
 MAX_BATCH = 500
 # A unique constraint refused the batch, through sqlite3 or asyncpg.
 REFUSED = (sqlite3.IntegrityError, asyncpg.UniqueViolationError)
@@ -46,6 +49,9 @@ class Guard:
 
 ANY = Guard()
 
+# (seq, created, adviser_id) of a stored message, or None when the guard did not hold.
+Outcome = tuple[int, bool, str | None] | None
+
 
 @dataclass(slots=True)
 class AppendRequest:
@@ -57,15 +63,14 @@ class AppendRequest:
     sender_id: str | None
     event: str | None
     guard: Guard
-    future: asyncio.Future[tuple[int, bool, str | None] | None] = field(repr=False)
+    # Awaited by ``submit``; ``None`` for a request handed over with ``enqueue``, whose ``on_settle``
+    # is called with the outcome (or the error) in the same turn of the loop as the commit.
+    future: asyncio.Future[tuple[int, bool, str | None] | None] | None = field(repr=False)
+    on_settle: Callable[[Outcome | BaseException], None] | None = field(default=None, repr=False)
 
     @property
     def key(self) -> tuple[str, str | None, str] | None:
         return (self.conversation_id, self.sender_id, self.client_id) if self.client_id is not None else None
-
-
-# (seq, created, adviser_id) of a stored message, or None when the guard did not hold.
-Outcome = tuple[int, bool, str | None] | None
 
 
 class BatchWriter(Protocol):
@@ -82,10 +87,15 @@ class GroupCommitter:
         self._task: asyncio.Task[None] | None = None
 
     async def submit(self, request: AppendRequest) -> Outcome:
+        assert request.future is not None  # noqa: S101 - submit awaits it
+        self.enqueue(request)
+        return await request.future
+
+    def enqueue(self, request: AppendRequest) -> None:
+        """Hand a request over without waiting: it goes into the next batch, in arrival order."""
         self._pending.append(request)
         if self._task is None or self._task.done():
             self._task = asyncio.create_task(self._drain())
-        return await request.future
 
     async def close(self) -> None:
         if self._task is not None:
@@ -182,9 +192,15 @@ MESSAGE_COLUMNS = ("seq", "sender", "text", "sent_at", "client_id", "event", "se
 
 
 def _settle(request: AppendRequest, value: Outcome | BaseException) -> None:
-    if request.future.done():
+    if request.on_settle is not None:
+        try:
+            request.on_settle(value)
+        except Exception:  # noqa: BLE001 - one caller's failure must not stop the batch's other answers
+            log.exception("settling an append failed")
+    future = request.future
+    if future is None or future.done():
         return  # the caller went away; the message may be stored, and a resend will find it
     if isinstance(value, BaseException):
-        request.future.set_exception(value)
+        future.set_exception(value)
     else:
-        request.future.set_result(value)
+        future.set_result(value)

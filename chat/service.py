@@ -13,7 +13,8 @@ import asyncio
 import contextlib
 import logging
 import secrets
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -30,7 +31,7 @@ from chat.hub import Hub, StaffConn, VisitorConn
 from chat.outbox import WS_1000_NORMAL, WS_1008_POLICY, Ack, Deliver, Outbox, Replay, Run, Untrack
 from chat.ratelimit import TokenBucket
 from chat.staff import StaffDirectory, StaffProfile
-from chat.store import AlreadyExists, ConversationState, ConversationStore, NotWritable, StoredMessage, hash_token
+from chat.store import AlreadyExists, ConversationState, ConversationStore, StoredMessage, hash_token
 from chat.texts import notice
 from core.clock import Clock, as_utc, iso, system_clock, to_datetime
 from core.models import Conversation
@@ -103,6 +104,9 @@ class ChatService:
         self._queue_dirty = False
         self._last_purge = 0.0
         self._local_status: dict[str, AdviserStatus] = {}  # advisers connected here, to rebuild state
+        self._jobs: set[asyncio.Task[None]] = set()
+        self._outgoing: deque[Event] = deque()
+        self._publisher: asyncio.Task[None] | None = None
 
     # ------------------------------------------------------------------ lifecycle of the service
 
@@ -114,9 +118,10 @@ class ChatService:
         await asyncio.wait_for(self._listening.wait(), timeout=10)
 
     async def stop(self) -> None:
-        for task in self._tasks:
+        tasks = [*self._tasks, *self._jobs, *([self._publisher] if self._publisher is not None else [])]
+        for task in tasks:
             task.cancel()
-        for task in self._tasks:
+        for task in tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks.clear()
@@ -133,6 +138,13 @@ class ChatService:
         self._apply_safely(event, message)
         if not self.broker.reaches_other_instances:
             return
+        if self._outgoing or (self._publisher is not None and not self._publisher.done()):
+            # Messages stored before this event are still on their way out: keep the order.
+            self._publish_later(event)
+            return
+        await self._publish_now(event)
+
+    async def _publish_now(self, event: Event) -> None:
         try:
             await self.broker.publish(event)
         except Exception as exc:  # noqa: BLE001 - any broker failure degrades to "delivered later"
@@ -289,10 +301,15 @@ class ChatService:
     async def _publish_message(
         self, conversation_id: str, adviser_id: str | None, message: StoredMessage, origin: str | None
     ) -> None:
+        await self.publish(self._message_event(conversation_id, adviser_id, message, origin), message)
+
+    def _message_event(
+        self, conversation_id: str, adviser_id: str | None, message: StoredMessage, origin: str | None
+    ) -> Event:
         event: Event = {"t": "msg", "c": conversation_id, "a": adviser_id, "o": origin}
         if self.broker.reaches_other_instances:  # this instance's sockets get ``message`` itself
             event["m"] = message.event_body()
-        await self.publish(event, message)
+        return event
 
     def _rate_check(self, key: tuple[str, str], ref: str) -> None:
         bucket = self._buckets.get(key)
@@ -304,7 +321,7 @@ class ChatService:
         if wait_ms:
             raise FrameError("rate_limited", "Too many messages; wait a moment.", ref=ref, retry_after_ms=wait_ms)
 
-    async def _post(
+    def _post(
         self,
         outbox: Outbox,
         conversation_id: str,
@@ -314,28 +331,77 @@ class ChatService:
         text: Text,
         origin: str,
         only_if: Guard,
-    ) -> None:
-        """The message hot path: one transaction, then the ack, then one fan-out event."""
-        outbox.expect_ack(conversation_id, text.client_id)
-        try:
-            stored = await self.store.append(
-                conversation_id,
-                sender=sender,
-                text=text.text,
-                at=to_datetime(self.now()),
-                client_id=text.client_id,
-                sender_id=sender_id,
-                only_if=only_if,
-            )
-        except BaseException:
-            outbox.forget_ack(conversation_id, text.client_id)
-            raise
-        outbox.push(Ack(conversation_id, text.client_id, stored.message.seq))
-        if stored.created:
-            metrics.MESSAGES_BY_SENDER[sender].inc()
-            await self._publish_message(conversation_id, stored.adviser_id, stored.message, origin)
+        refused: Callable[[], Awaitable[BaseException]],
+    ) -> asyncio.Future[None]:
+        """The message hot path, without waiting: hand the message to the next group commit and return a
+        future that completes once it is stored (or carries the frame error that refuses it).
 
-    # ------------------------------------------------------------------ visitors
+        The ack and the fan-out run in the committer's own turn of the loop, right after the commit
+        (``ConversationStore.append_nowait``), rather than a turn later in a resumed coroutine; the
+        socket's reader goes on to its next frame meanwhile, and seqs still follow arrival order.
+        ``refused`` builds the error for a message its guard turned down (it may read the conversation
+        to say precisely why)."""
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[None] = loop.create_future()
+        at = to_datetime(self.now())
+        client_id = text.client_id
+        outbox.expect_ack(conversation_id, client_id)
+
+        def settle(outcome: tuple[int, bool, str | None] | None | BaseException) -> None:
+            if isinstance(outcome, BaseException) or outcome is None:
+                outbox.forget_ack(conversation_id, client_id)
+                if outcome is not None:
+                    done.set_exception(outcome)
+                else:
+                    self._spawn(self._refuse(done, refused))
+                return
+            seq, created, adviser_id = outcome
+            outbox.push(Ack(conversation_id, client_id, seq))
+            if created:
+                metrics.MESSAGES_BY_SENDER[sender].inc()
+                message = StoredMessage(seq, sender, text.text, at, client_id, None, sender_id)
+                event = self._message_event(conversation_id, adviser_id, message, origin)
+                event["i"] = self.instance
+                self._apply_safely(event, message)
+                if self.broker.reaches_other_instances:
+                    self._publish_later(event)
+            done.set_result(None)
+
+        self.store.append_nowait(
+            conversation_id,
+            sender=sender,
+            text=text.text,
+            at=at,
+            client_id=client_id,
+            sender_id=sender_id,
+            only_if=only_if,
+            on_settle=settle,
+        )
+        return done
+
+    async def _refuse(self, done: asyncio.Future[None], refused: Callable[[], Awaitable[BaseException]]) -> None:
+        try:
+            error = await refused()
+        except Exception as exc:  # noqa: BLE001 - the precise error is raised, or reading it failed
+            error = exc
+        if not done.done():
+            done.set_exception(error)
+
+    def _spawn(self, job: Coroutine[Any, Any, None]) -> None:
+        """A background job the service keeps a reference to until it ends."""
+        task = asyncio.create_task(job)
+        self._jobs.add(task)
+        task.add_done_callback(self._jobs.discard)
+
+    def _publish_later(self, event: Event) -> None:
+        """Publish to the other instances from synchronous code: in order, by one background sender."""
+        self._outgoing.append(event)
+        if self._publisher is None or self._publisher.done():
+            self._publisher = asyncio.create_task(self._send_outgoing())
+
+    async def _send_outgoing(self) -> None:
+        while self._outgoing:
+            await self._publish_now(self._outgoing.popleft())
 
     async def visitor_start(self, conn: VisitorConn, start: Start) -> None:
         if conn.conversation_id is not None:
@@ -448,23 +514,33 @@ class ChatService:
         return conv
 
     async def visitor_message(self, conn: VisitorConn, text: Text) -> None:
-        conversation_id = conn.conversation_id
-        if conversation_id is None or conn.state == S.CLOSED:
+        done = self.visitor_message_nowait(conn, text)
+        if done is None:
             await self._visitor_conversation(conn, "message")  # raises the right error
             return
+        await done
+
+    def visitor_message_nowait(self, conn: VisitorConn, text: Text) -> asyncio.Future[None] | None:
+        """Hand the message over (see ``_post``); ``None`` when the connection has no open conversation,
+        which ``visitor_message`` answers with the precise error."""
+        conversation_id = conn.conversation_id
+        if conversation_id is None or conn.state == S.CLOSED:
+            return None
         self._rate_check(("v", conversation_id), "message")
-        try:
-            await self._post(
-                conn.outbox,
-                conversation_id,
-                sender="visitor",
-                sender_id=VISITOR,
-                text=text,
-                origin=conn.id,
-                only_if=Guard("open"),
-            )
-        except NotWritable:
-            raise FrameError("not_found", "This conversation has ended.", ref="message") from None
+
+        async def refused() -> BaseException:
+            return FrameError("not_found", "This conversation has ended.", ref="message")
+
+        return self._post(
+            conn.outbox,
+            conversation_id,
+            sender="visitor",
+            sender_id=VISITOR,
+            text=text,
+            origin=conn.id,
+            only_if=Guard("open"),
+            refused=refused,
+        )
 
     async def visitor_typing(self, conn: VisitorConn) -> None:
         if conn.conversation_id is None or conn.state != S.ASSIGNED:
@@ -688,22 +764,31 @@ class ChatService:
         return conv
 
     async def adviser_message(self, conn: StaffConn, text: Text) -> None:
+        await self.adviser_message_nowait(conn, text)
+
+    def adviser_message_nowait(self, conn: StaffConn, text: Text) -> asyncio.Future[None]:
+        """Hand the message over (see ``_post``)."""
         conversation_id = text.conversation_id
         assert conversation_id is not None  # noqa: S101 - parse_text(with_conversation=True)
         self._rate_check((conn.user_id, conversation_id), "message")
-        try:
-            await self._post(
-                conn.outbox,
-                conversation_id,
-                sender="adviser",
-                sender_id=conn.user_id,
-                text=text,
-                origin=conn.id,
-                only_if=Guard("adviser", conn.user_id),
-            )
-        except NotWritable:
-            await self._adviser_conversation(conn, conversation_id, "message")  # raises the precise error
-            raise not_found("message") from None
+
+        async def refused() -> BaseException:
+            try:
+                await self._adviser_conversation(conn, conversation_id, "message")  # raises the precise error
+            except FrameError as exc:
+                return exc
+            return not_found("message")
+
+        return self._post(
+            conn.outbox,
+            conversation_id,
+            sender="adviser",
+            sender_id=conn.user_id,
+            text=text,
+            origin=conn.id,
+            only_if=Guard("adviser", conn.user_id),
+            refused=refused,
+        )
 
     async def adviser_typing(self, conn: StaffConn, conversation_id: str) -> None:
         if not self._typing_allowed((conn.user_id + "t", conversation_id)):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, NamedTuple, Protocol
@@ -25,6 +26,7 @@ from chat.group_commit import (
     GroupCommitter,
     Guard,
     MessageRow,
+    Outcome,
 )
 from chat.postgres_direct import DirectPostgres, asyncpg_dsn
 from chat.sqlite_inline import InlineSqlite
@@ -220,6 +222,26 @@ class ConversationStore:
         if stored is None:
             raise NotWritable(conversation_id)  # purged meanwhile
         return Appended(stored, False, None)
+
+    def append_nowait(
+        self,
+        conversation_id: str,
+        *,
+        sender: str,
+        text: str,
+        at: datetime,
+        client_id: str | None,
+        sender_id: str | None,
+        only_if: Guard,
+        on_settle: Callable[[Outcome | BaseException], None],
+    ) -> None:
+        """``append`` without waiting: the message goes into the next batch in arrival order, and
+        ``on_settle`` gets ``(seq, created, adviser_id)``, ``None`` (the guard did not hold) or the error,
+        called in the same turn of the loop as the commit. For the message hot path, where resuming a
+        waiting coroutine per message is a turn of the loop and a task step each."""
+        self._committer.enqueue(
+            AppendRequest(conversation_id, sender, text, at, client_id, sender_id, None, only_if, None, on_settle)
+        )
 
     async def _by_client_id(self, conversation_id: str, sender_id: str | None, client_id: str) -> StoredMessage | None:
         if sender_id is None:

@@ -96,10 +96,21 @@ async def adviser_socket(websocket: WebSocket) -> None:
         elif kind == "sync":
             await service.adviser_sync(conn, parse_sync(data))
 
+    def submit(kind: str, data: dict[str, Any]) -> asyncio.Future[None] | None:
+        if kind != "message":
+            return None
+        return service.adviser_message_nowait(conn, parse_text(data, max_chars, with_conversation=True))
+
     try:
         await service.adviser_connected(conn)
         await receive_loop(
-            websocket, outbox, ADVISER_TYPES, service.settings.max_frame_bytes, dispatch, lane_of=conversation_lane
+            websocket,
+            outbox,
+            ADVISER_TYPES,
+            service.settings.max_frame_bytes,
+            dispatch,
+            lane_of=conversation_lane,
+            submit=submit,
         )
     finally:
         watcher.cancel()

@@ -4,6 +4,12 @@ Reading never waits for processing: frames go to worker lanes, so uvicorn keeps 
 (and its keepalive pongs) while a frame waits on the database. Frames of one lane are handled in
 order; an adviser's conversations each get a lane of their own, so one slow conversation does not hold
 up the others. The backlog is bounded: past it a frame is refused with ``rate_limited``.
+
+A ``message`` needs no lane of its own: its synchronous part (checks, then handing it to the group
+commit, which keeps arrival order) runs where it is read, whenever its lane has nothing queued or
+running, and its outcome comes back as a future (``Submit``). That saves two task switches and two
+turns of the loop per message. A later frame of another kind in the same lane waits for those futures
+first, so a ``leave`` or ``close`` still comes after the messages sent before it.
 """
 
 from __future__ import annotations
@@ -27,6 +33,8 @@ MAX_BACKLOG = 256  # frames read but not yet handled, per socket
 DRAIN_S = 5.0  # after the peer leaves, how long frames already read may still finish
 
 Dispatch = Callable[[str, dict[str, Any]], Awaitable[None]]
+# The synchronous part of a frame: a future for its outcome, or None when it must be dispatched instead.
+Submit = Callable[[str, dict[str, Any]], "asyncio.Future[None] | None"]
 LaneOf = Callable[[str, dict[str, Any]], str | None]
 MAIN = ""
 
@@ -35,14 +43,57 @@ def single_lane(kind: str, data: dict[str, Any]) -> str | None:
     return None
 
 
+def no_submit(kind: str, data: dict[str, Any]) -> asyncio.Future[None] | None:
+    return None
+
+
 class Lanes:
-    def __init__(self, outbox: Outbox, dispatch: Dispatch) -> None:
+    def __init__(self, outbox: Outbox, dispatch: Dispatch, submit: Submit = no_submit) -> None:
         self.outbox = outbox
         self.dispatch = dispatch
+        self.submit = submit
         self.queues: dict[str, asyncio.Queue[tuple[str, dict[str, Any]]]] = {}
         self.tasks: dict[str, asyncio.Task[None]] = {}
+        self.busy: set[str] = set()  # lanes whose worker is handling a frame
+        self.outstanding: dict[str, set[asyncio.Future[None]]] = {}  # submitted, not yet settled
         self.pending = 0
         self.failed = asyncio.Event()
+
+    def offer(self, lane: str, kind: str, data: dict[str, Any]) -> None:
+        """Handle a frame's synchronous part here when its lane is free, else queue it in the lane."""
+        queue = self.queues.get(lane)
+        if lane not in self.busy and (queue is None or queue.empty()) and self._try_submit(lane, kind, data):
+            return
+        self.put(lane, kind, data)
+
+    def _try_submit(self, lane: str, kind: str, data: dict[str, Any]) -> bool:
+        try:
+            future = self.submit(kind, data)
+        except Exception as exc:  # noqa: BLE001 - reported as the lane would report it
+            self._report(exc)
+            return True
+        if future is None:
+            return False
+        self.pending += 1
+        self.outstanding.setdefault(lane, set()).add(future)
+        future.add_done_callback(lambda f: self._settled(lane, f))
+        return True
+
+    def _settled(self, lane: str, future: asyncio.Future[None]) -> None:
+        self.pending -= 1
+        waiting = self.outstanding.get(lane)
+        if waiting is not None:
+            waiting.discard(future)
+            if not waiting:
+                del self.outstanding[lane]
+        error = None if future.cancelled() else future.exception()
+        if error is not None:
+            self._report(error)
+
+    async def _after_outstanding(self, lane: str) -> None:
+        waiting = self.outstanding.get(lane)
+        if waiting:
+            await asyncio.wait(list(waiting))
 
     def put(self, lane: str, kind: str, data: dict[str, Any]) -> None:
         queue = self.queues.get(lane)
@@ -55,9 +106,13 @@ class Lanes:
     async def _work(self, lane: str, queue: asyncio.Queue[tuple[str, dict[str, Any]]]) -> None:
         while True:
             kind, data = await queue.get()
+            self.busy.add(lane)
             try:
-                await self._handle(kind, data)
+                if not self._try_submit(lane, kind, data):
+                    await self._after_outstanding(lane)
+                    await self._handle(kind, data)
             finally:
+                self.busy.discard(lane)
                 self.pending -= 1
                 queue.task_done()
             if queue.empty() and lane != MAIN:
@@ -68,16 +123,20 @@ class Lanes:
     async def _handle(self, kind: str, data: dict[str, Any]) -> None:
         try:
             await self.dispatch(kind, data)
-        except FatalFrameError as exc:
+        except Exception as exc:  # noqa: BLE001 - the outermost handler: close this socket, keep the process
+            self._report(exc)
+
+    def _report(self, exc: BaseException) -> None:
+        if isinstance(exc, FatalFrameError):
             metrics.ERRORS.labels(exc.code).inc()
             self.outbox.send(exc.frame())
             self.outbox.push_close(exc.close_code, exc.code)
             self.failed.set()
-        except FrameError as exc:
+        elif isinstance(exc, FrameError):
             metrics.ERRORS.labels(exc.code).inc()
             self.outbox.send(exc.frame())
-        except Exception:  # noqa: BLE001 - the outermost handler: close this socket, keep the process
-            log.exception("unexpected error handling a frame")
+        else:
+            log.error("unexpected error handling a frame", exc_info=exc)
             self.outbox.push_close(WS_1011_INTERNAL, "internal error")
             self.failed.set()
 
@@ -85,6 +144,9 @@ class Lanes:
         queues = list(self.queues.values())
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(asyncio.gather(*(q.join() for q in queues)), timeout)
+        waiting = [f for futures in self.outstanding.values() for f in futures]
+        if waiting:
+            await asyncio.wait(waiting, timeout=timeout)
         for task in list(self.tasks.values()):
             task.cancel()
         for task in list(self.tasks.values()):
@@ -99,9 +161,10 @@ async def receive_loop(
     max_bytes: int,
     dispatch: Dispatch,
     lane_of: LaneOf = single_lane,
+    submit: Submit = no_submit,
 ) -> None:
     """Read frames until the peer or the outbox closes the socket; handle them in lanes."""
-    lanes = Lanes(outbox, dispatch)
+    lanes = Lanes(outbox, dispatch, submit)
     try:
         while not outbox.closed.is_set() and not lanes.failed.is_set():
             try:
@@ -124,6 +187,6 @@ async def receive_loop(
                 metrics.ERRORS.labels(exc.code).inc()
                 outbox.send(exc.frame())
                 continue
-            lanes.put(lane_of(kind, data) or MAIN, kind, data)
+            lanes.offer(lane_of(kind, data) or MAIN, kind, data)
     finally:
         await lanes.drain(DRAIN_S)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from starlette.responses import JSONResponse
@@ -49,8 +50,15 @@ async def visitor_socket(websocket: WebSocket) -> None:
         elif kind == "leave":
             await service.visitor_leave(conn)
 
+    def submit(kind: str, data: dict[str, Any]) -> asyncio.Future[None] | None:
+        if kind != "message":
+            return None
+        return service.visitor_message_nowait(
+            conn, parse_text(data, service.settings.max_text_chars, with_conversation=False)
+        )
+
     try:
-        await receive_loop(websocket, outbox, VISITOR_TYPES, service.settings.max_frame_bytes, dispatch)
+        await receive_loop(websocket, outbox, VISITOR_TYPES, service.settings.max_frame_bytes, dispatch, submit=submit)
     finally:
         metrics.CONNECTIONS.labels("visitor").dec()
         await service.visitor_disconnected(conn)

@@ -123,6 +123,37 @@ async def test_whole_conversation_from_start_to_statistics(make_server: ServerFa
     assert csv.text.splitlines()[:2] == ["category,count", "fear_of_forced_marriage,<5"]
 
 
+@pytest.mark.parametrize("backend", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+async def test_messages_sent_back_to_back_then_leave_arrive_in_order_before_the_close(
+    make_server: ServerFactory, backend: str
+) -> None:
+    """A visitor who types fast and leaves at once, without waiting for acks: every line is stored,
+    acked and delivered in the order sent, and the conversation closes only after them."""
+    server: LiveServer = await make_server(backend)
+    _, console = await server.adviser("amina")
+    visitor = await server.visitor()
+    await visitor.send(START)
+    cid = (await visitor.expect("started"))["conversation_id"]
+    await visitor.expect("assigned")
+    await console.expect("assigned")
+
+    texts = [f"linje {i}" for i in range(6)]
+    for i, text in enumerate(texts):
+        await visitor.send({"type": "message", "client_id": f"b{i}", "text": text})
+    await visitor.send({"type": "leave"})
+
+    acks = [await visitor.expect("ack") for _ in texts]
+    assert [a["client_id"] for a in acks] == [f"b{i}" for i in range(6)]
+    seqs = [a["seq"] for a in acks]
+    assert seqs == list(range(seqs[0], seqs[0] + 6))
+    got = [await console.expect("message", conversation_id=cid, sender="visitor") for _ in texts]
+    assert [(m["seq"], m["text"]) for m in got] == list(zip(seqs, texts, strict=True))
+    closed_notice = await console.expect("message", conversation_id=cid, sender="system")
+    assert closed_notice["seq"] == seqs[-1] + 1
+    await console.expect("conversation_closed", conversation_id=cid)
+    assert not [f for f in visitor.seen if f.get("type") == "error"]
+
+
 async def test_resume_of_a_closed_conversation_replays_and_closes(server: LiveServer) -> None:
     _, console = await server.adviser("amina")
     visitor = await server.visitor()
