@@ -12,10 +12,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
+from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette.websockets import WebSocket, WebSocketState
 
 from chat.frames import encode
@@ -23,6 +25,7 @@ from chat.store import ConversationStore, StoredMessage
 
 log = logging.getLogger("nora.outbox")
 
+RAW_SEND = "nora.raw_send"  # scope key: the server's own send callable (``KeepRawSend``)
 MAX_PENDING = 2000
 WS_1000_NORMAL = 1000
 WS_1008_POLICY = 1008
@@ -76,6 +79,22 @@ class Close:
 Item = Frame | Deliver | Ack | Replay | Run | Untrack | Close
 
 
+class KeepRawSend:
+    """ASGI middleware, outermost: keeps the server's own ``send`` in a websocket's scope.
+
+    Every frame an outbox writes would otherwise go through Starlette's ``WebSocket.send`` and two
+    exception-handling wrappers, three coroutines per frame that only matter for the handshake and
+    the close; the outbox writes its text frames straight to the server instead (``Outbox._write``)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "websocket":
+            scope[RAW_SEND] = send
+        await self.app(scope, receive, send)
+
+
 class Outbox:
     def __init__(self, websocket: WebSocket, store: ConversationStore, *, role: str, owner: str | None = None) -> None:
         self.websocket = websocket
@@ -85,9 +104,20 @@ class Outbox:
         self.last: dict[str, int] = {}
         # client ids this socket sent and not yet acknowledged, counted (a resend is acked again)
         self.expected: dict[tuple[str, str], int] = {}
-        self._queue: asyncio.Queue[Item] = asyncio.Queue()
+        # A deque and one waiter rather than an asyncio.Queue: one writer only ever waits here, and a
+        # Queue's get() is a coroutine, a future and a getter list per frame, for thousands of sockets.
+        self._items: deque[Item] = deque()
+        self._waiter: asyncio.Future[None] | None = None
         self._task: asyncio.Task[None] | None = None
         self.closed = asyncio.Event()
+        raw: Send | None = websocket.scope.get(RAW_SEND)
+        self._raw_send = raw
+
+    async def _write(self, text: str) -> None:
+        if self._raw_send is not None:
+            await self._raw_send({"type": "websocket.send", "text": text})
+        else:
+            await self.websocket.send_text(text)
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run())
@@ -101,16 +131,18 @@ class Outbox:
     def push(self, item: Item) -> None:
         if self.closed.is_set():
             return
-        if self._queue.qsize() >= MAX_PENDING:
+        if len(self._items) >= MAX_PENDING:
             # A reader this far behind is stalled; it will resync from its last seq on reconnect.
-            self._queue = asyncio.Queue()
-            self._queue.put_nowait(Close(WS_1013_TRY_LATER, "too far behind; reconnect and resume"))
-            return
-        self._queue.put_nowait(item)
+            self._items.clear()
+            item = Close(WS_1013_TRY_LATER, "too far behind; reconnect and resume")
+        self._items.append(item)
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
 
     async def drain_and_stop(self, timeout: float = 0.5) -> None:
         """Let frames already queued (a final ``closed``) go out, then stop the writer."""
-        if not self.closed.is_set() and not self._queue.empty():
+        if not self.closed.is_set() and self._items:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.closed.wait(), timeout)
         await self.stop()
@@ -143,9 +175,14 @@ class Outbox:
         self.push(Frame(body))
 
     async def _run(self) -> None:
+        items = self._items
         try:
             while True:
-                item = await self._queue.get()
+                if not items:
+                    self._waiter = asyncio.get_running_loop().create_future()
+                    await self._waiter
+                    continue
+                item = items.popleft()
                 if isinstance(item, Close):
                     await self._close(item)
                     return
@@ -164,7 +201,7 @@ class Outbox:
 
     async def _handle(self, item: Item) -> None:
         if isinstance(item, Frame):
-            await self.websocket.send_text(encode(item.body))
+            await self._write(encode(item.body))
         elif isinstance(item, Deliver):
             last = self.last.get(item.conversation_id)
             if last is None or item.message.seq <= last:
@@ -182,7 +219,7 @@ class Outbox:
             if self.role == "adviser":
                 body["conversation_id"] = item.conversation_id
             body.update(client_id=item.client_id, seq=item.seq)
-            await self.websocket.send_text(encode(body))
+            await self._write(encode(body))
             if item.seq > self.last.get(item.conversation_id, 0):
                 self.last[item.conversation_id] = item.seq
         elif isinstance(item, Replay):
@@ -207,5 +244,5 @@ class Outbox:
             body = message.wire(owner=self.owner)
             if self.role == "adviser":
                 body = {"type": "message", "conversation_id": conversation_id, **body}
-        await self.websocket.send_text(encode(body))
+        await self._write(encode(body))
         self.last[conversation_id] = message.seq

@@ -23,6 +23,7 @@ from admin.passwords import Passwords
 from chat import public_api
 from chat.broker import Broker, create_broker
 from chat.origin import origin_allowed
+from chat.outbox import KeepRawSend
 from chat.service import ChatService
 from chat.store import ConversationStore
 from chat.ws_adviser import adviser_socket
@@ -218,7 +219,7 @@ def create_app(
     routes += web_routes()
     return Starlette(
         routes=routes,
-        middleware=[Middleware(SecurityHeaders, settings=settings)],
+        middleware=[Middleware(KeepRawSend), Middleware(SecurityHeaders, settings=settings)],
         exception_handlers={HTTPError: http_error, HTTPException: starlette_error, Exception: server_error},
         lifespan=lifespan,
     )
