@@ -65,7 +65,7 @@ class AppendRequest:
     guard: Guard
     # Awaited by ``submit``; ``None`` for a request handed over with ``enqueue``, whose ``on_settle``
     # is called with the outcome (or the error) in the same turn of the loop as the commit.
-    future: asyncio.Future[tuple[int, bool, str | None] | None] | None = field(repr=False)
+    future: asyncio.Future[Outcome] | None = field(repr=False)
     on_settle: Callable[[Outcome | BaseException], None] | None = field(default=None, repr=False)
 
     @property

@@ -80,7 +80,8 @@ Item = Frame | Deliver | Ack | Replay | Run | Untrack | Close
 
 
 class KeepRawSend:
-    """ASGI middleware, outermost: keeps the server's own ``send`` in a websocket's scope.
+    """ASGI middleware, first in the app's list: keeps the server's own ``send`` in a websocket's scope
+    (Starlette's outer error middleware hands a websocket's ``send`` through untouched).
 
     Every frame an outbox writes would otherwise go through Starlette's ``WebSocket.send`` and two
     exception-handling wrappers, three coroutines per frame that only matter for the handshake and
@@ -110,8 +111,7 @@ class Outbox:
         self._waiter: asyncio.Future[None] | None = None
         self._task: asyncio.Task[None] | None = None
         self.closed = asyncio.Event()
-        raw: Send | None = websocket.scope.get(RAW_SEND)
-        self._raw_send = raw
+        self._raw_send: Send | None = websocket.scope.get(RAW_SEND)
 
     async def _write(self, text: str) -> None:
         if self._raw_send is not None:

@@ -25,7 +25,7 @@ from chat import metrics
 from chat.broker import Broker, Event
 from chat.errors import FrameError, invalid, not_found
 from chat.frames import Resume, Start, Text, parse_transfer
-from chat.group_commit import Guard
+from chat.group_commit import Guard, Outcome
 from chat.hours import hours_from
 from chat.hub import Hub, StaffConn, VisitorConn
 from chat.outbox import WS_1000_NORMAL, WS_1008_POLICY, Ack, Deliver, Outbox, Replay, Run, Untrack
@@ -347,7 +347,14 @@ class ChatService:
         client_id = text.client_id
         outbox.expect_ack(conversation_id, client_id)
 
-        def settle(outcome: tuple[int, bool, str | None] | None | BaseException) -> None:
+        def settle(outcome: Outcome | BaseException) -> None:
+            try:
+                answer(outcome)
+            except Exception as exc:  # noqa: BLE001 - the lane reports it and closes the socket
+                if not done.done():
+                    done.set_exception(exc)
+
+        def answer(outcome: Outcome | BaseException) -> None:
             if isinstance(outcome, BaseException) or outcome is None:
                 outbox.forget_ack(conversation_id, client_id)
                 if outcome is not None:

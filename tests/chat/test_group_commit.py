@@ -117,6 +117,51 @@ async def test_a_failing_guard_refuses_only_its_own_messages(store: Conversation
     assert [r[1] for r in await stored(store, mine)] == ["d"]
 
 
+async def test_appends_handed_over_without_waiting_are_answered_in_arrival_order(store: ConversationStore) -> None:
+    """``append_nowait``: each message's answer (seq, refused, or resend) reaches its callback, in the
+    order the messages were handed over, and is stored exactly as ``append`` would store it."""
+    open_id = await conversation(store, 1)
+    closed_id = await conversation(store, 2, state="closed")
+    answers: list[tuple[str, object]] = []
+    everything = asyncio.get_running_loop().create_future()
+
+    def hand_over(cid: str, client_id: str) -> None:
+        def settle(outcome: object) -> None:
+            answers.append((client_id, outcome))
+            if len(answers) == 7 and not everything.done():
+                everything.set_result(None)
+
+        store.append_nowait(
+            cid,
+            sender="visitor",
+            text=client_id,
+            at=NOW,
+            client_id=client_id,
+            sender_id="visitor",
+            only_if=Guard("open"),
+            on_settle=settle,
+        )
+
+    for k in range(3):
+        hand_over(open_id, f"n{k}")
+    hand_over(closed_id, "shut")
+    hand_over(open_id, "n1")  # a resend of a message in the same hand-over
+    hand_over(open_id, "n3")
+    hand_over(open_id, "n4")
+    await asyncio.wait_for(everything, 10)
+    assert answers == [
+        ("n0", (1, True, None)),
+        ("n1", (2, True, None)),
+        ("n2", (3, True, None)),
+        ("shut", None),
+        ("n1", (2, False, None)),
+        ("n3", (4, True, None)),
+        ("n4", (5, True, None)),
+    ]
+    assert [r[1] for r in await stored(store, open_id)] == ["n0", "n1", "n2", "n3", "n4"]
+    assert await stored(store, closed_id) == []
+
+
 async def test_a_conditional_update_changes_the_row_only_when_every_condition_holds(store: ConversationStore) -> None:
     """The compare-and-set every state change relies on, on each database's own driver."""
     amina = await user_id(store, "amina")
