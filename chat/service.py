@@ -367,11 +367,7 @@ class ChatService:
             if created:
                 metrics.MESSAGES_BY_SENDER[sender].inc()
                 message = StoredMessage(seq, sender, text.text, at, client_id, None, sender_id)
-                event = self._message_event(conversation_id, adviser_id, message, origin)
-                event["i"] = self.instance
-                self._apply_safely(event, message)
-                if self.broker.reaches_other_instances:
-                    self._publish_later(event)
+                self._publish_soon(self._message_event(conversation_id, adviser_id, message, origin), message)
             done.set_result(None)
 
         self.store.append_nowait(
@@ -399,6 +395,13 @@ class ChatService:
         task = asyncio.create_task(job)
         self._jobs.add(task)
         task.add_done_callback(self._jobs.discard)
+
+    def _publish_soon(self, event: Event, message: StoredMessage | None = None) -> None:
+        """``publish`` from synchronous code: applied here at once, sent to the others in order."""
+        event["i"] = self.instance
+        self._apply_safely(event, message)
+        if self.broker.reaches_other_instances:
+            self._publish_later(event)
 
     def _publish_later(self, event: Event) -> None:
         """Publish to the other instances from synchronous code: in order, by one background sender."""
