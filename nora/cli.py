@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import gc
 import os
 import sys
 from collections.abc import Sequence
@@ -18,6 +17,7 @@ from core.db import Database
 from core.reference import load_reference
 from core.settings import Settings, SettingsError
 from nora import demo
+from nora.gc_tuning import tune_gc
 
 EXIT_USAGE = 2
 
@@ -91,21 +91,6 @@ def cmd_purge(settings: Settings, args: argparse.Namespace) -> int:
         return 0
 
     return asyncio.run(_with_db(settings, job))
-
-
-def tune_gc() -> None:
-    """Fewer, larger young collections, none of the startup heap in them, and short middle ones.
-
-    With the default thresholds (700, 10, 10) a server holding thousands of sockets ran ~20 collections
-    a second, 1.8 s of a 35 s benchmark, and promoted short-lived message objects far enough to trigger
-    full collections. Freezing what exists at startup (modules, the app) takes it out of every later
-    collection; objects freed by reference counting are unaffected. The middle generation is collected
-    every second young collection rather than every eleventh: what it holds is what survived since,
-    mostly new sockets' objects, and collecting it after ten rounds of that stalled the loop 90-150 ms
-    at 2,000 msg/s; after one or two, 45-60 ms."""
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(10_000, 1, 10)
 
 
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
