@@ -10,6 +10,9 @@ the unique constraint refuses a resent client id is the batch redone with a look
 are checked on the locked rows; seqs follow the order the appends arrived in. Each caller is answered
 only after the commit, so an ack still means "stored". If the batch meets a unique-constraint race
 (another instance stored the same client id meanwhile), each message is redone in a batch of its own.
+Where the database runs transactions side by side (PostgreSQL), a second batch of other conversations
+runs while the first commits, so a commit's WAL flush (or one conversation's row held by a lock
+elsewhere) does not hold up everyone else.
 """
 
 from __future__ import annotations
@@ -76,15 +79,29 @@ class AppendRequest:
 class BatchWriter(Protocol):
     """Runs one batch in one transaction, deciding with ``plan_batch``; a driver of its own."""
 
+    # How many batches may be in flight at once, for disjoint sets of conversations: 1 for a single
+    # writer (SQLite), more where the database runs transactions side by side (PostgreSQL).
+    concurrent_batches: int
+
     async def flush(self, batch: list[AppendRequest], *, check_resent: bool) -> list[Outcome]: ...
 
 
 class GroupCommitter:
+    """Batches appends; with a writer that allows it, a second batch runs while the first commits.
+
+    A batch takes every waiting append of conversations not already in a batch in flight, up to
+    ``max_batch``: a conversation's appends still go to the database one batch after the other, in
+    arrival order, so its seqs follow arrival; only conversations that have nothing in flight get a
+    batch of their own instead of waiting out someone else's commit."""
+
     def __init__(self, writer: BatchWriter, *, max_batch: int = MAX_BATCH) -> None:
         self.writer = writer  # inline SQLite or direct asyncpg
         self.max_batch = max_batch
+        self.concurrency = max(1, writer.concurrent_batches)
         self._pending: list[AppendRequest] = []
-        self._task: asyncio.Task[None] | None = None
+        self._in_flight: set[str] = set()  # conversations with a batch in flight
+        self._running: set[asyncio.Task[None]] = set()
+        self._starting = False  # a batch task is scheduled and has not yet taken its appends
 
     async def submit(self, request: AppendRequest) -> Outcome:
         assert request.future is not None  # noqa: S101 - submit awaits it
@@ -94,40 +111,75 @@ class GroupCommitter:
     def enqueue(self, request: AppendRequest) -> None:
         """Hand a request over without waiting: it goes into the next batch, in arrival order."""
         self._pending.append(request)
-        if self._task is None or self._task.done():
-            self._task = asyncio.create_task(self._drain())
+        self._wake()
 
     async def close(self) -> None:
-        if self._task is not None:
+        while self._running:
             with contextlib.suppress(Exception):
-                await self._task
+                await asyncio.wait(set(self._running))
 
-    async def _drain(self) -> None:
-        while self._pending:
-            batch, self._pending = self._pending[: self.max_batch], self._pending[self.max_batch :]
-            try:
+    def _wake(self) -> None:
+        """Start a batch task when one may run. It takes its appends when it first runs, on the next
+        turn of the loop, so a batch holds everything handed over in the turn that woke it."""
+        if self._pending and not self._starting and len(self._running) < self.concurrency:
+            self._starting = True
+            task = asyncio.create_task(self._run())
+            self._running.add(task)
+            task.add_done_callback(self._running.discard)
+
+    def _take(self) -> list[AppendRequest]:
+        """The next batch: a prefix of each free conversation's waiting appends, in arrival order."""
+        if not self._in_flight and len(self._pending) <= self.max_batch:
+            batch, self._pending = self._pending, []
+        else:
+            # Once the batch is full everything after stays, so no later append overtakes an earlier one.
+            batch, rest = [], []
+            for request in self._pending:
+                if request.conversation_id in self._in_flight or len(batch) >= self.max_batch:
+                    rest.append(request)
+                else:
+                    batch.append(request)
+            self._pending = rest
+        self._in_flight.update(r.conversation_id for r in batch)
+        return batch
+
+    async def _run(self) -> None:
+        """Commit batches until nothing free is waiting: the next batch is taken in the same turn as
+        the last one's answers, as a single writer must, so nothing waits for a new task to start."""
+        self._starting = False
+        this = asyncio.current_task()
+        try:
+            while batch := self._take():
                 try:
-                    outcomes = await self._flush(batch, check_resent=False)
-                except REFUSED:
-                    # A client id already stored: a resend after a reconnect. Rolled back; look them up.
-                    outcomes = await self._flush(batch, check_resent=True)
+                    answers = await self._commit(batch)
+                finally:
+                    # What waits only for these conversations may go now, even if this task was cancelled.
+                    self._in_flight.difference_update(r.conversation_id for r in batch)
+                for request, answer in zip(batch, answers, strict=True):
+                    _settle(request, answer)
+        finally:
+            self._running.discard(this)
+
+    async def _commit(self, batch: list[AppendRequest]) -> list[Outcome | BaseException]:
+        """The batch's outcomes, or the error each of its callers gets."""
+        try:
+            try:
+                return list(await self._flush(batch, check_resent=False))
             except REFUSED:
-                # Another instance stored one of these client ids meanwhile: each in a batch of its own,
-                # so the race costs only the message it touched.
-                outcomes = []
-                for request in batch:
-                    try:
-                        outcomes.append((await self._flush([request], check_resent=True))[0])
-                    except Exception as exc:  # noqa: BLE001 - handed to the waiting caller
-                        _settle(request, exc)
-                        outcomes.append(None)
-                        continue
-            except Exception as exc:  # noqa: BLE001 - handed to every waiting caller
-                for request in batch:
-                    _settle(request, exc)
-                continue
-            for request, outcome in zip(batch, outcomes, strict=True):
-                _settle(request, outcome)
+                # A client id already stored: a resend after a reconnect. Rolled back; look them up.
+                return list(await self._flush(batch, check_resent=True))
+        except REFUSED:
+            # Another instance stored one of these client ids meanwhile: each in a batch of its own,
+            # so the race costs only the message it touched.
+            answers: list[Outcome | BaseException] = []
+            for request in batch:
+                try:
+                    answers.append((await self._flush([request], check_resent=True))[0])
+                except Exception as exc:  # noqa: BLE001 - handed to the waiting caller
+                    answers.append(exc)
+            return answers
+        except Exception as exc:  # noqa: BLE001 - handed to every waiting caller
+            return [exc] * len(batch)
 
     async def _flush(self, batch: list[AppendRequest], *, check_resent: bool) -> list[Outcome]:
         """One transaction for the batch. Resends are rare (only unacknowledged messages, after a

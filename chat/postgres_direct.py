@@ -34,6 +34,9 @@ from chat.group_commit import MESSAGE_COLUMNS, AppendRequest, MessageRow, Outcom
 from core.models import Conversation
 
 POOL_SIZE = 20
+# Batches in flight at once (for disjoint conversations), each on a connection of its own: while one
+# waits for its commit's WAL flush, the next is already being locked and inserted.
+CONCURRENT_BATCHES = 2
 
 SELECT_BY = {column: conversation_sql.select_by(column, dollar) for column in conversation_sql.LOOKUP_COLUMNS}
 INSERT_CONVERSATION = conversation_sql.insert(dollar)
@@ -96,15 +99,16 @@ def asyncpg_dsn(url: URL) -> str:
 
 
 class DirectPostgres:
+    concurrent_batches = CONCURRENT_BATCHES
+
     def __init__(self, dsn: str, *, size: int = POOL_SIZE) -> None:
         self._dsn = dsn
         self._size = size
         self._pool: asyncpg.Pool | None = None
         self._opening = asyncio.Lock()
-        # Batches run one at a time on a connection of their own: a pooled call returns only after
+        # Batches run on connections of their own, not the pool's: a pooled call returns only after
         # its release, one more turn of the event loop that every message in the batch waited for.
-        self._batch_conn: asyncpg.Connection | None = None
-        self._batching = asyncio.Lock()
+        self._batch_conns: list[asyncpg.Connection] = []  # idle ones
 
     async def pool(self) -> asyncpg.Pool:
         if self._pool is None:
@@ -116,25 +120,32 @@ class DirectPostgres:
         return self._pool
 
     async def close(self) -> None:
-        if self._batch_conn is not None:
-            await self._batch_conn.close()
-            self._batch_conn = None
+        while self._batch_conns:
+            await self._batch_conns.pop().close()
         if self._pool is not None:
             await self._pool.close()
             self._pool = None
 
     @contextlib.asynccontextmanager
     async def _batch_connection(self) -> AsyncIterator[asyncpg.Connection]:
-        async with self._batching:
-            if self._batch_conn is None or self._batch_conn.is_closed():
-                self._batch_conn = await asyncpg.connect(self._dsn)
-            try:
-                yield self._batch_conn
-            except (OSError, asyncpg.InterfaceError, asyncpg.PostgresConnectionError):
-                # Broken (the server restarted, say): the next batch opens a new one.
-                self._batch_conn.terminate()
-                self._batch_conn = None
-                raise
+        """An idle batch connection, or a new one; at most ``concurrent_batches`` are ever open, as the
+        group committer runs no more batches than that at once."""
+        conn = self._batch_conns.pop() if self._batch_conns else None
+        if conn is None or conn.is_closed():
+            conn = await asyncpg.connect(self._dsn)
+        try:
+            yield conn
+        except (OSError, asyncpg.InterfaceError, asyncpg.PostgresConnectionError):
+            # Broken (the server restarted, say): the next batch opens a new one.
+            conn.terminate()
+            raise
+        except Exception:
+            self._batch_conns.append(conn)  # a refused statement: rolled back, the connection is fine
+            raise
+        except BaseException:
+            conn.terminate()  # cancelled mid-statement: its state is unknown
+            raise
+        self._batch_conns.append(conn)
 
     async def conversation(self, column: str, value: str) -> Conversation | None:
         row = await (await self.pool()).fetchrow(SELECT_BY[column], value)

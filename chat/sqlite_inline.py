@@ -74,6 +74,8 @@ def _marks(n: int) -> str:
 
 
 class InlineSqlite:
+    concurrent_batches = 1  # one writer: a batch runs inline, start to commit, in one turn of the loop
+
     def __init__(self, path: str, write_lock: asyncio.Lock) -> None:
         self._path = path
         self._write_lock = write_lock

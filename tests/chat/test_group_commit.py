@@ -8,10 +8,12 @@ import sqlite3
 import time
 from collections.abc import AsyncIterator
 
+import asyncpg
 import pytest
 from sqlmodel import col, select
 
 from chat.group_commit import Guard
+from chat.postgres_direct import asyncpg_dsn
 from chat.store import AlreadyExists, ConversationStore, NotWritable, hash_token
 from core.clock import as_utc, to_datetime
 from core.db import Database
@@ -246,3 +248,37 @@ async def test_another_process_holding_sqlite_s_lock_delays_writes_without_block
     assert appended.message.seq == 1 and closed is True
     assert await stored(store, cid) == [(1, "w1", "vent")]
     assert time.monotonic() - started >= 0.3
+
+
+@pytest.mark.postgres
+async def test_a_conversation_locked_elsewhere_holds_up_only_its_own_messages(databases: Databases) -> None:
+    """While one conversation's row is locked by another transaction (another instance, say), messages
+    of other conversations are still stored and answered; its own wait, and keep their order."""
+    db = Database.from_url(await asyncio.to_thread(databases.postgres))
+    store = ConversationStore(db)
+    locker = await asyncpg.connect(asyncpg_dsn(db.engine.url))
+    try:
+        held, free = await conversation(store, 1), await conversation(store, 2)
+
+        async def send(cid: str, client_id: str) -> int:
+            appended = await store.append(
+                cid, sender="visitor", sender_id="visitor", text=client_id, at=NOW, client_id=client_id
+            )
+            return appended.message.seq
+
+        lock = locker.transaction()
+        await lock.start()
+        await locker.execute("SELECT 1 FROM conversation WHERE id = $1 FOR UPDATE", held)
+        first = asyncio.create_task(send(held, "h1"))
+        await asyncio.sleep(0.2)  # its batch is now waiting for the lock
+        second = asyncio.create_task(send(held, "h2"))
+        assert await asyncio.wait_for(send(free, "f1"), 5) == 1
+        assert await asyncio.wait_for(send(free, "f2"), 5) == 2
+        assert not first.done() and not second.done()
+        await lock.rollback()
+        assert await asyncio.wait_for(asyncio.gather(first, second), 5) == [1, 2]
+        assert [r[1] for r in await stored(store, held)] == ["h1", "h2"]
+    finally:
+        await locker.close()
+        await store.close()
+        await db.dispose()
