@@ -4,13 +4,14 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PORT ?= 8000
 
-.PHONY: run test lint check bench clean
+.PHONY: run test lint check bench clean constraints
 
-$(BIN)/nora-chat: pyproject.toml
+# Installs the versions in constraints.txt, the ones the test suite last passed with.
+$(BIN)/nora-chat: pyproject.toml constraints.txt
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "nora-chat needs Python >= 3.11 (set PYTHON=python3.12, say)")'
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test]'
+	$(BIN)/pip install --quiet -c constraints.txt -e '.[test]'
 	@touch $@
 
 ## run: the service on its embedded default (SQLite under ./var, in-process broker, demo accounts)
@@ -32,6 +33,11 @@ check: lint test
 ## bench: the standard benchmark set (see bench/README.md)
 bench: $(BIN)/nora-chat
 	$(BIN)/python -m bench run --standard
+
+## constraints: after upgrading dependencies in the venv, record their versions (then `make check`)
+constraints: $(BIN)/nora-chat
+	{ sed -n '1,2p' constraints.txt; $(BIN)/pip freeze --exclude-editable | grep -vi '^py-spy=='; } > constraints.txt.new
+	mv constraints.txt.new constraints.txt
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
