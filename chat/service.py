@@ -104,6 +104,9 @@ class ChatService:
         self._queue_dirty = False
         self._last_purge = 0.0
         self._local_status: dict[str, AdviserStatus] = {}  # advisers connected here, to rebuild state
+        # Chats transferred from here, and when their transferring adviser may be offered them again:
+        # not at once, but not never either (a chat nobody else can take must not wait forever).
+        self._transfer_holds: dict[str, float] = {}
         self._jobs: set[asyncio.Task[None]] = set()
         self._outgoing: deque[Event] = deque()
         self._publisher: asyncio.Task[None] | None = None
@@ -231,6 +234,7 @@ class ChatService:
                 log.info("purged %d transcript(s) past the retention period", purged)
         await self._requeue_expired_advisers(now)
         await self._close_timed_out_visitors(now)
+        await self._end_transfer_holds(now)
         await self.route()
         await self.publish({"t": "queue"})
 
@@ -649,6 +653,14 @@ class ChatService:
                     await self._requeue(conversation_id, adviser.id, "timeout")
                 await self._release_transfers_to(adviser.id)
 
+    async def _end_transfer_holds(self, now: float) -> None:
+        """After the first tier delay a transferred chat that nobody else took may go back to the
+        adviser who transferred it, at its original place in line."""
+        for conversation_id, until in list(self._transfer_holds.items()):
+            if now >= until:
+                del self._transfer_holds[conversation_id]
+                await self.routing.lift_exclusion(conversation_id)
+
     async def _release_transfers_to(self, adviser_id: str) -> None:
         """Chats transferred to a named adviser who has now gone are open to everyone again,
         at their original place, rather than waiting for that one person forever."""
@@ -844,6 +856,7 @@ class ChatService:
         conn.outbox.push(Untrack(conversation_id))
         await self.publish({"t": "requeued", "c": conversation_id})
         await self.routing.enqueue(chat_request(moved, not_adviser=conn.user_id))
+        self._transfer_holds[conversation_id] = self.now() + self.delays.t1
         await self.route()
 
     async def adviser_sync(self, conn: StaffConn, wanted: dict[str, int]) -> None:

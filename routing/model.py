@@ -29,7 +29,7 @@ class ChatRequest:
     urgent: bool = False
     also_languages: tuple[str, ...] = ()
     min_tier: int = 0
-    not_adviser: str | None = None  # a transferring adviser is not offered it again at once
+    not_adviser: str | None = None  # a transferring adviser is not offered it again at once (lift_exclusion)
     only_adviser: str | None = None  # transferred to a named adviser
     service: Service | None = None  # transferred to a service
 

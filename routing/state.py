@@ -23,6 +23,11 @@ class RoutingState(ABC):
         """Take a chat out of the queue (visitor left); ``None`` if it was not waiting."""
 
     @abstractmethod
+    async def lift_exclusion(self, chat_id: str) -> bool:
+        """The transferring adviser may be offered this waiting chat again (its ``not_adviser`` is
+        cleared). ``False`` when it is no longer waiting or excluded nobody."""
+
+    @abstractmethod
     async def put_adviser(self, adviser: Adviser) -> None:
         """Register an adviser as connected, keeping the active set and idle time already known."""
 

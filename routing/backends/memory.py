@@ -56,6 +56,13 @@ class MemoryRoutingState(RoutingState):
             self._index.remove_chat(chat_id)
         return self._waiting.pop(chat_id, None)
 
+    async def lift_exclusion(self, chat_id: str) -> bool:
+        chat = self._waiting.get(chat_id)
+        if chat is None or chat.not_adviser is None:
+            return False
+        await self.enqueue(replace(chat, not_adviser=None))
+        return True
+
     async def put_adviser(self, adviser: Adviser) -> None:
         known = self._advisers.get(adviser.id)
         if known is not None:

@@ -83,6 +83,9 @@ class RedisRoutingState(RoutingState):
     async def withdraw(self, chat_id: str) -> ChatRequest | None:
         return await self._apply(lambda s: s.withdraw(chat_id))
 
+    async def lift_exclusion(self, chat_id: str) -> bool:
+        return await self._apply(lambda s: s.lift_exclusion(chat_id))
+
     async def put_adviser(self, adviser: Adviser) -> None:
         await self._apply(lambda s: s.put_adviser(adviser))
 

@@ -140,6 +140,22 @@ async def test_transfer_to_a_named_adviser_who_leaves_returns_to_everyone(make_s
     assert offered["conversation"]["id"] == cid
 
 
+async def test_a_transfer_nobody_else_takes_comes_back_to_the_transferring_adviser(make_server: ServerFactory) -> None:
+    """Not offered again at once, but not never: with nobody for region 46 online, the chat waits
+    until its tier reaches Amina again and the first tier delay since the transfer has passed."""
+    server = await make_server(NORA_TIER_DELAYS="1,2,3")
+    _, amina = await server.adviser("amina")  # MR for 03/32 speaking ar; Omar (46) is not connected
+    visitor, started = await start(server, language="ar", region="03")
+    cid = started["conversation_id"]
+    await amina.expect("assigned")
+    await amina.send({"type": "transfer", "conversation_id": cid, "to": {"region": "46"}})
+    await amina.expect("unassigned")
+    await visitor.expect("message", event="transferred")
+    offered = await amina.expect("assigned", timeout=8)
+    assert offered["conversation"]["id"] == cid and offered["conversation"]["transferred"] is True
+    assert (await visitor.expect("assigned"))["adviser"]["name"] == "Amina"
+
+
 async def test_a_visitor_gone_past_the_grace_period_closes_as_visitor_timeout(make_server: ServerFactory) -> None:
     server = await make_server(NORA_VISITOR_GRACE_S="1")
     _, amina = await server.adviser("amina")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
+from dataclasses import replace
 
 import pytest
 
@@ -124,3 +125,14 @@ async def test_concurrent_steps_never_assign_twice(state: RoutingState) -> None:
     assert len(decisions) == 6 and len({d.conversation_id for d in decisions}) == 6
     snap = await state.snapshot()
     assert all(len(a.active) == 2 for a in snap.advisers) and len(snap.waiting) == 4
+
+
+async def test_an_exclusion_is_lifted_only_while_the_chat_waits(state: RoutingState) -> None:
+    await state.put_adviser(mr("a"))
+    await state.enqueue(replace(req("c1"), not_adviser="a"))
+    assert await state.step(1) == []  # the adviser who transferred it is not offered it at once
+    assert await state.lift_exclusion("c1") is True
+    assert await state.lift_exclusion("c1") is False  # nothing left to lift
+    assert [(d.conversation_id, d.adviser_id) for d in await state.step(2)] == [("c1", "a")]
+    assert await state.lift_exclusion("c1") is False  # no longer waiting
+    assert await state.lift_exclusion("nobody") is False
