@@ -658,8 +658,8 @@ class ChatService:
         adviser who transferred it, at its original place in line."""
         for conversation_id, until in list(self._transfer_holds.items()):
             if now >= until:
+                await self.routing.lift_exclusion(conversation_id)  # if Redis is away, the next tick retries
                 del self._transfer_holds[conversation_id]
-                await self.routing.lift_exclusion(conversation_id)
 
     async def _release_transfers_to(self, adviser_id: str) -> None:
         """Chats transferred to a named adviser who has now gone are open to everyone again,
