@@ -32,6 +32,11 @@ class Broker(ABC):
     @abstractmethod
     async def publish(self, event: Event) -> None: ...
 
+    async def publish_many(self, events: list[Event]) -> None:
+        """Publish several events in order; a networked backend sends them in one round trip."""
+        for event in events:
+            await self.publish(event)
+
     @abstractmethod
     def listen(self) -> contextlib.AbstractAsyncContextManager[asyncio.Queue[Event]]:
         """Subscribe for as long as the context lasts; events arrive on the queue."""

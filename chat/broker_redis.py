@@ -52,6 +52,16 @@ class RedisBroker(Broker):
     async def publish(self, event: Event) -> None:
         await self._redis.publish(self._channel, orjson.dumps(event))
 
+    async def publish_many(self, events: list[Event]) -> None:
+        """One pipelined round trip (no MULTI): Redis runs the PUBLISHes in the order sent."""
+        if len(events) == 1:
+            await self.publish(events[0])
+            return
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for event in events:
+                pipe.publish(self._channel, orjson.dumps(event))
+            await pipe.execute()
+
     async def ping(self) -> None:
         await self._redis.ping()
 

@@ -145,11 +145,11 @@ class ChatService:
             # Messages stored before this event are still on their way out: keep the order.
             self._publish_later(event)
             return
-        await self._publish_now(event)
+        await self._publish_now([event])
 
-    async def _publish_now(self, event: Event) -> None:
+    async def _publish_now(self, events: list[Event]) -> None:
         try:
-            await self.broker.publish(event)
+            await self.broker.publish_many(events)
         except Exception as exc:  # noqa: BLE001 - any broker failure degrades to "delivered later"
             metrics.BROKER_FAILURES.inc()
             log.warning("broker publish failed (%s); clients will catch up by seq", type(exc).__name__)
@@ -414,8 +414,11 @@ class ChatService:
             self._publisher = asyncio.create_task(self._send_outgoing())
 
     async def _send_outgoing(self) -> None:
+        """Everything queued while the last send was on the wire goes in the next one, in order."""
         while self._outgoing:
-            await self._publish_now(self._outgoing.popleft())
+            events = list(self._outgoing)
+            self._outgoing.clear()
+            await self._publish_now(events)
 
     async def visitor_start(self, conn: VisitorConn, start: Start) -> None:
         if conn.conversation_id is not None:

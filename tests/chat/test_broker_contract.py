@@ -71,3 +71,14 @@ def test_backend_is_chosen_from_the_url() -> None:
     assert isinstance(create_broker("memory://"), MemoryBroker)
     with pytest.raises(ValueError, match="kafka"):
         create_broker("kafka://x")
+
+
+async def test_events_published_together_arrive_in_order(broker: Broker) -> None:
+    async with broker.listen() as queue:
+        await wait_subscribed(broker, queue)
+        await broker.publish({"t": "before"})
+        events = [{"t": "msg", "n": n} for n in range(200)]
+        await broker.publish_many(events)
+        await broker.publish({"t": "after"})
+        got = [await asyncio.wait_for(queue.get(), 2) for _ in range(len(events) + 2)]
+        assert got == [{"t": "before"}, *events, {"t": "after"}]
