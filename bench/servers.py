@@ -233,6 +233,9 @@ class Nora(Deployment):
         self.sqlite_path: Path | None = None
         self.pg_name: str | None = None
         self.created_pg: list[str] = []
+        # Each deployment's own Redis keys: a repeated round must not find the last one's advisers
+        # (full, in the routing state) and waiting chats there.
+        self.redis_prefix: str | None = None
 
     # ------------------------------------------------------------------ databases
 
@@ -343,7 +346,9 @@ class Nora(Deployment):
             env = self.env(scenario)
             env.update(NORA_ENV="development", NORA_DATABASE_URL=self.url, NORA_ALLOWED_ORIGINS=origins)
             if scenario.redis:
-                env["NORA_REDIS_URL"] = REDIS_URL
+                if self.redis_prefix is None:
+                    self.redis_prefix = f"nora-bench-{uuid.uuid4().hex[:8]}"
+                env.update(NORA_REDIS_URL=REDIS_URL, NORA_REDIS_PREFIX=self.redis_prefix)
             env.update(scenario.server_env)
             log = self.workdir / f"{scenario.name}-{self.name}-{i}.log"
             argv = [str(VENV_BIN / "nora-chat"), "serve", "--host", "127.0.0.1", "--port", str(port)]
@@ -408,6 +413,9 @@ class Nora(Deployment):
 
     async def teardown(self) -> None:
         await super().teardown()
+        if self.redis_prefix is not None:
+            await _delete_redis_keys(f"{self.redis_prefix}:*")
+            self.redis_prefix = None
         if self.pg_name is not None:
             await self.drop(self.pg_name)
             self.pg_name = None
@@ -430,3 +438,15 @@ class Nora(Deployment):
                 await self.drop(name)
             except Exception as exc:  # noqa: BLE001 - best effort, reported
                 print(f"warning: could not drop database {name}: {exc}", file=sys.stderr)  # noqa: T201
+
+
+async def _delete_redis_keys(pattern: str) -> None:
+    from redis.asyncio import Redis
+
+    client = Redis.from_url(REDIS_URL)
+    try:
+        keys = [key async for key in client.scan_iter(match=pattern)]
+        if keys:
+            await client.delete(*keys)
+    finally:
+        await client.aclose()

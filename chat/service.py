@@ -37,7 +37,7 @@ from core.clock import Clock, as_utc, iso, system_clock, to_datetime
 from core.models import Conversation
 from core.reference import Reference
 from core.settings import Settings
-from routing import Adviser, AdviserStatus, ChatRequest, RoutingState, Service, UnknownAdviser
+from routing import Adviser, AdviserStatus, ChatRequest, RoutingState, Service, StateBusy, UnknownAdviser
 from routing.policy import TierDelays, estimates
 
 log = logging.getLogger("nora.chat")
@@ -98,6 +98,8 @@ class ChatService:
         self._buckets: dict[tuple[str, str], TokenBucket] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self._step_lock = asyncio.Lock()
+        self._route_calls = 0  # route() calls so far
+        self._routed_calls = 0  # of which a step that started after them has run (or is running)
         self._listening = asyncio.Event()
         self._ticks = 0
         self._rebuild_due = False
@@ -254,9 +256,24 @@ class ChatService:
         )
 
     async def route(self) -> None:
-        """Run a routing step and carry out its assignments."""
+        """Run a routing step and carry out its assignments.
+
+        Callers queued behind a step share the next one: a step that starts after a call sees
+        everything that call changed, so a burst of starts costs a few steps, not one each (with the
+        Redis state, each is a transaction on one key that every instance writes). When other
+        instances keep the state busy, the step is left to the next tick, a second away; the change
+        that asked for it is already stored."""
+        self._route_calls += 1
+        call = self._route_calls
         async with self._step_lock:
-            decisions = await self.routing.step(self.now())
+            if self._routed_calls >= call:
+                return  # a step that started after this call has run
+            self._routed_calls = self._route_calls
+            try:
+                decisions = await self.routing.step(self.now())
+            except StateBusy:
+                log.warning("routing state busy; the next tick routes")
+                return
         for decision in decisions:
             await self._assign(decision.conversation_id, decision.adviser_id)
         if decisions:

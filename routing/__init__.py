@@ -8,10 +8,11 @@ Error tree::
 
     RoutingError
      ├── UnknownAdviser
-     └── UnknownConversation
+     ├── UnknownConversation
+     └── StateBusy (the Redis state's ``RoutingContention``)
 """
 
-from routing.errors import RoutingError, UnknownAdviser, UnknownConversation
+from routing.errors import RoutingError, StateBusy, UnknownAdviser, UnknownConversation
 from routing.model import (
     Adviser,
     AdviserStatus,
@@ -34,6 +35,7 @@ __all__ = [
     "RoutingState",
     "Service",
     "Snapshot",
+    "StateBusy",
     "TierDelays",
     "UnknownAdviser",
     "UnknownConversation",

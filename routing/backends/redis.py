@@ -10,7 +10,9 @@ national service of this size (hundreds waiting at most), and measured in ``benc
 from __future__ import annotations
 
 import asyncio
+import itertools
 import random
+import time
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, TypeVar
 
@@ -21,19 +23,20 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis.exceptions import WatchError
 
 from routing.backends.memory import MemoryRoutingState
-from routing.errors import RoutingError
+from routing.errors import StateBusy
 from routing.model import Adviser, AdviserStatus, Assignment, ChatRequest, Snapshot
 from routing.policy import TierDelays
 from routing.state import RoutingState
 
 T = TypeVar("T")
-MAX_RETRIES = 100
+BUSY_BUDGET_S = 10.0  # how long one operation keeps retrying while other instances write the state
+MAX_BACKOFF_S = 0.05
 RECONNECT_ATTEMPTS = 3
 STATE_TTL_S = 7 * 24 * 3600  # every key expires (RELIABILITY.md 35); any write renews it
 
 
-class RoutingContention(RoutingError):
-    """Too many instances wrote the routing state at once; the caller may retry."""
+class RoutingContention(StateBusy):
+    """Other instances wrote the routing state all through ``BUSY_BUDGET_S``; the caller may retry."""
 
 
 class RedisRoutingState(RoutingState):
@@ -56,7 +59,8 @@ class RedisRoutingState(RoutingState):
             return await self._transact(op)
 
     async def _transact(self, op: Callable[[MemoryRoutingState], Awaitable[T]]) -> T:
-        for attempt in range(MAX_RETRIES):
+        deadline = time.monotonic() + BUSY_BUDGET_S
+        for attempt in itertools.count():
             async with self.redis.pipeline(transaction=True) as pipe:
                 try:
                     await pipe.watch(self.key)
@@ -67,7 +71,13 @@ class RedisRoutingState(RoutingState):
                     await pipe.execute()
                     return result
                 except WatchError:
-                    await asyncio.sleep(random.uniform(0, 0.002 * min(attempt + 1, 10)))
+                    # Another instance wrote first. Under a burst of starts on two busy instances that
+                    # can happen a hundred times in a row; a time budget, not a count, decides.
+                    if time.monotonic() >= deadline:
+                        raise RoutingContention(
+                            f"routing state busy for {BUSY_BUDGET_S:.0f} s ({attempt + 1} attempts)"
+                        ) from None
+                    await asyncio.sleep(random.uniform(0, min(MAX_BACKOFF_S, 0.002 * (attempt + 1))))
                     continue
                 except (RedisConnectionError, RedisTimeoutError):
                     # After a Redis restart the first command on a pooled connection fails; the pool
@@ -75,7 +85,7 @@ class RedisRoutingState(RoutingState):
                     if attempt >= RECONNECT_ATTEMPTS:
                         raise
                     await asyncio.sleep(0.05 * (attempt + 1))
-        raise RoutingContention(f"routing state busy after {MAX_RETRIES} attempts")
+        raise AssertionError("unreachable")  # pragma: no cover - the loop returns or raises
 
     async def enqueue(self, chat: ChatRequest) -> None:
         await self._apply(lambda s: s.enqueue(chat))
