@@ -139,9 +139,7 @@ class ChatService:
 
         A broker outage is logged, never raised: the database holds the truth and every socket
         catches up by ``seq`` once events flow again."""
-        event["i"] = self.instance
-        self._apply_safely(event, message)
-        if not self.broker.reaches_other_instances:
+        if not self._apply_here(event, message):
             return
         if self._outgoing or (self._publisher is not None and not self._publisher.done()):
             # Messages stored before this event are still on their way out: keep the order.
@@ -419,10 +417,15 @@ class ChatService:
 
     def _publish_soon(self, event: Event, message: StoredMessage | None = None) -> None:
         """``publish`` from synchronous code: applied here at once, sent to the others in order."""
+        if self._apply_here(event, message):
+            self._publish_later(event)
+
+    def _apply_here(self, event: Event, message: StoredMessage | None) -> bool:
+        """Mark the event as this instance's and apply it to the sockets here; whether other instances
+        may need it too."""
         event["i"] = self.instance
         self._apply_safely(event, message)
-        if self.broker.reaches_other_instances:
-            self._publish_later(event)
+        return self.broker.reaches_other_instances
 
     def _publish_later(self, event: Event) -> None:
         """Publish to the other instances from synchronous code: in order, by one background sender."""

@@ -10,7 +10,6 @@ national service of this size (hundreds waiting at most), and measured in ``benc
 from __future__ import annotations
 
 import asyncio
-import itertools
 import random
 import time
 from collections.abc import Awaitable, Callable, Iterable
@@ -60,7 +59,9 @@ class RedisRoutingState(RoutingState):
 
     async def _transact(self, op: Callable[[MemoryRoutingState], Awaitable[T]]) -> T:
         deadline = time.monotonic() + BUSY_BUDGET_S
-        for attempt in itertools.count():
+        attempt = -1
+        while True:
+            attempt += 1
             async with self.redis.pipeline(transaction=True) as pipe:
                 try:
                     await pipe.watch(self.key)
@@ -85,7 +86,6 @@ class RedisRoutingState(RoutingState):
                     if attempt >= RECONNECT_ATTEMPTS:
                         raise
                     await asyncio.sleep(0.05 * (attempt + 1))
-        raise AssertionError("unreachable")  # pragma: no cover - the loop returns or raises
 
     async def enqueue(self, chat: ChatRequest) -> None:
         await self._apply(lambda s: s.enqueue(chat))
