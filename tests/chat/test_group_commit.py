@@ -92,7 +92,10 @@ async def user_id(store: ConversationStore, username: str) -> str:
         return (await session.exec(select(StaffUser).where(StaffUser.username == username))).one().id
 
 
-async def test_a_failing_guard_refuses_only_its_own_messages(store: ConversationStore) -> None:
+@pytest.mark.parametrize("together", [True, False], ids=["in-one-batch", "one-by-one"])
+async def test_a_failing_guard_refuses_only_its_own_messages(store: ConversationStore, together: bool) -> None:
+    """Together the messages make one batch; one by one each is a batch of its own, which PostgreSQL
+    writes with a statement of its own (``SINGLE``): both must keep the same guards."""
     amina, omar = await user_id(store, "amina"), await user_id(store, "omar")
     open_id = await conversation(store, 1)
     closed_id = await conversation(store, 2, state="closed")
@@ -107,13 +110,17 @@ async def test_a_failing_guard_refuses_only_its_own_messages(store: Conversation
             return None
         return appended.message.seq
 
-    results = await asyncio.gather(
-        attempt(open_id, Guard("open"), "a"),
-        attempt(closed_id, Guard("open"), "b"),
-        attempt(mine, Guard("adviser", omar), "c"),
-        attempt(mine, Guard("adviser", amina), "d"),
-        attempt(open_id, Guard("open"), "e"),
-    )
+    attempts = [
+        (open_id, Guard("open"), "a"),
+        (closed_id, Guard("open"), "b"),
+        (mine, Guard("adviser", omar), "c"),
+        (mine, Guard("adviser", amina), "d"),
+        (open_id, Guard("open"), "e"),
+    ]
+    if together:
+        results = list(await asyncio.gather(*(attempt(*a) for a in attempts)))
+    else:
+        results = [await attempt(*a) for a in attempts]
     assert results == [1, None, None, 1, 2]
     assert await stored(store, closed_id) == []
     assert [r[1] for r in await stored(store, mine)] == ["d"]
