@@ -48,6 +48,7 @@ async def run_set(
     dbs: list[str],
     *,
     bare: bool,
+    relay_postgres: bool = False,
     profile: str | None,
     label: str,
     strict_targets: bool,
@@ -74,7 +75,11 @@ async def run_set(
     try:
         for s, round_ in [(s, i) for s in scenarios for i in range(1, repeat + 1)]:
             _print(f"\n== {s.name}: {s.describe()}" + (f" (round {round_} of {repeat})" if repeat > 1 else ""))
-            deps: list[Deployment] = ([BareRelay(workdir)] if bare else []) + list(noras)
+            deps: list[Deployment] = (
+                ([BareRelay(workdir)] if bare else [])
+                + ([BareRelay(workdir, postgres=True)] if relay_postgres else [])
+                + list(noras)
+            )
             bare_result = None
             for dep in deps:
                 r = await run_one(s, dep, profile_dir=profile_dir, profile_mode=profile or "cpu")
@@ -173,6 +178,12 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--db", default="sqlite,postgres", help="comma-separated: sqlite, postgres (default both)")
     run.add_argument("--no-bare", action="store_true", help="skip the bare relay (no ratios)")
     run.add_argument(
+        "--relay-postgres",
+        action="store_true",
+        help="also play the relay committing one INSERT per message to PostgreSQL before its ack "
+        "(relay-postgres): what a plain durable ack costs on this machine",
+    )
+    run.add_argument(
         "--profile",
         nargs="?",
         const="cpu",
@@ -222,6 +233,7 @@ def main(argv: list[str] | None = None) -> int:
             scenarios,
             dbs,
             bare=not args.no_bare,
+            relay_postgres=args.relay_postgres,
             profile=args.profile,
             label=label + (f"-x{args.repeat}" if args.repeat > 1 else ""),
             strict_targets=args.strict_targets,

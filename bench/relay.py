@@ -20,17 +20,25 @@ forwarded message is ``drop``ped on the wire (still acked and stored), ``dup``li
 ``gap`` (a seq number is skipped in the transcript and on the wire) or ``lose`` (acked, never stored,
 never forwarded). The harness must fail the run for each of them.
 
+With ``BENCH_RELAY_POSTGRES`` (a PostgreSQL DSN; ``python -m bench run --relay-postgres``) the relay
+also commits one INSERT per message, in a table of its own dropped at shutdown, before the ack and the
+forward, a conversation's messages one after another: durability done plainly, one transaction per
+message, to set beside nora's group commit in the same run.
+
 Run: ``python -m bench.relay --port 8900`` (same uvicorn settings as ``nora/cli.py cmd_serve``).
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import contextlib
 import json
 import os
 import secrets
 import time
 from collections import deque
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -68,6 +76,7 @@ class Conv:
     seq: int = 0
     log: list[tuple[int, str, str | None, str]] = field(default_factory=list)
     by_client: dict[tuple[str, str], int] = field(default_factory=dict)
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
 
 class Fault:
@@ -85,7 +94,8 @@ class Fault:
 
 
 class Relay:
-    def __init__(self, capacity: int, fault: str = "") -> None:
+    def __init__(self, capacity: int, fault: str = "", durable: Durable | None = None) -> None:
+        self.durable = durable
         self.capacity = capacity
         self.fault = Fault(fault)
         self.advisers: dict[str, AdviserState] = {}
@@ -140,6 +150,15 @@ class Relay:
         self, conv: Conv, sender: str, client_id: str, text: str, ws: WebSocket, ack: dict[str, Any]
     ) -> None:
         """Store (in memory), ack, forward; a resent ``client_id`` gets its original seq back."""
+        if self.durable is None:
+            await self._post_now(conv, sender, client_id, text, ws, ack)
+            return
+        async with conv.lock:  # a conversation's seqs reach both sides in order
+            await self._post_now(conv, sender, client_id, text, ws, ack)
+
+    async def _post_now(
+        self, conv: Conv, sender: str, client_id: str, text: str, ws: WebSocket, ack: dict[str, Any]
+    ) -> None:
         known = conv.by_client.get((sender, client_id))
         if known is not None:
             await _send(ws, {**ack, "client_id": client_id, "seq": known})
@@ -152,6 +171,8 @@ class Relay:
         lost = self.fault.hit("lose")
         if not lost:
             conv.log.append((seq, sender, client_id, text))
+            if self.durable is not None:
+                await self.durable.store(conv.id, seq, sender, client_id, text)
         await _send(ws, {**ack, "client_id": client_id, "seq": seq})
         if lost:
             return
@@ -280,8 +301,50 @@ async def _send(ws: WebSocket, body: dict[str, Any]) -> None:
         pass
 
 
-def create_app(capacity: int = 20, fault: str = "") -> Starlette:
-    relay = Relay(capacity, fault)
+class Durable:
+    """One INSERT, committed, per message before its ack (``BENCH_RELAY_POSTGRES``), on a pool of the
+    size of nora's."""
+
+    def __init__(self, dsn: str) -> None:
+        self.dsn = dsn
+        self.table = f"bench_relay_{os.getpid()}"
+        self.pool: Any = None
+
+    async def open(self) -> None:
+        import asyncpg
+
+        self.pool = await asyncpg.create_pool(self.dsn, min_size=1, max_size=20)
+        await self.pool.execute(
+            f"CREATE TABLE {self.table} (conversation_id varchar(32), seq int, sender varchar(8),"
+            " client_id varchar(64), text text, PRIMARY KEY (conversation_id, seq))"
+        )
+
+    async def close(self) -> None:
+        await self.pool.execute(f"DROP TABLE IF EXISTS {self.table}")
+        await self.pool.close()
+
+    async def store(self, conversation_id: str, seq: int, sender: str, client_id: str, text: str) -> None:
+        await self.pool.execute(
+            f"INSERT INTO {self.table} VALUES ($1, $2, $3, $4, $5)",  # noqa: S608 - our own name
+            conversation_id,
+            seq,
+            sender,
+            client_id,
+            text,
+        )
+
+
+def create_app(capacity: int = 20, fault: str = "", postgres: str = "") -> Starlette:
+    durable = Durable(postgres) if postgres else None
+    relay = Relay(capacity, fault, durable)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        if durable is not None:
+            await durable.open()
+        yield
+        if durable is not None:
+            await durable.close()
 
     async def healthz(request: Request) -> Response:
         return JSONResponse({"ok": True})
@@ -292,7 +355,8 @@ def create_app(capacity: int = 20, fault: str = "") -> Starlette:
             Route("/transcript", relay.transcript, methods=["POST"]),
             WebSocketRoute("/ws/visitor", relay.visitor),
             WebSocketRoute("/ws/adviser", relay.adviser),
-        ]
+        ],
+        lifespan=lifespan,
     )
 
 
@@ -303,7 +367,11 @@ def main() -> None:
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8900)
     args = p.parse_args()
-    app = create_app(int(os.environ.get("BENCH_RELAY_CAPACITY", "20")), os.environ.get("BENCH_RELAY_FAULT", ""))
+    app = create_app(
+        int(os.environ.get("BENCH_RELAY_CAPACITY", "20")),
+        os.environ.get("BENCH_RELAY_FAULT", ""),
+        os.environ.get("BENCH_RELAY_POSTGRES", ""),
+    )
     # The same collector and uvicorn settings as ``nora-chat serve`` (nora/cli.py cmd_serve): untuned,
     # the relay's own full collections (100-160 ms) landed in some measurement windows and raised the
     # denominator of every ratio.

@@ -187,16 +187,23 @@ class Deployment:
 
 
 class BareRelay(Deployment):
-    def __init__(self, workdir: Path, fault: str = "") -> None:
-        super().__init__("bare", workdir)
+    """The bare relay; with ``postgres``, the same relay committing one INSERT per message to PostgreSQL
+    before its ack and forward (``relay-postgres``): what a durable ack costs on this machine when done
+    plainly, one transaction per message, without nora's group commit or anything else of nora's."""
+
+    def __init__(self, workdir: Path, fault: str = "", *, postgres: bool = False) -> None:
+        super().__init__("relay-postgres" if postgres else "bare", workdir)
         self.fault = fault
+        self.postgres = postgres
 
     async def setup(self, scenario: Scenario) -> None:
         port = free_port()
         env = self.env(scenario)
         env["BENCH_RELAY_CAPACITY"] = str(scenario.capacity)
         env["BENCH_RELAY_FAULT"] = self.fault
-        log = self.workdir / f"{scenario.name}-bare.log"
+        if self.postgres:
+            env["BENCH_RELAY_POSTGRES"] = PG_ADMIN
+        log = self.workdir / f"{scenario.name}-{self.name}.log"
         self.procs = [Proc([sys.executable, "-m", "bench.relay", "--port", str(port)], env, port, log)]
         self.procs[0].start()
         await self.procs[0].wait_ready()
