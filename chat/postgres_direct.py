@@ -8,10 +8,11 @@ hundred a second and kept saturated throughput at a third of the bare relay. Her
 one prepared statement on an asyncpg connection (asyncpg prepares and caches each SQL string per
 connection): single-row operations on a pool, batches on a connection of their own.
 
-A batch is one round trip whatever its size (``BATCH``): one statement, its own transaction, that
-locks the batch's conversations (``ORDER BY id``, one lock order for every instance), keeps the
-messages their guards admit, numbers them per conversation in arrival order, moves ``next_seq`` and
-inserts them; it returns the seq and holder of each message stored. Each round trip waits for a turn
+A batch is one round trip whatever its size (``BATCH``, or ``SINGLE`` for a batch of one message, the
+usual case below saturation): one statement, its own transaction, that locks the batch's
+conversations (``ORDER BY id``, one lock order for every instance), keeps the messages their guards
+admit, numbers them per conversation in arrival order, moves ``next_seq`` and inserts them; it
+returns the seq and holder of each message stored. Each round trip waits for a turn
 of the event loop, which under load costs milliseconds, so the five of a BEGIN … COMMIT batch made
 up most of an ack's latency. When that statement is refused by the unique constraint on client ids
 (a resend), or a batch holds the same client id twice, the batch runs as a transaction of several
