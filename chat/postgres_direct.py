@@ -237,7 +237,17 @@ async def _keep_session(_conn: asyncpg.Connection) -> None:
 
 def _request_row(r: AppendRequest) -> tuple[Any, ...]:
     """``SINGLE``'s parameters, and one row of ``BATCH``'s arrays."""
-    return (r.conversation_id, r.guard.kind, r.guard.adviser_id, r.sender, r.sender_id, r.client_id, r.event, r.text, r.at)
+    return (
+        r.conversation_id,
+        r.guard.kind,
+        r.guard.adviser_id,
+        r.sender,
+        r.sender_id,
+        r.client_id,
+        r.event,
+        r.text,
+        r.at,
+    )
 
 
 def _request_columns(batch: list[AppendRequest]) -> list[list[Any]]:
