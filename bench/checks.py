@@ -158,15 +158,17 @@ def check_conversation(
         if extra:
             failures.append(f"{who}: saw seqs {extra[:10]} that are not stored")
         for seq, (sender, client_id, text) in view.seen.items():
-            row = by_seq.get(seq)
-            if row is None:
+            stored_row = by_seq.get(seq)
+            if stored_row is None:
                 continue
             if (
-                row[1] != sender
-                or (client_id is not None and row[2] != client_id)
-                or (text is not None and row[3] != text)
+                stored_row[1] != sender
+                or (client_id is not None and stored_row[2] != client_id)
+                or (text is not None and stored_row[3] != text)
             ):
-                failures.append(f"{who}: seq {seq} seen as {sender}/{client_id} but stored as {row[1]}/{row[2]}")
+                failures.append(
+                    f"{who}: seq {seq} seen as {sender}/{client_id} but stored as {stored_row[1]}/{stored_row[2]}"
+                )
                 break
         if not allow_wire_repeats:
             if view.wire_dups:

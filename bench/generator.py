@@ -22,6 +22,7 @@ from typing import Any
 
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
+from websockets.typing import Origin
 
 from bench.checks import Outgoing, Sent, View
 from bench.scenarios import Scenario
@@ -38,9 +39,9 @@ async def open_ws(url: str, *, origin: str | None = None, cookie: str | None = N
     headers = {"Cookie": cookie} if cookie else {}
     return await connect(
         url,
-        origin=origin,
+        origin=Origin(origin) if origin is not None else None,
         additional_headers=headers,
-        compression=None,  # type: ignore[arg-type]
+        compression=None,
         open_timeout=30,
         ping_interval=None,
         max_size=2**22,

@@ -213,8 +213,7 @@ class BareRelay(Deployment):
         async with httpx.AsyncClient(timeout=60) as http:
             body = (await http.post(self.bases[0] + "/transcript", json={"ids": ids})).json()
         return {
-            cid: Transcript(v["next_seq"], [tuple(m) for m in v["messages"]]) if v else None  # type: ignore[misc]
-            for cid, v in body.items()
+            cid: Transcript(v["next_seq"], [tuple(m) for m in v["messages"]]) if v else None for cid, v in body.items()
         }
 
 

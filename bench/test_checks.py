@@ -6,13 +6,13 @@ same against a real relay process with injected faults).
 
 from __future__ import annotations
 
-from bench.checks import Outgoing, Sent, Transcript, View, check_conversation
+from bench.checks import Outgoing, Row, Sent, Transcript, View, check_conversation
 
 CID = "c" * 32
 
 
 def good() -> tuple[Transcript, View, View, Outgoing, Outgoing]:
-    rows = [
+    rows: list[Row] = [
         (1, "system", None, "assigned"),
         (2, "visitor", "v1", "hi"),
         (3, "adviser", "a1", "hello"),
