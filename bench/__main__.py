@@ -121,14 +121,7 @@ async def run_set(
     _print(f"JSON: {path}")
     failed = [r for r in runs if r["verdict"] == "FAIL"]
     unverified = [r for r in runs if r["verdict"] == "UNVERIFIED"]
-    if medians:
-        missed_names = sorted({f"{m['scenario']}/{m['deployment']}" for m in medians if not m["met"]})
-    else:
-        missed_names = [
-            f"{r['scenario']}/{r['deployment']}"
-            for r in runs
-            if any(t.get("met") is False for t in r.get("targets", {}).values())
-        ]
+    missed_names = report.missed_targets(runs, medians)
     if unverified:
         _print(
             f"\nUNVERIFIED (server had not caught up when the drain time ran out; nothing definitely lost) "

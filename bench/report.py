@@ -221,6 +221,21 @@ def median_targets(scenarios: list[Scenario], runs: list[dict[str, Any]]) -> lis
     return out
 
 
+def missed_targets(runs: list[dict[str, Any]], medians: list[dict[str, Any]]) -> list[str]:
+    """``scenario/deployment`` of every nora server that missed a target: the median's verdict when the
+    rounds were repeated, else each run's. The relay-postgres comparison is shown with its ratios but
+    never fails a run: the targets are nora's."""
+    if medians:
+        names = {f"{m['scenario']}/{m['deployment']}" for m in medians if not m["met"]}
+    else:
+        names = {
+            f"{r['scenario']}/{r['deployment']}"
+            for r in runs
+            if any(t.get("met") is False for t in r.get("targets", {}).values())
+        }
+    return sorted(n for n in names if n.split("/", 1)[1].startswith("nora"))
+
+
 def median_table(rows: list[dict[str, Any]]) -> str:
     lines = [
         "| scenario | server | target | each round | median | bound | verdict |",

@@ -43,3 +43,20 @@ def test_the_table_names_each_round_and_its_own_ratio() -> None:
     text = report.table([CHAT_1000], rounds([20.0, 60.0], [30.0, 30.0]))
     assert "| nora-sqlite #1 |" in text and "30.0 (1.50x)" in text
     assert "| nora-sqlite #2 |" in text and "30.0 (0.50x)" in text
+
+
+def test_only_nora_servers_fail_on_targets_not_the_durable_relay_shown_beside_them() -> None:
+    runs = rounds([20.0, 20.0, 20.0], [30.0, 30.0, 30.0])
+    for i, p99 in enumerate([200.0, 200.0, 200.0], start=1):
+        bare = next(r for r in runs if r["deployment"] == "bare" and r["round"] == i)
+        relay = {"scenario": "chat-1000", "deployment": "relay-postgres", "round": i, "latency_ms_p99": p99}
+        relay["cpu_cores"] = 0.9
+        relay["targets"] = report.evaluate_targets(CHAT_1000, relay, bare)
+        runs.append(relay)
+    medians = report.median_targets([CHAT_1000], runs)
+    assert any(m["deployment"] == "relay-postgres" and not m["met"] for m in medians)  # shown as missed
+    assert report.missed_targets(runs, medians) == []
+    assert report.missed_targets(runs, []) == []  # a single round: judged per run, the same rule
+    slow = rounds([20.0, 20.0, 20.0], [100.0, 100.0, 100.0])
+    assert report.missed_targets(slow, report.median_targets([CHAT_1000], slow)) == ["chat-1000/nora-sqlite"]
+    assert report.missed_targets(slow, []) == ["chat-1000/nora-sqlite"]
