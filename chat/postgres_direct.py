@@ -42,7 +42,16 @@ CONCURRENT_BATCHES = 2
 SELECT_BY = {column: conversation_sql.select_by(column, dollar) for column in conversation_sql.LOOKUP_COLUMNS}
 INSERT_CONVERSATION = conversation_sql.insert(dollar)
 
-BATCH = """
+
+def _admits(kind: str, guard_adviser: str, state: str, holder: str) -> str:
+    """``Guard.admits`` in SQL, over the given expressions: one wording for both batch statements."""
+    return (
+        f"{kind} = 'any' OR ({kind} = 'open' AND {state} <> 'closed')"
+        f" OR ({kind} = 'adviser' AND {state} = 'assigned' AND {holder} IS NOT DISTINCT FROM {guard_adviser})"
+    )
+
+
+BATCH = f"""
 WITH req AS (
   SELECT * FROM unnest($1::varchar[], $2::varchar[], $3::varchar[], $4::varchar[], $5::varchar[], $6::varchar[],
                        $7::varchar[], $8::text[], $9::timestamptz[])
@@ -54,9 +63,7 @@ locked AS MATERIALIZED (
 admitted AS MATERIALIZED (
   SELECT r.*, l.adviser_id AS holder, l.next_seq + row_number() OVER (PARTITION BY r.cid ORDER BY r.i) AS seq
   FROM req r JOIN locked l ON l.id = r.cid
-  WHERE r.kind = 'any'
-     OR (r.kind = 'open' AND l.state <> 'closed')
-     OR (r.kind = 'adviser' AND l.state = 'assigned' AND l.adviser_id IS NOT DISTINCT FROM r.guard_adviser)
+  WHERE {_admits("r.kind", "r.guard_adviser", "l.state", "l.adviser_id")}
 ),
 moved AS (
   UPDATE conversation c SET next_seq = m.top
@@ -72,15 +79,13 @@ SELECT i, seq, holder FROM admitted
 # one turn of the loop): the same locks, guards, numbering and result, without decoding nine arrays,
 # numbering by a window and grouping, which cost PostgreSQL about 110 of its 290 µs of CPU per
 # one-message batch here (``bench/README.md``).
-SINGLE = """
+SINGLE = f"""
 WITH locked AS MATERIALIZED (
   SELECT id, state, adviser_id, next_seq FROM conversation WHERE id = $1::varchar FOR UPDATE
 ),
 admitted AS MATERIALIZED (
   SELECT id, adviser_id AS holder, next_seq + 1 AS seq FROM locked
-  WHERE $2::varchar = 'any'
-     OR ($2::varchar = 'open' AND state <> 'closed')
-     OR ($2::varchar = 'adviser' AND state = 'assigned' AND adviser_id IS NOT DISTINCT FROM $3::varchar)
+  WHERE {_admits("$2::varchar", "$3::varchar", "state", "adviser_id")}
 ),
 moved AS (
   UPDATE conversation c SET next_seq = a.seq FROM admitted a WHERE c.id = a.id
