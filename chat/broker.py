@@ -11,11 +11,13 @@ import asyncio
 import contextlib
 import json
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from redis.asyncio import Redis
 
 Event = dict[str, Any]
-Handler = Callable[[Event], Awaitable[None]]
 
 
 class Broker(ABC):
@@ -78,12 +80,15 @@ class MemoryBroker(Broker):
         return None
 
 
-def create_broker(url: str | None, *, prefix: str = "nora") -> Broker:
-    """``None`` or ``memory://`` gives the in-process broker; ``redis://`` the Redis one."""
+def create_broker(url: str | None, *, prefix: str = "nora", redis: Redis | None = None) -> Broker:
+    """``None`` or ``memory://`` gives the in-process broker; ``redis://`` the Redis one, on ``redis``
+    (the instance's one Redis client, opened by the caller)."""
     if url is None or url.startswith("memory://"):
         return MemoryBroker()
     if url.startswith(("redis://", "rediss://", "unix://")):
+        if redis is None:
+            raise ValueError("a Redis broker needs the instance's Redis client")
         from chat.broker_redis import RedisBroker
 
-        return RedisBroker(url, channel=f"{prefix}:events")
+        return RedisBroker(redis, channel=f"{prefix}:events")
     raise ValueError(f"unsupported broker URL scheme in {url.split(':', 1)[0]!r}")

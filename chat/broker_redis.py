@@ -35,19 +35,17 @@ log = logging.getLogger("nora.broker")
 
 
 class RedisBroker(Broker):
-    def __init__(self, url: str, *, channel: str = CHANNEL) -> None:
-        # Blocking: publishers past the pool's size wait for a connection instead of failing.
-        pool = aioredis.BlockingConnectionPool.from_url(
-            url, max_connections=32, timeout=30, decode_responses=True, health_check_interval=10
-        )
-        self._redis = aioredis.Redis(connection_pool=pool)
+    """Publishes on, and listens to, one channel through a client the caller owns (and closes)."""
+
+    def __init__(self, redis: aioredis.Redis, *, channel: str = CHANNEL) -> None:
+        self._redis = redis
         self._channel = channel
 
     async def connect(self) -> None:
         await self._redis.ping()
 
     async def disconnect(self) -> None:
-        await self._redis.aclose(close_connection_pool=True)
+        return None  # the client is shared with the routing state and closed by its owner
 
     async def publish(self, event: Event) -> None:
         await self._redis.publish(self._channel, orjson.dumps(event))

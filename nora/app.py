@@ -14,74 +14,23 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from admin import audit, auth, guideline, importer, reference_admin, register, stats, supervisor
-from admin.accounts import Accounts, Directory, Sessions
-from admin.context import AdminContext
-from admin.passwords import Passwords
 from chat import public_api
-from chat.broker import Broker, create_broker
-from chat.origin import origin_allowed
+from chat.broker import Broker
 from chat.outbox import KeepRawSend
-from chat.service import ChatService
-from chat.store import ConversationStore
 from chat.ws_adviser import adviser_socket
 from chat.ws_visitor import visitor_socket
 from core.clock import Clock, system_clock
-from core.db import Database
-from core.http import HTTPError, error_response
-from core.reference import ReferenceBox, load_reference
+from core.http import HTTPError
 from core.settings import Settings
 from nora import ops
+from nora.lifespan import app_resources
+from nora.security import SecurityHeaders
 from routing import RoutingState
-from routing.backends.memory import MemoryRoutingState
-from routing.policy import TierDelays
 
 log = logging.getLogger("nora.app")
 WEB_ROOT = Path(__file__).resolve().parent.parent
-UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
-
-
-class SecurityHeaders:
-    """Strict CSP and no caching on every page and API; Origin check on state-changing requests."""
-
-    def __init__(self, app: ASGIApp, settings: Settings) -> None:
-        self.app = app
-        self.settings = settings
-        ancestors = " ".join(("'self'", *settings.allowed_origins))
-        self.csp = (
-            "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-            "connect-src 'self' ws: wss:; font-src 'self'; object-src 'none'; base-uri 'none'; "
-            f"form-action 'self'; frame-ancestors {ancestors}"
-        ).encode()
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        request = Request(scope)
-        if request.method in UNSAFE and not origin_allowed(request, self.settings.allowed_origins, required=False):
-            response = error_response("origin_not_allowed", "Requests from this origin are not allowed.")
-            await response(scope, receive, send)
-            return
-
-        async def send_with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                headers = list(message.get("headers", []))
-                names = {name.lower() for name, _ in headers}
-                extra = [
-                    (b"content-security-policy", self.csp),
-                    (b"x-content-type-options", b"nosniff"),
-                    (b"referrer-policy", b"no-referrer"),
-                    (b"permissions-policy", b"camera=(), microphone=(), geolocation=()"),
-                ]
-                if b"cache-control" not in names:
-                    extra.append((b"cache-control", b"no-store"))
-                message["headers"] = headers + [h for h in extra if h[0] not in names]
-            await send(message)
-
-        await self.app(scope, receive, send_with_headers)
 
 
 async def http_error(request: Request, exc: Exception) -> Response:
@@ -135,59 +84,10 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        db = Database.from_url(settings.database_url)
-        the_broker = broker or create_broker(settings.redis_url, prefix=settings.redis_prefix)
-        await the_broker.connect()
-        async with db.session() as session:
-            reference = ReferenceBox(await load_reference(session))
-        delays = TierDelays.of(settings.tier_delays_s)
-        redis_client = None
-        the_routing = routing
-        if the_routing is None and settings.redis_url:
-            from redis.asyncio import BlockingConnectionPool, Redis
-
-            from routing.backends.redis import RedisRoutingState
-
-            # A burst of starts wants more connections than a pool allows (redis-py raises
-            # MaxConnectionsError past 100); a blocking pool makes them wait their turn instead.
-            pool = BlockingConnectionPool.from_url(settings.redis_url, max_connections=64, timeout=30)
-            redis_client = Redis(connection_pool=pool)
-            the_routing = RedisRoutingState(redis_client, delays, key=f"{settings.redis_prefix}:routing")
-        passwords = Passwords()
-        accounts = Accounts(db, passwords, clock=clock)
-        sessions = Sessions(db, idle_s=settings.session_idle_s, absolute_s=settings.session_absolute_s, clock=clock)
-        directory = Directory(accounts, sessions, settings.session_cookie_name)
-        chat = ChatService(
-            settings=settings,
-            store=ConversationStore(db),
-            routing=the_routing or MemoryRoutingState(delays),
-            broker=the_broker,
-            directory=directory,
-            reference=reference,
-            clock=clock,
-        )
-        app.state.db = db
-        app.state.chat = chat
-        app.state.admin = AdminContext(
-            settings=settings,
-            db=db,
-            accounts=accounts,
-            sessions=sessions,
-            directory=directory,
-            chat=chat,
-            reference=reference,
-            clock=clock,
-        )
-        await chat.start()
-        try:
+        async with app_resources(settings, clock=clock, broker=broker, routing=routing) as state:
+            app.state.nora = state
+            app.state.db, app.state.chat, app.state.admin = state.db, state.chat, state.admin
             yield
-        finally:
-            await chat.stop()
-            await chat.store.close()
-            await the_broker.disconnect()
-            if redis_client is not None:
-                await redis_client.aclose(close_connection_pool=True)
-            await db.dispose()
 
     routes: list[BaseRoute] = [
         Route("/healthz", ops.healthz),

@@ -16,15 +16,21 @@ pytestmark = pytest.mark.anyio
 
 @pytest.fixture(params=["memory", pytest.param("redis", marks=pytest.mark.redis)])
 async def broker(request: pytest.FixtureRequest) -> AsyncIterator[Broker]:
+    client = None
     if request.param == "memory":
         b: Broker = MemoryBroker()
     else:
+        from redis.asyncio import Redis
+
         from chat.broker_redis import RedisBroker
 
-        b = RedisBroker(services.need("Redis", services.REDIS_URL), channel=f"nora:test:{uuid.uuid4().hex}")
+        client = Redis.from_url(services.need("Redis", services.REDIS_URL))
+        b = RedisBroker(client, channel=f"nora:test:{uuid.uuid4().hex}")
     await b.connect()
     yield b
     await b.disconnect()
+    if client is not None:
+        await client.aclose()
 
 
 async def wait_subscribed(broker: Broker, queue: asyncio.Queue[dict[str, object]]) -> None:
