@@ -1,4 +1,4 @@
-"""The audit log (DESIGN.md §6): staff reads of transcripts, registrations and their amendments,
+"""The audit log (docs/design.md §6.3): staff reads of transcripts, registrations and their amendments,
 imports and exports, guideline and reference changes.
 
 An entry says who (``actor_id``), what (``action``), on which conversation or registration, and a short

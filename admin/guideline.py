@@ -1,7 +1,7 @@
 """The registration guideline: when an inquiry is a case, and what each category covers.
 
-The text lives in one place: the built-in version below (DESIGN.md §5 and the definitions collected in
-``shared/domain/README.md``: the government action plan 2021-2024 and IMDi), until an administrator
+The text lives in one place: the built-in version below (docs/design.md §5, and the definitions of the
+government action plan 2021-2024 and IMDi listed in docs/design.md §8), until an administrator
 replaces it; each replacement is stored as a new numbered ``GuidelineVersion`` and the newest is in
 force. No published text of the common guideline was found, so the built-in rule is nora-chat's own and
 is meant to be replaced by the official one.

@@ -1,10 +1,10 @@
 """The case register: pending registrations, registering a closed conversation, and amending a
-registration (DESIGN.md §5).
+registration (docs/design.md §5).
 
 Service, region, language and audience come from the conversation, never from the form, so the
 statistics cannot be skewed by what an adviser types.
 
-Amendments (additive to PROTOCOL.md):
+Amendments (additive to docs/protocol.md §6):
 - ``GET /api/v1/registrations`` (adviser or supervisor): the caller's own registrations that can still
   be amended, newest first.
 - ``GET /api/v1/registrations/{id}`` (its author, or a supervisor; 404 for anyone else): the registration
@@ -243,7 +243,7 @@ async def pending(request: Request) -> Response:
     for m in stored:
         message = StoredMessage(m.seq, m.sender, m.text, as_utc(m.sent_at), m.client_id, m.event, m.sender_id)
         transcripts.setdefault(m.conversation_id, []).append(message.wire(owner=staff.user.id))
-    # The list carries transcripts (PROTOCOL.md's <conversation>), and reading a closed conversation is
+    # The list carries transcripts (docs/protocol.md §6), and reading a closed conversation is
     # outside the reader's own live chat: every one listed with messages is an audited read.
     now = to_datetime(ctx.clock())
     reads = [

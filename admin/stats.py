@@ -1,4 +1,4 @@
-"""Published statistics of the case register with small counts suppressed (DESIGN.md §5).
+"""Published statistics of the case register with small counts suppressed (docs/design.md §5).
 
 Primary suppression: every count from 1 to ``m - 1`` (``NORA_STATS_MIN_COUNT``, default 5) is
 published as ``"<m"``, in every grouping.
@@ -21,8 +21,8 @@ cell and stay within what its symbol says (a small cell stays 1 to m-1, a withhe
 The corners are withheld (``null`` if not already small), so the shifted table is a second answer for
 every one of them. Of the patterns found we take the one withholding the fewest and smallest new cells.
 When no pattern exists for some small cell (tiny tables, e.g. 5 + 1 with the total 6 public, or
-detailed groupings of three or more dimensions), the contract still gets its answer: PROTOCOL.md's
-own per-table rule (small counts ``"<m"``, total withheld) with ``"protection": "per_table"`` instead
+detailed groupings of three or more dimensions), the contract still gets its answer: the per-table
+rule of docs/protocol.md §7 (small counts ``"<m"``, total withheld) with ``"protection": "per_table"`` instead
 of ``"across_tables"``, telling whoever publishes figures to use fewer groupings or a longer period.
 
 ``total`` is published only when no cell is withheld and it is not itself small (as before).
@@ -362,7 +362,7 @@ def tabulate(rows: Iterable[Registration], by: list[str], min_count: int) -> tup
 def primary_only(
     rows: Iterable[Registration], by: list[str], min_count: int
 ) -> tuple[list[dict[str, Any]], int | None]:
-    """PROTOCOL.md's own rule, table by table: counts below ``min_count`` as ``"<m"``, and the total
+    """The rule of docs/protocol.md §7, table by table: counts below ``min_count`` as ``"<m"``, and the total
     withheld whenever a cell is."""
     cells = Counter(tuple(_key(r, b) for b in by) for r in rows)
     out = []

@@ -3,7 +3,7 @@
 Pure functions over what the generator saw (``View``, ``Outgoing``) and what the server stored
 (``Transcript``), so they can be unit-tested with made-up data (``bench/test_checks.py``).
 
-Rules (PROTOCOL.md, Conventions; DESIGN.md §4):
+Rules (docs/protocol.md §1, Conventions; docs/design.md §4):
 - the stored transcript of a conversation has seqs exactly 1..n, and ``next_seq == n``;
 - every message a client sent was acked, is stored exactly once under its ``client_id``, with the acked
   seq and the same text; nothing is stored that no client sent (apart from ``system`` notices);

@@ -1,4 +1,4 @@
-"""The load generator: N visitors and M advisers speaking the real wire contract (PROTOCOL.md).
+"""The load generator: N visitors and M advisers speaking the real wire contract (docs/protocol.md).
 
 One asyncio process, ``websockets`` clients. It knows nothing about the server it drives beyond its
 base URLs and one session cookie per adviser, so the same code drives nora-chat (one or several

@@ -1,7 +1,7 @@
 """The bare relay: the floor every nora-chat figure is compared with.
 
 A minimal Starlette app, run under the same uvicorn settings as ``nora-chat serve``, that speaks just
-enough of the wire contract (PROTOCOL.md) for the same load generator to drive it unchanged:
+enough of the wire contract (docs/protocol.md) for the same load generator to drive it unchanged:
 
 * ``/ws/visitor``: ``start`` -> ``started``; paired with the least-loaded adviser that has room
   (``assigned``, plus a ``system`` message taking seq 1 as nora does); ``message`` -> ``ack`` to the

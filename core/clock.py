@@ -23,7 +23,7 @@ def as_utc(value: datetime) -> datetime:
 
 
 def iso(value: datetime | None) -> str | None:
-    """ISO 8601 UTC with milliseconds and a ``Z``, as PROTOCOL.md writes times."""
+    """ISO 8601 UTC with milliseconds and a ``Z``, as docs/protocol.md §1.2 writes times."""
     if value is None:
         return None
     return as_utc(value).astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")

@@ -1,4 +1,4 @@
-"""``nora-chat``: serve, migrate, user add, purge, demo (PROTOCOL.md, Operations); and for the case
+"""``nora-chat``: serve, migrate, user add, purge, demo (docs/protocol.md §9, Operations); and for the case
 register: demo-data, import-registrations, stats-summary, reference, guideline (docs/register.md)."""
 
 from __future__ import annotations

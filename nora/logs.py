@@ -1,7 +1,7 @@
 """Logging that never holds a client address, a URL query, a token or message text.
 
 uvicorn logs ``<client address> - "WebSocket <path?query>" [accepted]`` at INFO on ``uvicorn.error``
-even with the access log off (RELIABILITY.md 3). Those records are dropped here, the access log is
+even with the access log off (docs/reliability.md 3). Those records are dropped here, the access log is
 off, and as a last line of defence anything shaped like an IP address or a query string in a
 uvicorn record is masked.
 """

@@ -1,4 +1,4 @@
-"""The routing policy of DESIGN.md §3 as pure functions.
+"""The routing policy of docs/design.md §3 as pure functions.
 
 Tiers widen with waiting time ("bullseye" routing) and never narrow:
 

@@ -31,7 +31,7 @@ T = TypeVar("T")
 BUSY_BUDGET_S = 10.0  # how long one operation keeps retrying while other instances write the state
 MAX_BACKOFF_S = 0.05
 RECONNECT_ATTEMPTS = 3
-STATE_TTL_S = 7 * 24 * 3600  # every key expires (RELIABILITY.md 35); any write renews it
+STATE_TTL_S = 7 * 24 * 3600  # every key expires (docs/reliability.md 35); any write renews it
 
 
 class RoutingContention(StateBusy):

@@ -1,4 +1,4 @@
-"""Staff authentication over HTTP against a real server (PROTOCOL.md, Staff authentication)."""
+"""Staff authentication over HTTP against a real server (docs/protocol.md §4, Staff authentication)."""
 
 from __future__ import annotations
 

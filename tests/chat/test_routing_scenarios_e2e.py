@@ -1,4 +1,4 @@
-"""The routing rules of DESIGN.md §3, each through the real service."""
+"""The routing rules of docs/design.md §3, each through the real service."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Property-based: the invariants of DESIGN.md §3 hold under any sequence of events.
+"""Property-based: the invariants of docs/design.md §3.4 hold under any sequence of events.
 
 Random arrivals (any region, language, audience, urgency), advisers joining, changing status, going
 offline and coming back or dropping out (their conversations go back to the queue), conversations

@@ -1,4 +1,4 @@
-"""The routing policy of DESIGN.md §3, rule by rule."""
+"""The routing policy of docs/design.md §3, rule by rule."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 // nora-chat agent console: status, several conversations at once, transfer, close, and the case
-// register for closed conversations. Speaks PROTOCOL.md v1 on /ws/adviser.
+// register for closed conversations. Speaks the v1 wire contract on /ws/adviser (docs/protocol.md §5).
 // Every text from the server is rendered with textContent (visitor text may contain HTML).
 
 import {

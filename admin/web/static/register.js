@@ -1,4 +1,4 @@
-// The case-register form (PROTOCOL.md, Case register): one screen, keyboard friendly, server-side
+// The case-register form (docs/protocol.md §6, Case register): one screen, keyboard friendly, server-side
 // validation shown next to each field. Codes and labels come from /api/v1/reference.
 
 import { ApiError, api, cap, el, entry, name, ref, t } from "./common.js";

@@ -1,6 +1,6 @@
-// nora-chat visitor widget: choices → queue → conversation → end, speaking PROTOCOL.md v1.
+// nora-chat visitor widget: choices → queue → conversation → end, speaking the v1 wire contract (docs/protocol.md §3).
 //
-// Privacy rules kept here (DESIGN.md §6, RELIABILITY.md 37):
+// Privacy rules kept here (docs/design.md §6, docs/reliability.md 37):
 // - the resume token lives only in sessionStorage (never localStorage or cookies);
 // - the transcript lives only in memory (a reload resumes with last_seq 0 and gets it all back);
 // - every text from the server is inserted with textContent, never as HTML;
@@ -520,7 +520,7 @@ function handleFrame(frame) {
       handleError(frame);
       break;
     default:
-      break; // frame types added later are ignored (PROTOCOL.md: additive changes)
+      break; // frame types added later are ignored (docs/protocol.md §1.1: extensions are additive)
   }
 }
 
