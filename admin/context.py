@@ -10,6 +10,7 @@ from admin.accounts import Accounts, Directory, Sessions
 from chat.service import ChatService
 from core.clock import Clock, system_clock
 from core.db import Database
+from core.limits import Limits
 from core.reference import ReferenceBox
 from core.settings import Settings
 
@@ -23,6 +24,7 @@ class AdminContext:
     directory: Directory
     chat: ChatService
     reference: ReferenceBox
+    limits: Limits
     clock: Clock = system_clock
     unknown_failures: dict[str, tuple[int, float]] = field(default_factory=dict)
 

@@ -76,8 +76,12 @@ class Settings:
     # Staff sessions (OWASP session cheat sheet: idle 15-30 min, absolute 4-8 h).
     session_idle_s: int = 30 * 60
     session_absolute_s: int = 8 * 3600
+    # Login throttling (docs/protocol.md, Staff authentication): failed attempts per account from
+    # browsers without a device cookie, per device cookie, and the waiting list of password hashes.
     login_max_failures: int = 5
     login_window_s: int = 15 * 60
+    login_device_max_failures: int = 10
+    login_hash_queue: int = 8
     trust_proxy_headers: bool = False
 
     @property
@@ -92,6 +96,10 @@ class Settings:
     def session_cookie_name(self) -> str:
         # The __Host- prefix needs Secure; plain HTTP development cannot set it.
         return "__Host-nora_session" if self.secure_cookies else "nora_session"
+
+    @property
+    def device_cookie_name(self) -> str:
+        return "__Host-nora_device" if self.secure_cookies else "nora_device"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, *, require_secret: bool = True) -> Settings:
@@ -139,5 +147,7 @@ class Settings:
             session_absolute_s=_int(env, "NORA_SESSION_ABSOLUTE_S", 8 * 3600, minimum=60),
             login_max_failures=_int(env, "NORA_LOGIN_MAX_FAILURES", 5, minimum=1),
             login_window_s=_int(env, "NORA_LOGIN_WINDOW_S", 15 * 60, minimum=1),
+            login_device_max_failures=_int(env, "NORA_LOGIN_DEVICE_MAX_FAILURES", 10, minimum=1),
+            login_hash_queue=_int(env, "NORA_LOGIN_HASH_QUEUE", 8),
             trust_proxy_headers=env.get("NORA_TRUST_PROXY_HEADERS", "") in {"1", "true", "yes"},
         )

@@ -22,6 +22,7 @@ from chat.service import ChatService
 from chat.store import ConversationStore
 from core.clock import Clock
 from core.db import Database
+from core.limits import Limits, create_limits
 from core.reference import ReferenceBox, load_reference
 from core.settings import Settings
 from routing import RoutingState
@@ -43,6 +44,7 @@ class AppState:
     settings: Settings
     db: Database
     redis: Redis | None
+    limits: Limits
     chat: ChatService
     admin: AdminContext
 
@@ -111,7 +113,8 @@ async def app_resources(
             from routing.backends.redis import RedisRoutingState
 
             routing = RedisRoutingState(redis, delays, key=f"{settings.redis_prefix}:routing")
-        passwords = Passwords()
+        limits = create_limits(redis, prefix=settings.redis_prefix, clock=clock)
+        passwords = Passwords(max_waiting=settings.login_hash_queue)
         accounts = Accounts(db, passwords, clock=clock)
         sessions = Sessions(db, idle_s=settings.session_idle_s, absolute_s=settings.session_absolute_s, clock=clock)
         directory = Directory(accounts, sessions, settings.session_cookie_name)
@@ -134,7 +137,8 @@ async def app_resources(
             directory=directory,
             chat=chat,
             reference=reference,
+            limits=limits,
             clock=clock,
         )
         await stack.enter_async_context(running(chat))
-        yield AppState(settings=settings, db=db, redis=redis, chat=chat, admin=admin)
+        yield AppState(settings=settings, db=db, redis=redis, limits=limits, chat=chat, admin=admin)

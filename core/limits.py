@@ -1,0 +1,226 @@
+"""Rate limits and attempt counters, kept in memory (one instance) or shared through Redis (several).
+
+Two kinds of limit behind one small interface:
+
+- ``take``: a token bucket (``rate`` tokens a second, at most ``burst`` saved up). 0 means one token
+  was taken; otherwise the answer is the milliseconds until a token is available.
+- ``hit``: an attempt counter over a window that starts at the first attempt. The count is checked
+  and incremented in one atomic step, so of N parallel callers exactly ``limit`` pass; 0 means this
+  attempt is within the limit (and is now counted), otherwise the seconds until the window ends.
+  ``clear`` forgets a counter (a successful login).
+
+``MemoryLimits`` holds the state of one instance in a bounded table; ``RedisLimits`` keeps it in Redis,
+where each check is one Lua script (one atomic round trip), every key expires once it no longer
+matters, and key material (which may name a person or an account) is hashed before it becomes a key.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol
+
+from core.clock import Clock, system_clock
+
+if TYPE_CHECKING:
+    from redis.asyncio import Redis
+
+MAX_ENTRIES = 100_000
+EPSILON = 1e-9
+
+
+class Limits(Protocol):
+    async def take(self, key: str, *, rate: float, burst: int) -> int:
+        """Token bucket: 0 = allowed (one token taken); else milliseconds until a token is available."""
+        ...
+
+    async def hit(self, key: str, *, limit: int, window_s: float) -> int:
+        """Count one attempt: 0 = within ``limit`` (now counted); else seconds until the window ends."""
+        ...
+
+    async def clear(self, key: str) -> None:
+        """Forget the counter (and bucket) of ``key``."""
+        ...
+
+
+@dataclass
+class _Bucket:
+    tokens: float
+    at: float
+    expires: float  # when the bucket is full again and so no different from a new one
+
+
+@dataclass
+class _Counter:
+    count: int
+    expires: float  # the end of the window
+
+
+class MemoryLimits:
+    """The limits of one instance, in a table of at most ``max_entries`` entries.
+
+    An entry that no longer matters (a bucket that has refilled, a window that has ended) is the same
+    as no entry, so it is dropped when met. When the table is full the least recently used entry goes
+    (an ``OrderedDict`` kept in order of use). The alternative, clearing the whole table past a
+    threshold, would reset every sender's bucket and every login counter at once, and would let anyone
+    who can create entries (logins with made-up usernames, say) wipe the counter of the account they
+    are guessing at. Evicting the least recently used entry forgets only the sender who has been quiet
+    longest; to push out an account's counter an attacker would have to create ``max_entries`` fresh
+    entries, each of which costs a login attempt that first waits its turn for a password hash.
+    """
+
+    def __init__(self, *, clock: Clock = system_clock, max_entries: int = MAX_ENTRIES) -> None:
+        self.clock = clock
+        self.max_entries = max_entries
+        self._table: OrderedDict[tuple[str, str], _Bucket | _Counter] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._table)
+
+    def _get(self, slot: tuple[str, str], now: float) -> _Bucket | _Counter | None:
+        entry = self._table.get(slot)
+        if entry is None:
+            return None
+        if entry.expires <= now:
+            del self._table[slot]
+            return None
+        self._table.move_to_end(slot)
+        return entry
+
+    def _put(self, slot: tuple[str, str], entry: _Bucket | _Counter, now: float) -> None:
+        self._table[slot] = entry
+        self._table.move_to_end(slot)
+        table = self._table
+        # Expired entries gather at the old end (they are the ones not touched for longest): drop them.
+        while table:
+            oldest = next(iter(table.values()))
+            if oldest.expires > now:
+                break
+            table.popitem(last=False)
+        while len(table) > self.max_entries:
+            table.popitem(last=False)
+
+    def take_now(self, key: str, *, rate: float, burst: int) -> int:
+        """``take`` without awaiting, for the message path of a single instance."""
+        now = self.clock()
+        slot = ("b", key)
+        entry = self._get(slot, now)
+        if isinstance(entry, _Bucket):
+            tokens = min(float(burst), entry.tokens + max(0.0, now - entry.at) * rate)
+        else:
+            tokens = float(burst)
+        if tokens >= 1.0 - EPSILON:  # a client that waited exactly as told is not refused for rounding
+            tokens = max(0.0, tokens - 1.0)
+            self._put(slot, _Bucket(tokens, now, now + (burst - tokens) / rate), now)
+            return 0
+        if isinstance(entry, _Bucket):
+            entry.tokens, entry.at = tokens, now
+        return max(1, math.ceil(round((1.0 - tokens) / rate * 1000, 6)))
+
+    async def take(self, key: str, *, rate: float, burst: int) -> int:
+        return self.take_now(key, rate=rate, burst=burst)
+
+    def hit_now(self, key: str, *, limit: int, window_s: float) -> int:
+        now = self.clock()
+        slot = ("c", key)
+        entry = self._get(slot, now)
+        if not isinstance(entry, _Counter):
+            if limit < 1:
+                return max(1, math.ceil(window_s))
+            self._put(slot, _Counter(1, now + window_s), now)
+            return 0
+        if entry.count < limit:
+            entry.count += 1
+            return 0
+        return max(1, math.ceil(round(entry.expires - now, 6)))
+
+    async def hit(self, key: str, *, limit: int, window_s: float) -> int:
+        return self.hit_now(key, limit=limit, window_s=window_s)
+
+    async def clear(self, key: str) -> None:
+        self._table.pop(("c", key), None)
+        self._table.pop(("b", key), None)
+
+
+# KEYS[1]: the bucket (a hash: t = tokens, at = milliseconds). ARGV: rate per second, burst.
+# Time is Redis's own, so instances with different clocks share one bucket consistently.
+TAKE_LUA = """
+local now_t = redis.call('TIME')
+local now = tonumber(now_t[1]) * 1000 + math.floor(tonumber(now_t[2]) / 1000)
+local rate = tonumber(ARGV[1])
+local burst = tonumber(ARGV[2])
+local state = redis.call('HMGET', KEYS[1], 't', 'at')
+local tokens = tonumber(state[1])
+local at = tonumber(state[2])
+if tokens == nil or at == nil then
+  tokens = burst
+else
+  tokens = math.min(burst, tokens + math.max(0, now - at) * rate / 1000)
+end
+if tokens < 1 then
+  return math.max(1, math.ceil((1 - tokens) * 1000 / rate))
+end
+tokens = tokens - 1
+redis.call('HSET', KEYS[1], 't', tostring(tokens), 'at', tostring(now))
+redis.call('PEXPIRE', KEYS[1], math.ceil((burst - tokens) * 1000 / rate) + 1000)
+return 0
+"""
+
+# KEYS[1]: the counter. ARGV: limit, window in milliseconds. The window starts at the first attempt
+# (the key's expiry); attempts past the limit are refused without being counted.
+HIT_LUA = """
+local limit = tonumber(ARGV[1])
+local window = tonumber(ARGV[2])
+local count = tonumber(redis.call('GET', KEYS[1]) or '0')
+if count < limit then
+  count = redis.call('INCR', KEYS[1])
+  if count == 1 or redis.call('PTTL', KEYS[1]) < 0 then
+    redis.call('PEXPIRE', KEYS[1], window)
+  end
+  return 0
+end
+local ttl = redis.call('PTTL', KEYS[1])
+if ttl < 0 then
+  redis.call('PEXPIRE', KEYS[1], window)
+  ttl = window
+end
+return ttl
+"""
+
+
+class RedisLimits:
+    """Limits shared by every instance on one Redis; one Lua script call per check."""
+
+    def __init__(self, redis: Redis, *, prefix: str) -> None:
+        self.redis = redis
+        self.prefix = f"{prefix}:limit:"
+        self._take = redis.register_script(TAKE_LUA)
+        self._hit = redis.register_script(HIT_LUA)
+
+    def key(self, kind: str, key: str) -> str:
+        """``{prefix}:limit:{kind}:{namespace}:{sha256}``: the part before the first ``:`` stays
+        readable (``login``, ``msg``), the rest, which may name a person or account, is hashed."""
+        namespace, _, rest = key.partition(":")
+        digest = hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
+        return f"{self.prefix}{kind}:{namespace if rest else 'key'}:{digest}"
+
+    async def take(self, key: str, *, rate: float, burst: int) -> int:
+        result = await self._take(keys=[self.key("bucket", key)], args=[repr(float(rate)), int(burst)])
+        return int(result)
+
+    async def hit(self, key: str, *, limit: int, window_s: float) -> int:
+        window_ms = max(1, math.ceil(window_s * 1000))
+        ttl_ms = int(await self._hit(keys=[self.key("count", key)], args=[int(limit), window_ms]))
+        return 0 if ttl_ms == 0 else max(1, math.ceil(ttl_ms / 1000))
+
+    async def clear(self, key: str) -> None:
+        await self.redis.delete(self.key("count", key), self.key("bucket", key))
+
+
+def create_limits(redis: Redis | None, *, prefix: str, clock: Clock) -> Limits:
+    """Redis-backed limits when the instance has a Redis client (several instances), else memory."""
+    if redis is None:
+        return MemoryLimits(clock=clock)
+    return RedisLimits(redis, prefix=prefix)
