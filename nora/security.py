@@ -8,6 +8,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from chat.origin import origin_allowed
 from core.http import error_response
 from core.settings import Settings
+from nora.logs import mark_refused
 
 UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
@@ -26,6 +27,9 @@ class SecurityHeaders:
         ).encode()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "websocket":
+            await self.app(scope, receive, self._watch_refusal(send))
+            return
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
@@ -51,3 +55,16 @@ class SecurityHeaders:
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
+
+    @staticmethod
+    def _watch_refusal(send: Send) -> Send:
+        """``send`` for a websocket, marking a denial response so that uvicorn's spurious ERROR about it
+        is dropped (``nora.logs``). The chat frames do not pass here: the outbox writes them with the
+        server's own ``send`` (``chat.outbox.KeepRawSend``), so the hot path pays nothing for it."""
+
+        async def watched(message: Message) -> None:
+            if message["type"] == "websocket.http.response.start":
+                mark_refused()
+            await send(message)
+
+        return watched
