@@ -16,7 +16,9 @@ column: free text stays in the service's own system. Every row is validated as a
 same codes and rules as ``POST …/registration``) plus region, language and audience codes. One bad row
 rejects the whole file: 422 ``invalid`` with ``fields`` naming each rejected row and field
 (``"row 3: main_category": "unknown code"``, rows counted from 1 after the header), and nothing is
-stored. A file that passes is stored in one transaction: 201 ``{"imported","service","batch_id"}``.
+stored. A file holding U+0000 (NUL) anywhere is refused as a whole before its rows are read
+(422 ``invalid``, ``fields.file`` names the line). A file that passes is stored in one transaction:
+201 ``{"imported","service","batch_id"}``.
 
 Export: ``GET /api/v1/registrations/export?from=…&to=…[&service=…][&sep=;]`` (admin): the same columns,
 one row per registration (``ref`` is the registration id), so a file exported here imports elsewhere.
@@ -99,6 +101,16 @@ def parse_rows(raw: bytes, service: str, ref: Reference, now: datetime, author_i
     text = _decode(raw, report)
     if text is None or not text.strip():
         raise HTTPError("invalid", "The file is empty or not UTF-8.", fields=report.errors or {"file": "empty"})
+    nul = text.find("\x00")
+    if nul >= 0:
+        # PostgreSQL cannot store U+0000 in text (a ``ref`` holding it failed the import with a 500), and
+        # no cell of a real export has it: most likely a UTF-16 file, or not a CSV file at all.
+        line = text.count("\n", 0, nul) + 1
+        raise HTTPError(
+            "invalid",
+            "The file contains U+0000 (NUL); nothing was imported. Save it as UTF-8 CSV.",
+            fields={"file": f"contains U+0000 (NUL) on line {line}"},
+        )
     first = text.splitlines()[0]
     sep = ";" if first.count(";") > first.count(",") else ","
     reader = csv.DictReader(io.StringIO(text), delimiter=sep)

@@ -84,4 +84,38 @@ async def read_json_object(request: Request) -> dict[str, Any]:
         raise HTTPError("invalid", "The body is not valid JSON.", fields={"body": "not valid JSON"}) from None
     if not isinstance(data, dict):
         raise HTTPError("invalid", "The body must be a JSON object.", fields={"body": "must be an object"})
+    nul = nul_fields(data)
+    if nul:
+        raise HTTPError("invalid", "Text must not contain U+0000 (NUL).", fields=nul)
     return data
+
+
+NO_NUL = "must not contain U+0000 (NUL)"
+MAX_NUL_FIELDS = 20
+
+
+def nul_fields(data: dict[str, Any]) -> dict[str, str]:
+    """Each string of a parsed JSON body holding U+0000, by its dotted path (``note``, ``name.nb``,
+    ``actions.1``); a key holding it is reported at the object that has it (``body`` at the top).
+
+    PostgreSQL cannot store U+0000 in text: let through, it fails the statement and the request ends in
+    a 500. JSON can only carry it as the escape ``\\u0000`` (a raw control character in a string is not
+    JSON), but it may come in any string, at any depth, so every one is looked at; iteratively, as a
+    body may nest as deep as the JSON parser allows. Bodies are at most 64 KiB."""
+    out: dict[str, str] = {}
+    stack: list[tuple[str, Any]] = [("", data)]
+    while stack and len(out) < MAX_NUL_FIELDS:
+        path, value = stack.pop()
+        prefix = f"{path}." if path else ""
+        if isinstance(value, str):
+            if "\x00" in value:
+                out[path] = NO_NUL
+        elif isinstance(value, dict):
+            for key, item in reversed(value.items()):
+                if "\x00" in key:
+                    out[path or "body"] = NO_NUL
+                else:
+                    stack.append((f"{prefix}{key}", item))
+        elif isinstance(value, list):
+            stack.extend((f"{prefix}{index}", item) for index, item in reversed(list(enumerate(value))))
+    return out
