@@ -33,6 +33,40 @@ MAX_BATCH = 500
 # A unique constraint refused the batch, through sqlite3 or asyncpg.
 REFUSED = (sqlite3.IntegrityError, asyncpg.UniqueViolationError)
 
+# Failures of the database or of the way to it, not of any one message: every message of the batch
+# would meet the same, so the batch fails at once. Redoing 500 messages one by one against a server
+# that is away would take 500 timeouts (or, on SQLite, 500 waits of 30 s for a lock held elsewhere).
+#   OSError: the socket (reset, refused, unreachable; TimeoutError is one too).
+#   asyncpg.PostgresConnectionError (SQLSTATE class 08): the connection is gone or was refused.
+#   asyncpg.InsufficientResourcesError (53): disk full, out of memory, too many connections.
+#   asyncpg.OperatorInterventionError (57): shutdown, the server starting up, a statement cancelled or
+#     timed out (a lock held elsewhere: the same for every message).
+#   asyncpg.PostgresSystemError (58): an I/O error on the server.
+#   sqlite3.OperationalError: "database is locked" (after the writer's 30 s of waiting), disk I/O
+#     error, disk full, read-only, cannot open: the file, never a row.
+#   asyncpg.InterfaceError, except the ValueErrors among them (a value the client cannot encode is a
+#     message's data): the connection is closed or busy, or the protocol went wrong.
+# Everything else, known or not, is taken as possibly one message's fault, and the batch is redone
+# one message at a time: PostgreSQL's data errors (class 22: U+0000 in text, a value too long) and
+# integrity errors (23), a value asyncpg or sqlite3 cannot encode (an unpaired surrogate), a deadlock
+# or serialization failure (40, which the redo also survives). A misjudged failure of the database
+# costs one more try, not one per message: the redo stops at the first failure listed here.
+WHOLE_BATCH = (
+    OSError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.InsufficientResourcesError,
+    asyncpg.OperatorInterventionError,
+    asyncpg.PostgresSystemError,
+    sqlite3.OperationalError,
+)
+
+
+def whole_batch_failure(exc: BaseException) -> bool:
+    """Whether ``exc`` is a failure of the database or the connection rather than of one message."""
+    if isinstance(exc, WHOLE_BATCH):
+        return True
+    return isinstance(exc, asyncpg.InterfaceError) and not isinstance(exc, ValueError)
+
 
 @dataclass(frozen=True, slots=True)
 class Guard:
@@ -161,7 +195,8 @@ class GroupCommitter:
             self._running.discard(this)
 
     async def _commit(self, batch: list[AppendRequest]) -> list[Outcome | BaseException]:
-        """The batch's outcomes, or the error each of its callers gets."""
+        """The batch's outcomes, or the error each of its callers gets. A batch that succeeds costs
+        exactly one ``_flush``: everything below the first ``try`` runs only after a failure."""
         try:
             try:
                 return list(await self._flush(batch, check_resent=False))
@@ -171,15 +206,37 @@ class GroupCommitter:
         except REFUSED:
             # Another instance stored one of these client ids meanwhile: each in a batch of its own,
             # so the race costs only the message it touched.
-            answers: list[Outcome | BaseException] = []
-            for request in batch:
-                try:
-                    answers.append((await self._flush([request], check_resent=True))[0])
-                except Exception as exc:  # noqa: BLE001 - handed to the waiting caller
-                    answers.append(exc)
-            return answers
-        except Exception as exc:  # noqa: BLE001 - handed to every waiting caller
-            return [exc] * len(batch)
+            return await self._one_by_one(batch, check_resent=True)
+        except Exception as exc:  # noqa: BLE001 - handed to the waiting callers
+            if len(batch) == 1 or whole_batch_failure(exc):
+                return [exc] * len(batch)
+            # Something about one message's data (U+0000 on PostgreSQL, say): rolled back; each in a
+            # batch of its own, so only the message that is itself bad gets the error.
+            log.warning("a batch of %d messages failed (%s); redoing each alone", len(batch), type(exc).__name__)
+            return await self._one_by_one(batch, check_resent=False)
+
+    async def _one_by_one(self, batch: list[AppendRequest], *, check_resent: bool) -> list[Outcome | BaseException]:
+        """Each message of a failed batch in a transaction of its own, in arrival order (so its
+        conversation's seqs stay gapless and in order). If the database itself fails meanwhile, the
+        messages not yet redone get that error at once instead of a try each."""
+        answers: list[Outcome | BaseException] = []
+        for index, request in enumerate(batch):
+            try:
+                answers.append(await self._alone(request, check_resent=check_resent))
+            except Exception as exc:  # noqa: BLE001 - handed to the waiting caller
+                if whole_batch_failure(exc):
+                    answers += [exc] * (len(batch) - index)
+                    break
+                answers.append(exc)
+        return answers
+
+    async def _alone(self, request: AppendRequest, *, check_resent: bool) -> Outcome:
+        try:
+            return (await self._flush([request], check_resent=check_resent))[0]
+        except REFUSED:
+            if check_resent:
+                raise
+            return (await self._flush([request], check_resent=True))[0]
 
     async def _flush(self, batch: list[AppendRequest], *, check_resent: bool) -> list[Outcome]:
         """One transaction for the batch. Resends are rare (only unacknowledged messages, after a
