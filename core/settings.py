@@ -83,6 +83,8 @@ class Settings:
     login_device_max_failures: int = 10
     login_hash_queue: int = 8
     trust_proxy_headers: bool = False
+    # Bearer token for GET /metrics; unset = /metrics answers 404 (docs/protocol.md §9).
+    metrics_token: str | None = None
 
     @property
     def development(self) -> bool:
@@ -125,6 +127,11 @@ class Settings:
         if len(tier_delays) != 3 or list(tier_delays) != sorted(tier_delays) or min(tier_delays) < 0:
             raise SettingsError("NORA_TIER_DELAYS must be three increasing whole numbers, e.g. 60,120,180")
         default_db = f"sqlite+aiosqlite:///{Path('var') / 'nora.db'}"
+        metrics_token = env.get("NORA_METRICS_TOKEN", "").strip() or None
+        if metrics_token is not None and len(metrics_token) < 16:
+            raise SettingsError(
+                "NORA_METRICS_TOKEN must be at least 16 random characters (or unset to turn /metrics off)"
+            )
         return cls(
             env=mode,
             database_url=normalise_database_url(env.get("NORA_DATABASE_URL", "").strip() or default_db),
@@ -150,4 +157,5 @@ class Settings:
             login_device_max_failures=_int(env, "NORA_LOGIN_DEVICE_MAX_FAILURES", 10, minimum=1),
             login_hash_queue=_int(env, "NORA_LOGIN_HASH_QUEUE", 8),
             trust_proxy_headers=env.get("NORA_TRUST_PROXY_HEADERS", "") in {"1", "true", "yes"},
+            metrics_token=metrics_token,
         )

@@ -10,7 +10,9 @@ from tests.conftest import LiveServer, ServerFactory
 pytestmark = pytest.mark.anyio
 
 
-async def test_health_ready_and_metrics(server: LiveServer) -> None:
+async def test_health_ready_and_metrics(make_server: ServerFactory) -> None:
+    token = "metrics-token-of-the-ops-test"
+    server = await make_server(NORA_METRICS_TOKEN=token)
     async with httpx.AsyncClient(base_url=server.base) as http:
         assert (await http.get("/healthz")).json() == {"status": "ok"}
         ready = await http.get("/readyz")
@@ -18,7 +20,7 @@ async def test_health_ready_and_metrics(server: LiveServer) -> None:
         visitor = await server.visitor()
         await visitor.send({"type": "start", "language": "nb", "region": "03", "audience": "youth"})
         await visitor.expect("started")
-        metrics = (await http.get("/metrics")).text
+        metrics = (await http.get("/metrics", headers={"Authorization": f"Bearer {token}"})).text
     assert 'nora_connections{role="visitor"} 1.0' in metrics
     assert "nora_queue_length 1.0" in metrics
     assert "nora_conversations_total 1.0" in metrics
