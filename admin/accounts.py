@@ -11,7 +11,6 @@ import re
 import secrets
 import time
 from dataclasses import dataclass
-from datetime import datetime
 
 from sqlalchemy import update
 from sqlmodel import col, select
@@ -229,8 +228,3 @@ class Directory:
         profile = profile_of(user)
         self._profiles[user_id] = (now, profile)
         return profile
-
-
-def failures_expired(user: StaffUser, now: float, window_s: int) -> bool:
-    since: datetime | None = user.failed_since
-    return since is None or now - as_utc(since).timestamp() > window_s

@@ -1,22 +1,33 @@
-"""Staff login, logout and ``/me`` (PROTOCOL.md, Staff authentication), and the guard every staff
-route goes through: a live session, the right role, and the CSRF header on state changes."""
+"""Staff login, logout and ``/me`` (docs/protocol.md §4, Staff authentication), and the guard every
+staff route goes through: a live session, the right role, and the CSRF header on state changes.
+
+Login attempts are counted before the password hash runs, atomically, in ``ctx.limits`` (shared by
+every instance through Redis when there is one), following OWASP's device cookies: a browser that has
+logged in before carries a signed cookie naming (by HMAC) the user it logged in as; its attempts are
+counted against that device alone, so guesses from elsewhere, which count against the account's
+untrusted-client limit, cannot lock the user out of the browser she uses. In front of the hashes the
+waiting list is bounded (``Passwords.admitted``): past it a login is refused at once with 429.
+"""
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import hmac
+import secrets
 from dataclasses import dataclass
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from admin.accounts import failures_expired, public_user, token_hash
+from admin.accounts import public_user, token_hash
 from admin.context import AdminContext, context
-from admin.passwords import needs_rehash
-from core.clock import to_datetime
+from admin.passwords import Busy, needs_rehash
 from core.http import NO_STORE, HTTPError, read_json_object
 from core.models import StaffSession, StaffUser
 
-UNKNOWN_TRACKED = 10_000
+DEVICE_COOKIE_S = 180 * 86400
+BUSY_RETRY_S = 1
 
 
 @dataclass(frozen=True)
@@ -57,33 +68,43 @@ def _set_cookie(response: Response, ctx: AdminContext, token: str) -> None:
     )
 
 
-def _throttled(ctx: AdminContext, user: StaffUser | None, username: str, now: float) -> int | None:
-    """Seconds to wait if this account has failed too often in the window, else ``None``."""
-    window = ctx.settings.login_window_s
-    if user is not None:
-        if user.failed_logins >= ctx.settings.login_max_failures and not failures_expired(user, now, window):
-            since = user.failed_since.timestamp() if user.failed_since else now
-            return max(1, int(window - (now - since)))
+def _device_mac(secret: str, username: str, issued: int, nonce: str) -> str:
+    message = f"nora-device-cookie|{username}|{issued}|{nonce}".encode()
+    digest = hmac.new(secret.encode("utf-8", "surrogatepass"), message, hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+
+
+def device_cookie(secret: str, username: str, now: float) -> str:
+    """``v1.<issued>.<nonce>.<mac>``: the username is only inside the MAC, so the cookie names nobody."""
+    issued, nonce = int(now), secrets.token_urlsafe(16)
+    return f"v1.{issued}.{nonce}.{_device_mac(secret, username, issued, nonce)}"
+
+
+def device_of(cookie: str | None, secret: str, username: str, now: float) -> str | None:
+    """The device (its nonce) if ``cookie`` is a valid device cookie for ``username``, else ``None``."""
+    if not cookie or len(cookie) > 200:
         return None
-    count, since = ctx.unknown_failures.get(username, (0, now))
-    if count >= ctx.settings.login_max_failures and now - since <= window:
-        return max(1, int(window - (now - since)))
-    return None
+    parts = cookie.split(".")
+    if len(parts) != 4 or parts[0] != "v1" or not parts[1].isdigit():
+        return None
+    issued, nonce, mac = int(parts[1]), parts[2], parts[3]
+    if not -60 <= now - issued <= DEVICE_COOKIE_S:  # a minute's grace for clocks a little apart
+        return None
+    if not hmac.compare_digest(mac.encode(), _device_mac(secret, username, issued, nonce).encode()):
+        return None
+    return nonce
 
 
-async def _record_failure(ctx: AdminContext, user: StaffUser | None, username: str, now: float) -> None:
-    if user is None:
-        count, since = ctx.unknown_failures.get(username, (0, now))
-        if now - since > ctx.settings.login_window_s:
-            count, since = 0, now
-        if len(ctx.unknown_failures) > UNKNOWN_TRACKED:
-            ctx.unknown_failures.clear()
-        ctx.unknown_failures[username] = (count + 1, since)
-        return
-    if failures_expired(user, now, ctx.settings.login_window_s):
-        await ctx.accounts.save(user.id, failed_logins=1, failed_since=to_datetime(now))
-    else:
-        await ctx.accounts.save(user.id, failed_logins=user.failed_logins + 1)
+def _set_device_cookie(response: Response, ctx: AdminContext, username: str, now: float) -> None:
+    response.set_cookie(
+        ctx.settings.device_cookie_name,
+        device_cookie(ctx.settings.secret_key, username, now),
+        max_age=DEVICE_COOKIE_S,
+        path="/",
+        secure=ctx.settings.secure_cookies,
+        httponly=True,
+        samesite="strict",
+    )
 
 
 async def login(request: Request) -> Response:
@@ -99,26 +120,39 @@ async def login(request: Request) -> Response:
         raise HTTPError("invalid", "Username and password are required.", fields=fields)
     assert isinstance(username, str) and isinstance(password, str)  # noqa: S101 - checked above
     username = username.strip().lower()
-    now = ctx.clock()
-    user = await ctx.accounts.by_username(username)
-    wait = _throttled(ctx, user, username, now)
-    if wait is not None:
-        raise HTTPError("too_many_attempts", "Too many failed attempts; try again later.", retry_after=wait)
-    ok = await ctx.accounts.passwords.verify(user.password_hash if user else None, password)
-    if not ok or user is None or user.disabled:
-        await _record_failure(ctx, user, username, now)
-        raise HTTPError("invalid_credentials", "Wrong username or password.")
-    changes: dict[str, object] = {"failed_logins": 0, "failed_since": None}
-    if needs_rehash(user.password_hash):
-        changes["password_hash"] = await ctx.accounts.passwords.hash(password)
-    await ctx.accounts.save(user.id, **changes)
+    settings, now = ctx.settings, ctx.clock()
+    device = device_of(request.cookies.get(settings.device_cookie_name), settings.secret_key, username, now)
+    # A known device's attempts count against that device; every other attempt, for a known username
+    # or not (the same key and answer either way), against the account's untrusted-client counter.
+    if device is not None:
+        key, limit = f"login:device:{username}:{device}", settings.login_device_max_failures
+    else:
+        key, limit = f"login:user:{username}", settings.login_max_failures
+    passwords = ctx.accounts.passwords
+    try:
+        with passwords.admitted(priority=device is not None):
+            wait = await ctx.limits.hit(key, limit=limit, window_s=settings.login_window_s)
+            if wait:
+                raise HTTPError("too_many_attempts", "Too many failed attempts; try again later.", retry_after=wait)
+            user = await ctx.accounts.by_username(username)
+            ok = await passwords.verify(user.password_hash if user else None, password)
+            if not ok or user is None or user.disabled:
+                raise HTTPError("invalid_credentials", "Wrong username or password.")
+            await ctx.limits.clear(key)
+            if needs_rehash(user.password_hash):
+                await ctx.accounts.save(user.id, password_hash=await passwords.hash(password))
+    except Busy:
+        raise HTTPError(
+            "too_many_attempts", "Too many logins at once; try again in a moment.", retry_after=BUSY_RETRY_S
+        ) from None
     # A new session at every login; any session the browser brought along ends (session fixation).
-    previous = request.cookies.get(ctx.settings.session_cookie_name)
+    previous = request.cookies.get(settings.session_cookie_name)
     if previous:
         await ctx.sessions.revoke(token_hash(previous))
     token, csrf = await ctx.sessions.create(user.id)
     response = JSONResponse({"user": public_user(user), "csrf_token": csrf}, headers=NO_STORE)
     _set_cookie(response, ctx, token)
+    _set_device_cookie(response, ctx, username, now)
     return response
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from starlette.requests import HTTPConnection
 
@@ -26,7 +26,6 @@ class AdminContext:
     reference: ReferenceBox
     limits: Limits
     clock: Clock = system_clock
-    unknown_failures: dict[str, tuple[int, float]] = field(default_factory=dict)
 
 
 def context(conn: HTTPConnection) -> AdminContext:
