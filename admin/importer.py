@@ -22,7 +22,9 @@ stored. A file holding U+0000 (NUL) anywhere is refused as a whole before its ro
 
 Export: ``GET /api/v1/registrations/export?from=…&to=…[&service=…][&sep=;]`` (admin): the same columns,
 one row per registration (``ref`` is the registration id), so a file exported here imports elsewhere.
-Notes are never exported. Every import and export writes an audit entry.
+Notes are never exported. Every import and export writes an audit entry. A text cell starting with
+``=``, ``+``, ``-``, ``@``, tab or carriage return is exported with a leading ``'`` so that no spreadsheet
+runs it as a formula (``core/csv_safe.py``); the import takes that ``'`` off again.
 """
 
 from __future__ import annotations
@@ -45,6 +47,7 @@ from admin.reference_admin import fresh_reference
 from admin.register import parse_form
 from admin.stats import csv_options, csv_response, parse_date, registrations_between
 from core.clock import as_utc, to_datetime
+from core.csv_safe import restore
 from core.db import Database
 from core.http import NO_STORE, HTTPError
 from core.models import Registration, new_id
@@ -135,7 +138,8 @@ def parse_rows(raw: bytes, service: str, ref: Reference, now: datetime, author_i
         if None in record:
             report.reject(number, "row", "more cells than columns")
             continue
-        values = {k: (v or "").strip() for k, v in record.items()}
+        # A cell our export neutralised against formula injection ('=…) is read back as it was.
+        values = {k: restore((v or "").strip()) for k, v in record.items()}
         form: dict[str, Any] = {}
         case = values.get("is_case", "").lower()
         form["is_case"] = True if case in TRUE else False if case in FALSE else case

@@ -44,8 +44,6 @@ same case can reach several services, so they must not be added up across servic
 
 from __future__ import annotations
 
-import csv
-import io
 import itertools
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
@@ -59,6 +57,7 @@ from starlette.responses import JSONResponse, Response
 from admin.auth import require
 from admin.context import context
 from core.clock import as_utc, iso, to_datetime
+from core.csv_safe import csv_bytes
 from core.db import Database
 from core.http import NO_STORE, HTTPError
 from core.models import Registration
@@ -397,13 +396,10 @@ def csv_options(params: Any, fields: dict[str, str]) -> tuple[str, bool]:
 
 
 def csv_response(header: list[str], rows: list[list[Any]], *, sep: str, bom: bool, filename: str) -> Response:
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, delimiter=sep, lineterminator="\r\n")
-    writer.writerow(header)
-    writer.writerows(rows)
-    text = ("\ufeff" if bom else "") + buffer.getvalue()
+    """Every CSV answer of the service (statistics, summary, export): cells neutralised against formula
+    injection by ``core.csv_safe``."""
     return Response(
-        text.encode("utf-8"),
+        csv_bytes(header, rows, sep=sep, bom=bom),
         media_type="text/csv; charset=utf-8",
         headers={**NO_STORE, "Content-Disposition": f'attachment; filename="{filename}"'},
     )
