@@ -31,7 +31,7 @@ from admin.context import context
 from core.clock import iso, to_datetime
 from core.db import Database
 from core.http import NO_STORE, HTTPError
-from core.models import AuditEntry, Conversation, Message, StaffUser
+from core.models import AuditEntry, Conversation, ConversationState, Message, StaffUser
 
 DETAIL_MAX = 400
 
@@ -149,7 +149,7 @@ async def transcript(request: Request) -> Response:
     own = conv is not None and "adviser" in staff.roles and conv.adviser_id == staff.user.id
     if conv is None or conv.purged_at is not None or not (own or "supervisor" in staff.roles):
         raise HTTPError("not_found", "No such conversation.")
-    live = conv.state != "closed"
+    live = conv.state != ConversationState.CLOSED
     if not (own and live):
         await record(
             ctx.db,

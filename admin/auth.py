@@ -23,6 +23,7 @@ from starlette.responses import JSONResponse, Response
 from admin.accounts import public_user, token_hash
 from admin.context import AdminContext, context
 from admin.passwords import Busy, needs_rehash
+from chat.events import SessionRevoked
 from core.http import NO_STORE, HTTPError, read_json_object
 from core.models import StaffSession, StaffUser
 
@@ -160,7 +161,7 @@ async def logout(request: Request) -> Response:
     ctx = context(request)
     staff = await require(request, csrf=True)
     await ctx.sessions.revoke(staff.session.token_hash)
-    await ctx.chat.publish({"t": "revoke", "session": staff.session.token_hash})
+    await ctx.chat.publish(SessionRevoked(session_key=staff.session.token_hash))
     response = Response(status_code=204, headers=NO_STORE)
     response.delete_cookie(
         ctx.settings.session_cookie_name,

@@ -36,10 +36,11 @@ from admin.audit import entry
 from admin.auth import Staff, require
 from admin.context import context
 from admin.reference_admin import fresh_reference
-from chat.store import StoredMessage
+from chat import wire
+from chat.messages import StoredMessage
 from core.clock import as_utc, iso, to_datetime
 from core.http import NO_STORE, HTTPError, read_json_object
-from core.models import Conversation, Message, Registration
+from core.models import Conversation, ConversationState, Message, Registration
 from core.reference import Reference
 
 NOTE_MAX = 500
@@ -190,26 +191,6 @@ def parse_form(
     return RegistrationForm(bool(is_case), main, others, forms, contact, age_group, gender, actions, note.strip())
 
 
-def _conversation_body(conv: Conversation) -> dict[str, Any]:
-    return {
-        "id": conv.id,
-        "alias": conv.alias,
-        "language": conv.language,
-        "region": conv.region,
-        "audience": conv.audience,
-        "urgent": conv.urgent,
-        "started_at": iso(conv.started_at),
-        "waited_s": int(
-            (as_utc(conv.assigned_at or conv.closed_at or conv.started_at) - as_utc(conv.enqueued_at)).total_seconds()
-        ),
-        "state": conv.state,
-        "closed_at": iso(conv.closed_at),
-        "close_reason": conv.close_reason,
-        "transferred": conv.transferred,
-        "service": conv.service,
-    }
-
-
 def _may_register(staff: Staff, conv: Conversation) -> bool:
     return "supervisor" in staff.roles or ("adviser" in staff.roles and conv.adviser_id == staff.user.id)
 
@@ -220,7 +201,7 @@ async def pending(request: Request) -> Response:
     query = (
         select(Conversation)
         .outerjoin(Registration, col(Registration.conversation_id) == col(Conversation.id))
-        .where(col(Conversation.state) == "closed", col(Registration.id).is_(None))
+        .where(col(Conversation.state) == ConversationState.CLOSED, col(Registration.id).is_(None))
         .order_by(col(Conversation.closed_at))
     )
     if "supervisor" not in staff.roles:
@@ -239,10 +220,10 @@ async def pending(request: Request) -> Response:
             if ids
             else []
         )
-    transcripts: dict[str, list[dict[str, object]]] = {}
+    transcripts: dict[str, list[StoredMessage]] = {}
     for m in stored:
         message = StoredMessage(m.seq, m.sender, m.text, as_utc(m.sent_at), m.client_id, m.event, m.sender_id)
-        transcripts.setdefault(m.conversation_id, []).append(message.wire(owner=staff.user.id))
+        transcripts.setdefault(m.conversation_id, []).append(message)
     # The list carries transcripts (docs/protocol.md §6), and reading a closed conversation is
     # outside the reader's own live chat: every one listed with messages is an audited read.
     now = to_datetime(ctx.clock())
@@ -254,7 +235,11 @@ async def pending(request: Request) -> Response:
     if reads:
         async with ctx.db.writing() as session:
             session.add_all(reads)
-    body = [{**_conversation_body(c), "messages": transcripts.get(c.id, [])} for c in rows]
+    ref = ctx.reference()
+    body = [
+        wire.conversation(c, transcripts.get(c.id, []), owner=staff.user.id, rtl=ref.is_rtl(c.language), now=now)
+        for c in rows
+    ]
     return JSONResponse({"conversations": body}, headers=NO_STORE)
 
 
@@ -267,7 +252,7 @@ async def register(request: Request) -> Response:
     if conv is None or not _may_register(staff, conv):
         raise HTTPError("not_found", "No such conversation.")
     form = parse_form(await read_json_object(request), await fresh_reference(ctx))
-    if conv.state != "closed" or conv.closed_at is None:
+    if conv.state != ConversationState.CLOSED or conv.closed_at is None:
         raise HTTPError("not_closed", "Close the conversation before registering it.")
     now = to_datetime(ctx.clock())
     row = Registration(

@@ -12,8 +12,10 @@ from starlette.websockets import WebSocket
 
 from admin.auth import require
 from admin.context import AdminContext, context
+from chat import wire
 from chat.hub import StaffConn
 from chat.outbox import Outbox
+from chat.staff import StaffIdentity
 from chat.ws_adviser import staff_gate, watch_session
 from chat.ws_common import receive_loop
 from core.clock import iso, to_datetime
@@ -88,16 +90,21 @@ async def supervisor_socket(websocket: WebSocket) -> None:
     await websocket.accept()
     outbox = Outbox(websocket, ctx.chat.store, role="supervisor")
     outbox.start()
-    changed = asyncio.Event()
-    ctx.chat.queue_listeners.add(changed.set)
     conn = StaffConn(outbox, identity)
-    ctx.chat.hub.supervisors.add(conn)  # so that logout elsewhere closes this socket too
+    with ctx.chat.supervising(conn) as changed:  # logout elsewhere closes this socket too
+        await feed(ctx, websocket, identity, outbox, changed)
+
+
+async def feed(
+    ctx: AdminContext, websocket: WebSocket, identity: StaffIdentity, outbox: Outbox, changed: asyncio.Event
+) -> None:
+    """A ``queue`` frame at once, then after each burst of changes and at least every 2 s."""
 
     async def push() -> None:
         loop = asyncio.get_running_loop()
         while not outbox.closed.is_set():
             sent = loop.time()
-            outbox.send({"type": "queue", **await queue_view(ctx)})
+            outbox.send(wire.supervisor_queue(await queue_view(ctx)))
             changed.clear()
             await asyncio.sleep(COALESCE_S)  # one frame for a burst of changes
             with contextlib.suppress(TimeoutError):
@@ -110,8 +117,6 @@ async def supervisor_socket(websocket: WebSocket) -> None:
     try:
         await receive_loop(websocket, outbox, frozenset(), ctx.settings.max_frame_bytes, dispatch)
     finally:
-        ctx.chat.queue_listeners.discard(changed.set)
-        ctx.chat.hub.supervisors.discard(conn)
         for task in tasks:
             task.cancel()
         for task in tasks:

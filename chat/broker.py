@@ -17,7 +17,9 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from redis.asyncio import Redis
 
-Event = dict[str, Any]
+Event = dict[str, Any]  # a payload as ``chat.events`` encodes it
+# What a backend puts on its listeners' queues when it reconnected and may have missed events.
+RESYNC: Event = {"type": "resync"}
 
 
 class Broker(ABC):

@@ -12,7 +12,7 @@ import redis.asyncio as aioredis
 from redis.asyncio.client import PubSub
 from redis.asyncio.connection import Connection
 
-from chat.broker import Broker, Event
+from chat.broker import RESYNC, Broker, Event
 
 CHANNEL = "nora:events"
 
@@ -79,11 +79,11 @@ class RedisBroker(Broker):
         backoff = 0.1
         while True:
             pubsub = ResyncingPubSub(self._redis.connection_pool, ignore_subscribe_messages=True)
-            pubsub.on_reconnect = lambda: queue.put_nowait({"t": "resync"})
+            pubsub.on_reconnect = lambda: queue.put_nowait(dict(RESYNC))
             try:
                 await pubsub.subscribe(self._channel)
                 if backoff > 0.1:
-                    queue.put_nowait({"t": "resync"})
+                    queue.put_nowait(dict(RESYNC))
                 backoff = 0.1
                 async for item in pubsub.listen():
                     if item.get("type") == "message":

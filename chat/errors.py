@@ -1,8 +1,10 @@
-"""Errors that become typed error frames on a websocket (PROTOCOL.md, Conventions)."""
+"""Errors that become typed error frames on a websocket (docs/protocol.md §1.8)."""
 
 from __future__ import annotations
 
 from typing import Any
+
+from chat import wire
 
 
 class ChatError(Exception):
@@ -29,20 +31,9 @@ class FrameError(ChatError):
         self.retry_after_ms = retry_after_ms
 
     def frame(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"type": "error", "code": self.code, "message": self.message, "ref": self.ref}
-        if self.fields is not None:
-            out["fields"] = self.fields
-        if self.retry_after_ms is not None:
-            out["retry_after_ms"] = self.retry_after_ms
-        return out
-
-
-class FatalFrameError(FrameError):
-    """A refusal after which continuing makes no sense; the socket closes with ``close_code``."""
-
-    def __init__(self, code: str, message: str, *, close_code: int, ref: str | None = None) -> None:
-        super().__init__(code, message, ref=ref)
-        self.close_code = close_code
+        return wire.error(
+            self.code, self.message, ref=self.ref, fields=self.fields, retry_after_ms=self.retry_after_ms
+        )
 
 
 def not_found(ref: str | None) -> FrameError:

@@ -82,6 +82,3 @@ class Hub:
         for conns in list(self.advisers.values()):
             yield from list(conns)
         yield from list(self.supervisors)
-
-    def connection_count(self) -> int:
-        return sum(len(c) for c in self.visitors.values()) + sum(len(c) for c in self.advisers.values())

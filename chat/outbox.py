@@ -4,7 +4,7 @@ Every frame for a socket goes through its outbox, one writer task per socket. Th
 the last ``seq`` it delivered per conversation: a message it has already delivered is dropped, and a
 message that skips ahead makes it first read the missing ones from the database. That is what makes
 broker events mere hints (a lost or reordered event costs nothing), and what keeps replay and live
-delivery from racing (RELIABILITY.md 23, 26).
+delivery from racing (docs/reliability.md 23, 26).
 """
 
 from __future__ import annotations
@@ -20,8 +20,10 @@ from typing import Any
 from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette.websockets import WebSocket, WebSocketState
 
-from chat.frames import encode
-from chat.store import ConversationStore, StoredMessage
+from chat import wire
+from chat.messages import StoredMessage
+from chat.store import ConversationStore
+from chat.wire import encode
 
 log = logging.getLogger("nora.outbox")
 
@@ -112,6 +114,10 @@ class Outbox:
         self._task: asyncio.Task[None] | None = None
         self.closed = asyncio.Event()
         self._raw_send: Send | None = websocket.scope.get(RAW_SEND)
+
+    async def write_now(self, body: dict[str, Any]) -> None:
+        """Write a frame at once: only from a ``Run`` job, which the writer runs in its order."""
+        await self._write(encode(body))
 
     async def _write(self, text: str) -> None:
         if self._raw_send is not None:
@@ -215,11 +221,9 @@ class Outbox:
             last = self.last.get(item.conversation_id, 0)
             if item.seq > last + 1:
                 await self._fill(item.conversation_id, last, item.seq - 1)
-            body: dict[str, Any] = {"type": "ack"}
-            if self.role == "adviser":
-                body["conversation_id"] = item.conversation_id
-            body.update(client_id=item.client_id, seq=item.seq)
-            await self._write(encode(body))
+            await self._write(
+                encode(wire.ack(item.client_id, item.seq, conversation_id=self._addressed(item.conversation_id)))
+            )
             if item.seq > self.last.get(item.conversation_id, 0):
                 self.last[item.conversation_id] = item.seq
         elif isinstance(item, Replay):
@@ -230,19 +234,20 @@ class Outbox:
         elif isinstance(item, Untrack):
             self.last.pop(item.conversation_id, None)
 
+    def _addressed(self, conversation_id: str) -> str | None:
+        """Adviser sockets carry several conversations, so their frames name the conversation."""
+        return conversation_id if self.role == "adviser" else None
+
     async def _fill(self, conversation_id: str, after: int, upto: int | None) -> None:
         for message in await self.store.messages_after(conversation_id, after, upto):
             await self._deliver(conversation_id, message)
 
     async def _deliver(self, conversation_id: str, message: StoredMessage) -> None:
+        addressed = self._addressed(conversation_id)
         if message.sender_id == self.owner and self._take_expected(conversation_id, message.client_id):
-            body: dict[str, Any] = {"type": "ack"}  # our own message, read back before its ack was queued
-            if self.role == "adviser":
-                body["conversation_id"] = conversation_id
-            body.update(client_id=message.client_id, seq=message.seq)
+            # Our own message, read back before its ack was queued: it is acknowledged here.
+            body = wire.ack(message.client_id, message.seq, conversation_id=addressed)
         else:
-            body = message.wire(owner=self.owner)
-            if self.role == "adviser":
-                body = {"type": "message", "conversation_id": conversation_id, **body}
+            body = wire.message(message, owner=self.owner, conversation_id=addressed)
         await self._write(encode(body))
         self.last[conversation_id] = message.seq

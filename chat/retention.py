@@ -12,13 +12,13 @@ from sqlalchemy import delete, update
 from sqlmodel import col, select
 
 from core.db import Database
-from core.models import Conversation, Message
+from core.models import Conversation, ConversationState, Message
 
 
 async def purge_transcripts(db: Database, cutoff: datetime, now: datetime) -> int:
     async with db.writing() as session:
         query = select(Conversation.id).where(
-            col(Conversation.state) == "closed",
+            col(Conversation.state) == ConversationState.CLOSED,
             col(Conversation.closed_at) < cutoff,
             col(Conversation.purged_at).is_(None),
         )

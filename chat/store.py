@@ -1,5 +1,9 @@
 """Durable conversations and messages.
 
+Conversations change only through the named transitions below (``assign``, ``close_conversation``,
+``requeue``, ``transfer``, ``mark_visitor_away`` …): each is one compare-and-set on the conversation row, so two
+instances racing over one conversation cannot both succeed, and each returns whether it happened.
+
 ``append`` is the one place a message is created: it allocates the next gapless ``seq`` inside the
 same transaction that inserts the row (the conversation row is locked on PostgreSQL, and SQLite has a
 single writer), so a rolled-back write leaves no hole. A resent ``client_id`` returns the stored
@@ -11,11 +15,11 @@ from __future__ import annotations
 import asyncio
 import hashlib
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, NamedTuple, Protocol
 
-from sqlmodel import select
+from sqlalchemy import update
+from sqlmodel import col, select
 
 from chat.errors import ChatError
 from chat.group_commit import (
@@ -28,11 +32,13 @@ from chat.group_commit import (
     MessageRow,
     Outcome,
 )
+from chat.messages import StoredMessage
 from chat.postgres_direct import DirectPostgres, asyncpg_dsn
 from chat.sqlite_inline import InlineSqlite
-from core.clock import as_utc, iso
+from core.clock import as_utc
 from core.db import Database
 from core.models import Conversation
+from core.models import ConversationState as S
 
 
 class NotWritable(ChatError):
@@ -43,68 +49,8 @@ class AlreadyExists(ChatError):
     """A conversation with this token or start key is stored already (two starts raced)."""
 
 
-class ConversationState:
-    QUEUED = "queued"
-    ASSIGNED = "assigned"
-    CLOSED = "closed"
-
-
 def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode("ascii")).hexdigest()
-
-
-@dataclass(frozen=True, slots=True)
-class StoredMessage:
-    seq: int
-    sender: str
-    text: str | None
-    sent_at: datetime
-    client_id: str | None = None
-    event: str | None = None
-    sender_id: str | None = None
-
-    def wire(self, *, owner: str | None) -> dict[str, object]:
-        """The ``message`` frame body; ``client_id`` only to the sender who chose it (``owner``)."""
-        out: dict[str, object] = {
-            "type": "message",
-            "seq": self.seq,
-            "sender": self.sender,
-            "text": self.text if self.text is not None else "",
-            "sent_at": iso(self.sent_at),
-        }
-        if self.event is not None:
-            out["event"] = self.event
-        if self.client_id is not None and owner is not None and owner == self.sender_id:
-            out["client_id"] = self.client_id
-        return out
-
-    def event_body(self) -> dict[str, object]:
-        return {
-            "seq": self.seq,
-            "sender": self.sender,
-            "text": self.text,
-            "sent_at": iso(self.sent_at),
-            "client_id": self.client_id,
-            "event": self.event,
-            "sender_id": self.sender_id,
-        }
-
-    @classmethod
-    def from_event(cls, body: dict[str, object]) -> StoredMessage:
-        sent = datetime.fromisoformat(str(body["sent_at"]).replace("Z", "+00:00"))
-        seq = body["seq"]
-        assert isinstance(seq, int)  # noqa: S101 - produced by event_body
-        text, client_id, event = body.get("text"), body.get("client_id"), body.get("event")
-        sender_id = body.get("sender_id")
-        return cls(
-            seq,
-            str(body["sender"]),
-            text if isinstance(text, str) else None,
-            sent,
-            client_id if isinstance(client_id, str) else None,
-            event if isinstance(event, str) else None,
-            sender_id if isinstance(sender_id, str) else None,
-        )
 
 
 class Appended(NamedTuple):
@@ -177,11 +123,6 @@ class ConversationStore:
     async def by_start_key(self, start_key: str) -> Conversation | None:
         return await self.driver.conversation("start_key", start_key)
 
-    async def list_where(self, *conditions: object) -> list[Conversation]:
-        async with self.db.session() as session:
-            result = await session.exec(select(Conversation).where(*conditions))  # type: ignore[arg-type]
-            return list(result.all())
-
     async def append(
         self,
         conversation_id: str,
@@ -252,7 +193,123 @@ class ConversationStore:
     async def messages_after(self, conversation_id: str, after: int, upto: int | None = None) -> list[StoredMessage]:
         return [_from_row(row) for row in await self.driver.message_rows(conversation_id, after, upto)]
 
-    async def update(self, conversation_id: str, *conditions: object, **values: object) -> bool:
-        """Conditional update (compare-and-set on state); returns whether a row changed. Conditions
-        compare a column with a value (``==``, ``!=``) or test it for NULL."""
+    # ------------------------------------------------------------ listings
+
+    async def queued(self) -> list[Conversation]:
+        return await self._where(col(Conversation.state) == S.QUEUED)
+
+    async def held_by(self, adviser_id: str) -> list[Conversation]:
+        return await self._where(col(Conversation.state) == S.ASSIGNED, col(Conversation.adviser_id) == adviser_id)
+
+    async def assigned(self) -> list[Conversation]:
+        return await self._where(col(Conversation.state) == S.ASSIGNED)
+
+    async def waiting_for(self, adviser_id: str) -> list[Conversation]:
+        """Queued conversations transferred to this adviser by name."""
+        return await self._where(col(Conversation.state) == S.QUEUED, col(Conversation.target_adviser_id) == adviser_id)
+
+    async def visitor_away_before(self, cutoff: datetime) -> list[Conversation]:
+        """Open conversations whose visitor has been gone since before ``cutoff``."""
+        return await self._where(col(Conversation.state) != S.CLOSED, col(Conversation.visitor_away_since) < cutoff)
+
+    async def _where(self, *conditions: object) -> list[Conversation]:
+        async with self.db.session() as session:
+            result = await session.exec(select(Conversation).where(*conditions))  # type: ignore[arg-type]
+            return list(result.all())
+
+    # ------------------------------------------------------------ transitions
+
+    async def assign(self, conversation_id: str, adviser_id: str, service: str | None, at: datetime) -> bool:
+        """queued → assigned to ``adviser_id``."""
+        return await self._update(
+            conversation_id,
+            (col(Conversation.state) == S.QUEUED,),
+            state=S.ASSIGNED,
+            adviser_id=adviser_id,
+            service=service,
+            assigned_at=at,
+        )
+
+    async def close_conversation(self, conversation_id: str, reason: str, at: datetime) -> bool:
+        """queued or assigned → closed."""
+        return await self._update(
+            conversation_id,
+            (col(Conversation.state) != S.CLOSED,),
+            state=S.CLOSED,
+            closed_at=at,
+            close_reason=reason,
+        )
+
+    async def requeue(self, conversation_id: str, adviser_id: str) -> bool:
+        """assigned to ``adviser_id`` → queued (their grace period ended), at its original place."""
+        return await self._update(
+            conversation_id,
+            (col(Conversation.state) == S.ASSIGNED, col(Conversation.adviser_id) == adviser_id),
+            state=S.QUEUED,
+            adviser_id=None,
+            service=None,
+        )
+
+    async def transfer(
+        self,
+        conversation_id: str,
+        adviser_id: str,
+        *,
+        note: str | None,
+        to_adviser: str | None,
+        to_service: str | None,
+        to_region: str | None,
+        to_language: str | None,
+    ) -> bool:
+        """assigned to ``adviser_id`` → queued for the target, at its original place."""
+        return await self._update(
+            conversation_id,
+            (col(Conversation.state) == S.ASSIGNED, col(Conversation.adviser_id) == adviser_id),
+            state=S.QUEUED,
+            adviser_id=None,
+            service=None,
+            transferred=True,
+            transfer_note=note,
+            target_adviser_id=to_adviser,
+            target_service=to_service,
+            target_region=to_region,
+            target_language=to_language,
+        )
+
+    async def open_to_everyone(self, conversation_id: str, adviser_id: str) -> bool:
+        """Drop a transfer's named adviser (who has gone), if it still names them."""
+        return await self._update(
+            conversation_id, (col(Conversation.target_adviser_id) == adviser_id,), target_adviser_id=None
+        )
+
+    async def mark_visitor_away(self, conversation_id: str, at: datetime) -> bool:
+        """The visitor's last socket closed; the visitor's grace period runs from ``at``."""
+        return await self._update(
+            conversation_id,
+            (col(Conversation.visitor_away_since).is_(None), col(Conversation.state) != S.CLOSED),
+            visitor_away_since=at,
+        )
+
+    async def mark_visitor_back(self, conversation_id: str) -> bool:
+        return await self._update(conversation_id, (), visitor_away_since=None)
+
+    async def mark_all_visitors_away(self, at: datetime) -> None:
+        """After a restart no visitor is connected yet: every open conversation's grace period runs."""
+        async with self.db.writing() as session:
+            await session.exec(
+                update(Conversation)
+                .where(col(Conversation.state) != S.CLOSED, col(Conversation.visitor_away_since).is_(None))
+                .values(visitor_away_since=at)
+            )
+
+    async def renew_token(self, conversation_id: str, token_hash: str) -> bool:
+        return await self._update(conversation_id, (), token_hash=token_hash)
+
+    async def forget_start_key(self, conversation_id: str) -> bool:
+        """The start it was made by is over: a repeat of it starts afresh."""
+        return await self._update(conversation_id, (), start_key=None)
+
+    async def _update(self, conversation_id: str, conditions: tuple[object, ...], **values: object) -> bool:
+        """Compare-and-set in plain SQL through the driver; conditions compare a column with a value
+        (``==``, ``!=``) or test it for NULL (``chat.conversation_sql``)."""
         return await self.driver.update_conversation(conversation_id, conditions, values)

@@ -75,34 +75,35 @@ async def adviser_socket(websocket: WebSocket) -> None:
     watcher = asyncio.create_task(watch_session(service, identity, outbox))
     max_chars = service.settings.max_text_chars
 
+    advisers = service.advisers
+
     async def dispatch(kind: str, data: dict[str, Any]) -> None:
+        # A ``message`` never comes here: ``submit`` takes every one (or refuses it).
         if kind == "status":
-            await service.adviser_status(conn, parse_status(data))
+            await advisers.status(conn, parse_status(data))
         elif kind == "capacity":
-            await service.adviser_capacity(conn, parse_capacity(data))
-        elif kind == "message":
-            await service.adviser_message(conn, parse_text(data, max_chars, with_conversation=True))
+            await advisers.capacity(conn, parse_capacity(data))
         elif kind in ("typing", "close", "transfer"):
             errors: dict[str, str] = {}
             conversation_id = parse_conversation_id(data, errors)
             if errors:
                 raise invalid(kind, errors)
             if kind == "typing":
-                await service.adviser_typing(conn, conversation_id)
+                await advisers.typing(conn, conversation_id)
             elif kind == "close":
-                await service.adviser_close(conn, conversation_id)
+                await advisers.close(conn, conversation_id)
             else:
-                await service.adviser_transfer(conn, conversation_id, data)
+                await advisers.transfer(conn, conversation_id, data)
         elif kind == "sync":
-            await service.adviser_sync(conn, parse_sync(data))
+            await advisers.sync(conn, parse_sync(data))
 
     def submit(kind: str, data: dict[str, Any]) -> asyncio.Future[None] | None:
         if kind != "message":
             return None
-        return service.adviser_message_nowait(conn, parse_text(data, max_chars, with_conversation=True))
+        return advisers.submit_message(conn, parse_text(data, max_chars, with_conversation=True))
 
     try:
-        await service.adviser_connected(conn)
+        await advisers.connected(conn)
         await receive_loop(
             websocket,
             outbox,
@@ -117,5 +118,5 @@ async def adviser_socket(websocket: WebSocket) -> None:
         with contextlib.suppress(asyncio.CancelledError):
             await watcher
         metrics.CONNECTIONS.labels("adviser").dec()
-        await service.adviser_disconnected(conn)
+        await advisers.disconnected(conn)
         await outbox.drain_and_stop()

@@ -23,7 +23,7 @@ from typing import Any
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from chat import metrics
-from chat.errors import FatalFrameError, FrameError
+from chat.errors import FrameError
 from chat.frames import check_type, parse
 from chat.outbox import Outbox
 
@@ -127,12 +127,7 @@ class Lanes:
             self._report(exc)
 
     def _report(self, exc: BaseException) -> None:
-        if isinstance(exc, FatalFrameError):
-            metrics.ERRORS.labels(exc.code).inc()
-            self.outbox.send(exc.frame())
-            self.outbox.push_close(exc.close_code, exc.code)
-            self.failed.set()
-        elif isinstance(exc, FrameError):
+        if isinstance(exc, FrameError):
             metrics.ERRORS.labels(exc.code).inc()
             self.outbox.send(exc.frame())
         else:

@@ -1,4 +1,4 @@
-"""``/ws/visitor``: the anonymous visitor's websocket (PROTOCOL.md)."""
+"""``/ws/visitor``: the anonymous visitor's websocket (docs/protocol.md §3)."""
 
 from __future__ import annotations
 
@@ -34,32 +34,29 @@ async def visitor_socket(websocket: WebSocket) -> None:
     metrics.CONNECTIONS.labels("visitor").inc()
     reference = service.reference()
 
+    visitors = service.visitors
+    max_chars = service.settings.max_text_chars
+
     async def dispatch(kind: str, data: dict[str, Any]) -> None:
         if kind == "start":
-            await service.visitor_start(
-                conn, parse_start(data, reference.codes("languages"), reference.codes("regions"))
-            )
+            await visitors.start(conn, parse_start(data, reference.codes("languages"), reference.codes("regions")))
         elif kind == "resume":
-            await service.visitor_resume(conn, parse_resume(data))
-        elif kind == "message":
-            await service.visitor_message(
-                conn, parse_text(data, service.settings.max_text_chars, with_conversation=False)
-            )
+            await visitors.resume(conn, parse_resume(data))
+        elif kind == "message":  # when ``submit`` could not take it: no open conversation here
+            await visitors.message(conn, parse_text(data, max_chars, with_conversation=False))
         elif kind == "typing":
-            await service.visitor_typing(conn)
+            await visitors.typing(conn)
         elif kind == "leave":
-            await service.visitor_leave(conn)
+            await visitors.leave(conn)
 
     def submit(kind: str, data: dict[str, Any]) -> asyncio.Future[None] | None:
         if kind != "message":
             return None
-        return service.visitor_message_nowait(
-            conn, parse_text(data, service.settings.max_text_chars, with_conversation=False)
-        )
+        return visitors.submit_message(conn, parse_text(data, max_chars, with_conversation=False))
 
     try:
         await receive_loop(websocket, outbox, VISITOR_TYPES, service.settings.max_frame_bytes, dispatch, submit=submit)
     finally:
         metrics.CONNECTIONS.labels("visitor").dec()
-        await service.visitor_disconnected(conn)
+        await visitors.disconnected(conn)
         await outbox.drain_and_stop()

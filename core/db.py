@@ -17,7 +17,7 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import event
 from sqlalchemy.engine import Connection
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
@@ -74,19 +74,6 @@ class Database:
             async with self.session() as session:
                 yield session
                 await session.commit()
-
-    @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[AsyncConnection]:
-        """A Core connection in one transaction: the lean path for hot writes (no ORM unit of work)."""
-        if self.is_sqlite:
-            async with self.write_lock, self.engine.begin() as conn:
-                # IMMEDIATE takes SQLite's write lock before the first read, so what the transaction
-                # reads cannot change under it (another process on the same file waits, busy_timeout).
-                await conn.exec_driver_sql("BEGIN IMMEDIATE")
-                yield conn
-        else:
-            async with self.engine.begin() as conn:
-                yield conn
 
     async def ping(self) -> None:
         from sqlalchemy import text

@@ -13,9 +13,19 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from enum import StrEnum
 
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
+
+
+class ConversationState(StrEnum):
+    """A conversation's lifecycle: ``queued → assigned → closed``, and back to ``queued`` from
+    ``assigned`` when it is transferred or its adviser's grace period ends (docs/design.md)."""
+
+    QUEUED = "queued"
+    ASSIGNED = "assigned"
+    CLOSED = "closed"
 
 
 def new_id() -> str:

@@ -8,11 +8,10 @@ Error tree::
 
     RoutingError
      ├── UnknownAdviser
-     ├── UnknownConversation
      └── StateBusy (the Redis state's ``RoutingContention``)
 """
 
-from routing.errors import RoutingError, StateBusy, UnknownAdviser, UnknownConversation
+from routing.errors import RoutingError, StateBusy, UnknownAdviser
 from routing.model import (
     Adviser,
     AdviserStatus,
@@ -38,5 +37,4 @@ __all__ = [
     "StateBusy",
     "TierDelays",
     "UnknownAdviser",
-    "UnknownConversation",
 ]

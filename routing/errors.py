@@ -11,12 +11,6 @@ class UnknownAdviser(RoutingError):
         self.adviser_id = adviser_id
 
 
-class UnknownConversation(RoutingError):
-    def __init__(self, conversation_id: str) -> None:
-        super().__init__(f"no waiting conversation {conversation_id!r}")
-        self.conversation_id = conversation_id
-
-
 class StateBusy(RoutingError):
     """The live state could not be changed in time because other instances kept changing it; nothing
     was changed, and the caller may try again."""

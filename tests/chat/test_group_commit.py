@@ -171,24 +171,30 @@ async def test_appends_handed_over_without_waiting_are_answered_in_arrival_order
     assert await stored(store, closed_id) == []
 
 
-async def test_a_conditional_update_changes_the_row_only_when_every_condition_holds(store: ConversationStore) -> None:
+async def test_each_transition_changes_the_row_only_from_the_state_it_starts_from(store: ConversationStore) -> None:
     """The compare-and-set every state change relies on, on each database's own driver."""
     amina = await user_id(store, "amina")
     cid = await conversation(store, 1, state="queued")
-    state, away = col(Conversation.state), col(Conversation.visitor_away_since)
 
-    assert not await store.update(cid, state == "assigned", state="closed")
-    assert await store.update(cid, state == "queued", away.is_(None), state="assigned", adviser_id=amina)
-    assert not await store.update(cid, state == "assigned", col(Conversation.adviser_id) == "someone", state="queued")
-    assert await store.update(cid, state != "closed", visitor_away_since=NOW)
-    assert not await store.update(cid, away.is_(None), visitor_away_since=NOW)
-    assert not await store.update("no-such-conversation", state="closed")
+    assert not await store.requeue(cid, amina)  # not assigned yet
+    assert await store.assign(cid, amina, "MR", NOW)
+    assert not await store.assign(cid, amina, "MR", NOW)  # assigned already: a second claim loses
+    assert not await store.requeue(cid, "someone")  # held by amina, not by someone
+    assert await store.mark_visitor_away(cid, NOW)
+    assert not await store.mark_visitor_away(cid, NOW)  # the first time the visitor went counts
+    assert not await store.close_conversation("no-such-conversation", "adviser_closed", NOW)
 
     conv = await store.get(cid)
-    assert conv is not None and (conv.state, conv.adviser_id) == ("assigned", amina)
+    assert conv is not None and (conv.state, conv.adviser_id, conv.service) == ("assigned", amina, "MR")
     assert conv.visitor_away_since is not None and as_utc(conv.visitor_away_since) == NOW  # SQLite's are naive
     found = await store.by_token("token-1-queued-aaaaaaaaaaaa")
     assert found is not None and found.id == cid
+
+    assert await store.close_conversation(cid, "adviser_closed", NOW)
+    assert not await store.close_conversation(cid, "visitor_left", NOW)  # closed once, for one reason
+    assert not await store.mark_visitor_away(cid, NOW)
+    conv = await store.get(cid)
+    assert conv is not None and (conv.state, conv.close_reason) == ("closed", "adviser_closed")
 
 
 async def test_a_second_conversation_with_a_taken_start_key_is_refused_as_already_existing(
@@ -244,7 +250,7 @@ async def test_another_process_holding_sqlite_s_lock_delays_writes_without_block
     append = asyncio.create_task(
         store.append(cid, sender="visitor", sender_id="visitor", text="vent", at=NOW, client_id="w1")
     )
-    closing = asyncio.create_task(store.update(cid, col(Conversation.state) == "assigned", state="closed"))
+    closing = asyncio.create_task(store.close_conversation(cid, "adviser_closed", NOW))
     await asyncio.sleep(0.3)
     assert not append.done() and not closing.done()  # waiting for the other process's lock
     assert ticks >= 15  # and the event loop kept running meanwhile

@@ -1,0 +1,216 @@
+"""What an adviser's console socket can do: connect, set status and capacity, write, type, close,
+transfer, sync, drop. An adviser only ever reaches conversations they hold."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable
+from dataclasses import replace
+from functools import partial
+from typing import Any
+
+from chat import wire
+from chat.assignment import Assigner, adviser_model, chat_request
+from chat.errors import FrameError, invalid, not_found
+from chat.events import CapacityChanged, QueueChanged, Requeued, StatusChanged, Typing
+from chat.fanout import Fanout
+from chat.frames import Text, parse_transfer
+from chat.group_commit import Guard
+from chat.hub import Hub, StaffConn
+from chat.lifecycle import Lifecycle
+from chat.outbox import Outbox, Replay, Run, Untrack
+from chat.posting import MessagePath
+from chat.staff import StaffDirectory, StaffProfile
+from chat.store import ConversationStore
+from chat.views import ConversationViews
+from core.clock import Clock
+from core.models import Conversation
+from core.models import ConversationState as S
+from core.reference import Reference
+from routing import Adviser, AdviserStatus, RoutingState, UnknownAdviser
+
+
+class AdviserCommands:
+    def __init__(
+        self,
+        *,
+        store: ConversationStore,
+        routing: RoutingState,
+        directory: StaffDirectory,
+        hub: Hub,
+        fanout: Fanout,
+        messages: MessagePath,
+        assigner: Assigner,
+        lifecycle: Lifecycle,
+        views: ConversationViews,
+        reference: Callable[[], Reference],
+        clock: Clock,
+    ) -> None:
+        self.store = store
+        self.routing = routing
+        self.directory = directory
+        self.hub = hub
+        self.fanout = fanout
+        self.messages = messages
+        self.assigner = assigner
+        self.lifecycle = lifecycle
+        self.views = views
+        self.reference = reference
+        self.clock = clock
+
+    async def connected(self, conn: StaffConn) -> None:
+        """A console socket opened: put the adviser in the routing state (keeping the status and
+        capacity of this shift if they were there) and send the ``state`` frame."""
+        profile = conn.identity.profile
+        mine = await self.store.held_by(profile.user_id)
+        known = await self._known(profile.user_id)
+        first_here = self.hub.add_adviser(conn) == 1
+        status = AdviserStatus.AWAY
+        returning = known is not None and known.status is AdviserStatus.OFFLINE
+        if known is not None and known.status is not AdviserStatus.OFFLINE:
+            status = known.status
+        elif known is not None and known.status_before_offline is not None:
+            status = known.status_before_offline  # reconnected within the grace period
+        adviser = adviser_model(profile, active=frozenset(c.id for c in mine), status=status, now=self.clock())
+        if known is not None:
+            adviser.capacity = known.capacity  # keep what the adviser chose this shift
+        await self.routing.put_adviser(adviser)
+        if first_here or known is None:
+            await self.routing.set_status(profile.user_id, status, self.clock())
+        if returning:
+            for conv in mine:
+                await self.messages.system(conv, "adviser_back", profile.user_id)
+        self.assigner.local_status[profile.user_id] = status
+        state = partial(self._send_state, profile, status, adviser.capacity, [c.id for c in mine])
+        conn.outbox.push(Run(state))
+        await self.fanout.publish(StatusChanged(profile.user_id, status.value))
+        await self.assigner.route()
+
+    async def _send_state(
+        self, profile: StaffProfile, status: AdviserStatus, capacity: int, held: list[str], outbox: Outbox
+    ) -> None:
+        bodies = [await self.views.body(conversation_id, outbox) for conversation_id in held]
+        about = {
+            "id": profile.user_id,
+            "name": profile.name,
+            "service": profile.service,
+            "regions": sorted(profile.regions),
+            "languages": sorted(profile.languages),
+            "capacity": capacity,
+            "max_capacity": profile.max_capacity,
+        }
+        await outbox.write_now(wire.adviser_state(about, status.value, [b for b in bodies if b is not None]))
+
+    async def _known(self, adviser_id: str) -> Adviser | None:
+        snap = await self.routing.snapshot()
+        return next((a for a in snap.advisers if a.id == adviser_id), None)
+
+    async def status(self, conn: StaffConn, status: str) -> None:
+        new = AdviserStatus(status)
+        self.assigner.local_status[conn.user_id] = new
+        try:
+            await self.routing.set_status(conn.user_id, new, self.clock())
+        except UnknownAdviser:
+            await self.connected(conn)
+            await self.routing.set_status(conn.user_id, new, self.clock())
+        await self.fanout.publish(StatusChanged(conn.user_id, new.value))
+        if new is AdviserStatus.AVAILABLE:
+            await self.assigner.route()
+
+    async def capacity(self, conn: StaffConn, capacity: int) -> None:
+        """An adviser chooses how many chats to hold at once, up to the maximum an admin set."""
+        maximum = conn.identity.profile.max_capacity
+        if not 1 <= capacity <= maximum:
+            raise invalid("capacity", {"capacity": f"a whole number from 1 to {maximum}"})
+        known = await self._known(conn.user_id)
+        if known is None:
+            raise FrameError("forbidden", "Not connected as an adviser.", ref="capacity")
+        await self.routing.put_adviser(replace(known, capacity=capacity))
+        await self.fanout.publish(CapacityChanged(conn.user_id, capacity))
+        await self.assigner.route()
+
+    async def _held(self, conn: StaffConn, conversation_id: str, ref: str) -> Conversation:
+        """The conversation, if this adviser holds it and it is open."""
+        conv = await self.store.get(conversation_id)
+        if conv is None or conv.adviser_id != conn.user_id:
+            raise not_found(ref)  # someone else's conversation reads exactly like a missing one
+        if conv.state != S.ASSIGNED:
+            raise FrameError("forbidden", "This conversation is closed.", ref=ref)
+        return conv
+
+    def submit_message(self, conn: StaffConn, text: Text) -> asyncio.Future[None]:
+        """Hand the message over without waiting (``MessagePath.post``)."""
+        conversation_id = text.conversation_id
+        if conversation_id is None:
+            raise invalid("message", {"conversation_id": "required, a conversation id"})
+        return self.messages.post(
+            conn.outbox,
+            conversation_id,
+            text,
+            sender="adviser",
+            sender_id=conn.user_id,
+            origin=conn.id,
+            guard=Guard("adviser", conn.user_id),
+        )
+
+    async def typing(self, conn: StaffConn, conversation_id: str) -> None:
+        if not self.messages.typing_allowed(conn.user_id, conversation_id):
+            return
+        conv = await self._held(conn, conversation_id, "typing")
+        await self.fanout.publish(Typing(conv.id, conn.user_id, "adviser", conn.id))
+
+    async def close(self, conn: StaffConn, conversation_id: str) -> None:
+        await self._held(conn, conversation_id, "close")
+        await self.lifecycle.close(conversation_id, "adviser_closed")
+
+    async def transfer(self, conn: StaffConn, conversation_id: str, data: dict[str, Any]) -> None:
+        """Back to the queue at its original place, for another adviser, service, region or language."""
+        target = parse_transfer(data, self.reference())
+        conv = await self._held(conn, conversation_id, "transfer")
+        if target.adviser_id is not None:
+            if target.adviser_id == conn.user_id or await self.directory.profile(target.adviser_id) is None:
+                raise invalid("transfer", {"to.adviser_id": "no other adviser with this id"})
+            if await self._known(target.adviser_id) is None:
+                raise invalid("transfer", {"to.adviser_id": "that adviser is not connected"})
+        changed = await self.store.transfer(
+            conversation_id,
+            conn.user_id,
+            note=target.note,
+            to_adviser=target.adviser_id,
+            to_service=target.service,
+            to_region=target.region or conv.target_region,
+            to_language=target.language or conv.target_language,
+        )
+        if not changed:
+            raise not_found("transfer")
+        await self.routing.release(conn.user_id, conversation_id, self.clock())
+        moved = await self.store.get(conversation_id)
+        if moved is None:
+            raise not_found("transfer")
+        await self.messages.system(moved, "transferred", None)
+        conn.outbox.send(wire.unassigned(conversation_id, "transferred"))
+        conn.outbox.push(Untrack(conversation_id))
+        await self.fanout.publish(Requeued(conversation_id))
+        await self.routing.enqueue(chat_request(moved, not_adviser=conn.user_id))
+        self.assigner.hold_transfer(conversation_id)
+        await self.assigner.route()
+
+    async def sync(self, conn: StaffConn, wanted: dict[str, int]) -> None:
+        for conversation_id in wanted:
+            conv = await self.store.get(conversation_id)
+            if conv is None or conv.adviser_id != conn.user_id:
+                raise not_found("sync")
+        for conversation_id, after in wanted.items():
+            conn.outbox.push(Replay(conversation_id, after))
+
+    async def disconnected(self, conn: StaffConn) -> None:
+        if self.hub.remove_adviser(conn) > 0:
+            return  # another console tab of theirs is still open here
+        self.assigner.local_status.pop(conn.user_id, None)
+        with contextlib.suppress(UnknownAdviser):
+            await self.routing.set_status(conn.user_id, AdviserStatus.OFFLINE, self.clock())
+        # The visitors are told at once; after the grace period they go back to the queue.
+        for conv in await self.store.held_by(conn.user_id):
+            await self.messages.system(conv, "adviser_away", conn.user_id)
+        await self.fanout.publish(QueueChanged())

@@ -1,0 +1,175 @@
+"""Carrying out routing: run a step of the routing state and assign what it decided; put the state
+back together after a restart or a Redis outage; queue positions for visitors.
+
+The decisions themselves are ``routing``'s (pure, no I/O); this module gives them effect in the
+store and tells everyone through the fan-out.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from chat import metrics
+from chat.events import Assigned, QueueChanged
+from chat.fanout import Fanout
+from chat.hub import Hub
+from chat.posting import MessagePath
+from chat.staff import StaffDirectory, StaffProfile
+from chat.store import ConversationStore
+from core.clock import Clock, as_utc, to_datetime
+from core.models import Conversation
+from routing import Adviser, AdviserStatus, ChatRequest, RoutingState, Service, StateBusy
+from routing.policy import TierDelays, estimates
+
+log = logging.getLogger("nora.chat")
+
+
+def chat_request(conv: Conversation, *, not_adviser: str | None = None) -> ChatRequest:
+    """The routing view of a conversation; a transfer's target overrides region, language or service."""
+    return ChatRequest(
+        id=conv.id,
+        language=conv.target_language or conv.language,
+        region=conv.target_region or conv.region,
+        audience=conv.audience,
+        enqueued_at=as_utc(conv.enqueued_at).timestamp(),
+        urgent=conv.urgent,
+        also_languages=tuple(x for x in conv.also_languages.split(",") if x),
+        not_adviser=not_adviser,
+        only_adviser=conv.target_adviser_id,
+        service=Service(conv.target_service) if conv.target_service else None,
+        # A transfer to the national team must reach it now, not after the tier-1 delay.
+        min_tier=1 if conv.target_service == Service.AT.value else 0,
+    )
+
+
+def adviser_model(profile: StaffProfile, *, active: frozenset[str], status: AdviserStatus, now: float) -> Adviser:
+    """The routing view of a staff member connected as an adviser."""
+    return Adviser(
+        seen_at=now,
+        id=profile.user_id,
+        service=Service.AT if profile.service == "AT" else Service.MR,
+        regions=profile.regions,
+        languages=profile.languages,
+        capacity=profile.capacity,
+        status=status,
+        active=active,
+    )
+
+
+class Assigner:
+    def __init__(
+        self,
+        *,
+        store: ConversationStore,
+        routing: RoutingState,
+        directory: StaffDirectory,
+        fanout: Fanout,
+        messages: MessagePath,
+        hub: Hub,
+        delays: TierDelays,
+        clock: Clock,
+    ) -> None:
+        self.store = store
+        self.routing = routing
+        self.directory = directory
+        self.fanout = fanout
+        self.messages = messages
+        self.hub = hub
+        self.delays = delays
+        self.clock = clock
+        self.local_status: dict[str, AdviserStatus] = {}  # advisers connected here, to rebuild state
+        # Chats transferred from here, and when their transferring adviser may be offered them again:
+        # not at once, but not never either (a chat nobody else can take must not wait forever).
+        self.transfer_holds: dict[str, float] = {}
+        self._step_lock = asyncio.Lock()
+        self._route_calls = 0  # route() calls so far
+        self._routed_calls = 0  # of which a step that started after them has run (or is running)
+
+    async def route(self) -> None:
+        """Run a routing step and carry out its assignments.
+
+        Callers queued behind a step share the next one: a step that starts after a call sees
+        everything that call changed, so a burst of starts costs a few steps, not one each (with the
+        Redis state, each is a transaction on one key that every instance writes). When other
+        instances keep the state busy, the step is left to the next tick, a second away; the change
+        that asked for it is already stored."""
+        self._route_calls += 1
+        call = self._route_calls
+        async with self._step_lock:
+            if self._routed_calls >= call:
+                return  # a step that started after this call has run
+            self._routed_calls = self._route_calls
+            try:
+                decisions = await self.routing.step(self.clock())
+            except StateBusy:
+                log.warning("routing state busy; the next tick routes")
+                return
+        for decision in decisions:
+            await self._assign(decision.conversation_id, decision.adviser_id)
+        if decisions:
+            await self.fanout.publish(QueueChanged())
+
+    async def _assign(self, conversation_id: str, adviser_id: str) -> None:
+        now = self.clock()
+        profile = await self.directory.profile(adviser_id)
+        conv = await self.store.get(conversation_id)
+        if (
+            profile is None
+            or conv is None
+            or not await self.store.assign(conversation_id, adviser_id, profile.service, to_datetime(now))
+        ):
+            await self.routing.release(adviser_id, conversation_id, now)
+            return
+        metrics.WAIT_SECONDS.observe(max(0.0, now - as_utc(conv.enqueued_at).timestamp()))
+        await self.messages.system(conv, "assigned", adviser_id, name=profile.name)
+        await self.fanout.publish(Assigned(conversation_id, adviser_id, profile.name, profile.service))
+
+    async def queue_estimates(self) -> dict[str, tuple[int, int | None]]:
+        """Each waiting conversation's position and estimated wait (``None``: unknown)."""
+        snap = await self.routing.snapshot()
+        result = estimates(snap.waiting, snap.advisers, snap.releases, self.clock(), self.delays)
+        return {cid: (e.position, e.estimated_wait_s) for cid, e in result.items()}
+
+    def hold_transfer(self, conversation_id: str) -> None:
+        self.transfer_holds[conversation_id] = self.clock() + self.delays.t1
+
+    async def end_transfer_holds(self, now: float) -> None:
+        """After the first tier delay a transferred chat that nobody else took may go back to the
+        adviser who transferred it, at its original place in line."""
+        for conversation_id, until in list(self.transfer_holds.items()):
+            if now >= until:
+                await self.routing.lift_exclusion(conversation_id)  # if Redis is away, the next tick retries
+                del self.transfer_holds[conversation_id]
+
+    async def recover(self) -> None:
+        """After a restart: re-queue waiting chats at their place; held chats wait for their adviser
+        (offline, so their grace period runs); every visitor's grace period runs until they resume."""
+        now = self.clock()
+        for conv in await self.store.queued():
+            await self.routing.enqueue(chat_request(conv))
+        held: dict[str, set[str]] = {}
+        for conv in await self.store.assigned():
+            if conv.adviser_id:
+                held.setdefault(conv.adviser_id, set()).add(conv.id)
+        for adviser_id, ids in held.items():
+            profile = await self.directory.profile(adviser_id)
+            if profile is not None:
+                adviser = adviser_model(profile, active=frozenset(ids), status=AdviserStatus.OFFLINE, now=now)
+                adviser.offline_since = now
+                await self.routing.put_adviser(adviser)
+        await self.store.mark_all_visitors_away(to_datetime(now))
+
+    async def rebuild(self) -> None:
+        """After the broker reconnects (a Redis restart may have emptied the routing state): put back
+        every waiting conversation from the database and every adviser connected here."""
+        for conv in await self.store.queued():
+            await self.routing.enqueue(chat_request(conv))
+        for adviser_id, conns in list(self.hub.advisers.items()):
+            profile = next(iter(conns)).identity.profile
+            mine = await self.store.held_by(adviser_id)
+            status = self.local_status.get(adviser_id, AdviserStatus.AWAY)
+            active = frozenset(c.id for c in mine)
+            await self.routing.put_adviser(adviser_model(profile, active=active, status=status, now=self.clock()))
+            await self.routing.set_status(adviser_id, status, self.clock())
+        await self.route()

@@ -1,0 +1,248 @@
+"""Events to sockets: publish to the other instances, listen to them, and apply each event here.
+
+The publishing instance applies its own events to its own sockets at once, before the broker hop: its
+sockets then get a message before any later message's ack, in seq order, with no read-back from the
+database and no JSON round trip. Other instances get the event through the broker (``chat.events``
+encodes it) and apply it the same way. Each event type has one handler (``_handlers``), which turns it
+into frames (``chat.wire``) for the sockets of the ``Hub`` it concerns.
+
+A broker outage is logged, never raised: the database holds the truth and every socket catches up by
+``seq`` once events flow again (docs/reliability.md 27).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+from collections import deque
+from collections.abc import Callable, Iterator
+from functools import partial
+from typing import Any
+
+from chat import events, metrics, wire
+from chat.broker import Broker
+from chat.events import (
+    Assigned,
+    CapacityChanged,
+    Closed,
+    Event,
+    MessagePosted,
+    Presence,
+    QueueChanged,
+    Requeued,
+    Resync,
+    SessionRevoked,
+    StatusChanged,
+    Typing,
+    Unassigned,
+)
+from chat.hub import Hub, StaffConn, VisitorConn
+from chat.outbox import WS_1000_NORMAL, WS_1008_POLICY, Deliver, Replay, Run, Untrack
+from chat.views import ConversationViews
+from core.models import ConversationState as S
+
+log = logging.getLogger("nora.chat")
+
+
+class Fanout:
+    def __init__(self, broker: Broker, hub: Hub, views: ConversationViews) -> None:
+        self.broker = broker
+        self.hub = hub
+        self.views = views
+        self.instance = secrets.token_hex(8)  # marks this instance's own events on the broker
+        self.queue_dirty = False  # queue positions are due for a refresh (``Scheduler``)
+        self.rebuild_due = False  # the routing state may have been lost with Redis (``Scheduler``)
+        self._queue_watchers: set[Callable[[], None]] = set()
+        self._outgoing: deque[Event] = deque()
+        self._publisher: asyncio.Task[None] | None = None
+        self._listening = asyncio.Event()
+        self._listener: asyncio.Task[None] | None = None
+        self._handlers: dict[type[Any], Callable[[Any], None]] = {
+            MessagePosted: self._message_posted,
+            Typing: self._typing,
+            Assigned: self._assigned,
+            Closed: self._closed,
+            Presence: self._presence,
+            Unassigned: self._unassigned,
+            Requeued: self._requeued,
+            CapacityChanged: self._capacity_changed,
+            StatusChanged: self._status_changed,
+            QueueChanged: self._queue_changed,
+            SessionRevoked: self._session_revoked,
+            Resync: self._resync,
+        }
+
+    # ------------------------------------------------------------ publishing
+
+    async def start(self) -> None:
+        self._listener = asyncio.create_task(self._listen(), name="nora-listen")
+        await asyncio.wait_for(self._listening.wait(), timeout=10)
+
+    async def stop(self) -> None:
+        for task in (self._listener, self._publisher):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+
+    async def publish(self, event: Event) -> None:
+        """Apply an event to this instance's sockets, then send it to the others (in order behind any
+        event still on its way out)."""
+        self.apply(event)
+        if not self.broker.reaches_other_instances:
+            return
+        if self._outgoing or (self._publisher is not None and not self._publisher.done()):
+            self._send_later(event)
+            return
+        await self._send([event])
+
+    def publish_soon(self, event: Event) -> None:
+        """``publish`` from synchronous code: applied here at once, sent to the others in order."""
+        self.apply(event)
+        if self.broker.reaches_other_instances:
+            self._send_later(event)
+
+    def _send_later(self, event: Event) -> None:
+        self._outgoing.append(event)
+        if self._publisher is None or self._publisher.done():
+            self._publisher = asyncio.create_task(self._send_outgoing())
+
+    async def _send_outgoing(self) -> None:
+        """Everything queued while the last send was on the wire goes in the next one, in order."""
+        while self._outgoing:
+            batch = list(self._outgoing)
+            self._outgoing.clear()
+            await self._send(batch)
+
+    async def _send(self, batch: list[Event]) -> None:
+        try:
+            await self.broker.publish_many([events.encode(e, self.instance) for e in batch])
+        except Exception as exc:  # noqa: BLE001 - any broker failure degrades to "delivered later"
+            metrics.BROKER_FAILURES.inc()
+            log.warning("broker publish failed (%s); clients will catch up by seq", type(exc).__name__)
+
+    # ------------------------------------------------------------ listening
+
+    async def _listen(self) -> None:
+        while True:
+            try:
+                async with self.broker.listen() as queue:
+                    self._listening.set()
+                    while True:
+                        self._receive(await queue.get())
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # noqa: BLE001
+                log.warning("broker listener failed; restarting")
+                await asyncio.sleep(1)
+
+    def _receive(self, payload: dict[str, Any]) -> None:
+        try:
+            event, instance = events.decode(payload)
+        except events.UnknownEvent as exc:
+            log.warning("ignored an event this version does not know (%s)", exc)
+            return
+        if instance != self.instance:  # our own were applied when published
+            self.apply(event)
+
+    # ------------------------------------------------------------ supervisors
+
+    @contextlib.contextmanager
+    def watching_queue(self) -> Iterator[asyncio.Event]:
+        """An event set whenever the queue or an adviser's status or capacity changes here."""
+        changed = asyncio.Event()
+        self._queue_watchers.add(changed.set)
+        try:
+            yield changed
+        finally:
+            self._queue_watchers.discard(changed.set)
+
+    def queue_changed(self) -> None:
+        for watcher in list(self._queue_watchers):
+            watcher()
+
+    # ------------------------------------------------------------ applying events here
+
+    def apply(self, event: Event) -> None:
+        try:
+            self._handlers[type(event)](event)
+        except Exception:  # noqa: BLE001 - one bad event must not stop delivery
+            log.exception("event handling failed for %s", events.NAMES.get(type(event)))
+
+    def _message_posted(self, event: MessagePosted) -> None:
+        cid, message = event.conversation_id, event.message
+        for vconn in self.hub.visitors_of(cid):
+            if vconn.id != event.origin:
+                vconn.outbox.push(Deliver(cid, message))
+        for sconn in self.hub.advisers_of(event.adviser_id):
+            if sconn.id != event.origin:
+                sconn.outbox.push(Deliver(cid, message))
+
+    def _typing(self, event: Typing) -> None:
+        if event.sender == "adviser":
+            for vconn in self.hub.visitors_of(event.conversation_id):
+                vconn.outbox.send(wire.adviser_typing())
+        else:
+            for sconn in self.hub.advisers_of(event.adviser_id):
+                sconn.outbox.send(wire.visitor_typing(event.conversation_id))
+
+    def _assigned(self, event: Assigned) -> None:
+        for vconn in self.hub.visitors_of(event.conversation_id):
+            vconn.state = S.ASSIGNED
+            vconn.outbox.send(wire.adviser_joined(event.name, event.service))
+        for sconn in self.hub.advisers_of(event.adviser_id):
+            sconn.outbox.push(Run(partial(self.views.send_assigned, event.conversation_id)))
+
+    def _closed(self, event: Closed) -> None:
+        for vconn in list(self.hub.visitors_of(event.conversation_id)):
+            vconn.state = S.CLOSED
+            vconn.outbox.send(wire.closed(event.reason))
+            vconn.outbox.push_close(WS_1000_NORMAL)
+            self.hub.remove_visitor(vconn)
+        for sconn in self.hub.advisers_of(event.adviser_id):
+            sconn.outbox.send(wire.conversation_closed(event.conversation_id, event.reason))
+            sconn.outbox.push(Untrack(event.conversation_id))
+
+    def _presence(self, event: Presence) -> None:
+        for sconn in self.hub.advisers_of(event.adviser_id):
+            sconn.outbox.send(wire.visitor_presence(event.conversation_id, event.presence))
+
+    def _unassigned(self, event: Unassigned) -> None:
+        for sconn in self.hub.advisers_of(event.adviser_id):
+            sconn.outbox.send(wire.unassigned(event.conversation_id, event.reason))
+            sconn.outbox.push(Untrack(event.conversation_id))
+
+    def _requeued(self, event: Requeued) -> None:
+        for vconn in self.hub.visitors_of(event.conversation_id):
+            vconn.state, vconn.last_queue = S.QUEUED, None
+        self.queue_dirty = True
+
+    def _capacity_changed(self, event: CapacityChanged) -> None:
+        for sconn in self.hub.advisers_of(event.adviser_id):
+            sconn.outbox.send(wire.capacity(event.capacity))
+        self.queue_changed()
+
+    def _status_changed(self, event: StatusChanged) -> None:
+        for sconn in self.hub.advisers_of(event.adviser_id):
+            sconn.outbox.send(wire.status(event.status))
+        self.queue_changed()
+
+    def _queue_changed(self, event: QueueChanged) -> None:
+        self.queue_dirty = True
+
+    def _session_revoked(self, event: SessionRevoked) -> None:
+        for sconn in list(self.hub.all_staff()):
+            if sconn.identity.session_key == event.session_key or sconn.user_id == event.user_id:
+                sconn.outbox.push_close(WS_1008_POLICY, "session ended")
+        self.queue_changed()
+
+    def _resync(self, event: Resync) -> None:
+        """Events may have been lost while the broker was away: every socket here catches up from its
+        last seq, and the routing state is rebuilt by the next tick (retried until Redis answers)."""
+        conns: list[VisitorConn | StaffConn] = [*self.hub.all_visitors(), *self.hub.all_staff()]
+        for conn in conns:
+            for conversation_id, last in list(conn.outbox.last.items()):
+                conn.outbox.push(Replay(conversation_id, last))
+        self.rebuild_due = True

@@ -1,0 +1,76 @@
+"""Conversation transitions that more than one actor sets off: close, and back to the queue.
+
+A visitor leaves or times out, an adviser closes, an adviser's grace period ends: each comes here, so
+the store, the routing state, the system notice and the fan-out always change together, in that
+order (the database first: it is the truth a lost event is recovered from).
+"""
+
+from __future__ import annotations
+
+from chat.assignment import Assigner, chat_request
+from chat.events import Closed, Requeued, Unassigned
+from chat.fanout import Fanout
+from chat.posting import MessagePath
+from chat.store import ConversationStore
+from core.clock import Clock, to_datetime
+from core.models import ConversationState as S
+from routing import RoutingState
+
+
+class Lifecycle:
+    def __init__(
+        self,
+        *,
+        store: ConversationStore,
+        routing: RoutingState,
+        fanout: Fanout,
+        messages: MessagePath,
+        assigner: Assigner,
+        clock: Clock,
+    ) -> None:
+        self.store = store
+        self.routing = routing
+        self.fanout = fanout
+        self.messages = messages
+        self.assigner = assigner
+        self.clock = clock
+
+    async def close(self, conversation_id: str, reason: str) -> bool:
+        """Close a queued or assigned conversation; whether this call closed it."""
+        now = self.clock()
+        conv = await self.store.get(conversation_id)
+        if conv is None or conv.state == S.CLOSED:
+            return False
+        if not await self.store.close_conversation(conversation_id, reason, to_datetime(now)):
+            return False
+        if conv.state == S.QUEUED:
+            await self.routing.withdraw(conversation_id)
+        elif conv.adviser_id:
+            await self.routing.release(conv.adviser_id, conversation_id, now)
+        if reason == "visitor_left":
+            await self.messages.system(conv, "visitor_left", conv.adviser_id)
+        else:
+            key = reason if reason == "visitor_timeout" else None
+            await self.messages.system(conv, "closed", conv.adviser_id, text_key=key)
+        await self.fanout.publish(Closed(conversation_id, conv.adviser_id, reason))
+        await self.assigner.route()
+        return True
+
+    async def requeue(self, conversation_id: str, adviser_id: str, reason: str) -> None:
+        """Back to the queue at its original place, from an adviser who no longer holds it."""
+        changed = await self.store.requeue(conversation_id, adviser_id)
+        conv = await self.store.get(conversation_id)
+        if not changed or conv is None:
+            return
+        await self.messages.system(conv, "requeued", None)
+        await self.fanout.publish(Unassigned(conversation_id, adviser_id, reason))
+        await self.fanout.publish(Requeued(conversation_id))
+        await self.routing.enqueue(chat_request(conv))
+
+    async def open_transfers_to(self, adviser_id: str) -> None:
+        """Chats transferred to a named adviser who has now gone are open to everyone again,
+        at their original place, rather than waiting for that one person forever."""
+        for conv in await self.store.waiting_for(adviser_id):
+            if await self.store.open_to_everyone(conv.id, adviser_id):
+                conv.target_adviser_id = None
+                await self.routing.enqueue(chat_request(conv))

@@ -1,0 +1,150 @@
+"""What happens with time rather than with a frame: the routing tick, adviser leases, grace periods,
+transfer holds, queue positions and the transcript purge."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from datetime import timedelta
+
+from chat import wire
+from chat.assignment import Assigner
+from chat.events import QueueChanged
+from chat.fanout import Fanout
+from chat.hub import Hub
+from chat.lifecycle import Lifecycle
+from chat.retention import purge_transcripts
+from chat.store import ConversationStore
+from core.clock import Clock, to_datetime
+from core.models import ConversationState as S
+from core.settings import Settings
+from routing import AdviserStatus, RoutingState
+
+log = logging.getLogger("nora.chat")
+HEARTBEAT_EVERY_TICKS = 5
+PURGE_EVERY_S = 600.0
+QUEUE_REFRESH_S = 0.25
+ADVISER_LEASE_S = 30.0  # an instance that stops heartbeating for this long is taken for dead
+
+
+class Scheduler:
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        store: ConversationStore,
+        routing: RoutingState,
+        hub: Hub,
+        fanout: Fanout,
+        assigner: Assigner,
+        lifecycle: Lifecycle,
+        clock: Clock,
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.routing = routing
+        self.hub = hub
+        self.fanout = fanout
+        self.assigner = assigner
+        self.lifecycle = lifecycle
+        self.clock = clock
+        self._ticks = 0
+        self._last_purge = 0.0
+        self._tasks: list[asyncio.Task[None]] = []
+
+    def start(self) -> None:
+        self._tasks.append(asyncio.create_task(self._tick_forever(), name="nora-tick"))
+        self._tasks.append(asyncio.create_task(self._refresh_forever(), name="nora-queue-refresh"))
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks.clear()
+
+    async def _tick_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.tick_s)
+            try:
+                await self.tick()
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # noqa: BLE001
+                log.exception("periodic routing tick failed")
+
+    async def _refresh_forever(self) -> None:
+        """Queue positions are recomputed at most every ``QUEUE_REFRESH_S``, however many changes came:
+        under a burst of starts that is one computation instead of one per start."""
+        while True:
+            await asyncio.sleep(QUEUE_REFRESH_S)
+            if not self.fanout.queue_dirty:
+                continue
+            self.fanout.queue_dirty = False
+            try:
+                await self.refresh_queues()
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # noqa: BLE001
+                log.exception("queue refresh failed")
+
+    async def tick(self) -> None:
+        """Widen tiers, end grace periods and refresh queue positions."""
+        now = self.clock()
+        self._ticks += 1
+        if self.fanout.rebuild_due:
+            await self.assigner.rebuild()
+            self.fanout.rebuild_due = False
+        if self._ticks % HEARTBEAT_EVERY_TICKS == 0:
+            await self.routing.touch(list(self.hub.advisers), now)
+            expired = await self.routing.expire_leases(now, ADVISER_LEASE_S)
+            if expired:
+                log.warning("%d adviser lease(s) expired (instance gone?); grace period started", len(expired))
+        if now - self._last_purge >= PURGE_EVERY_S:
+            self._last_purge = now
+            purged = await self.purge(now)
+            if purged:
+                log.info("purged %d transcript(s) past the retention period", purged)
+        await self._requeue_expired_advisers(now)
+        await self._close_timed_out_visitors(now)
+        await self.assigner.end_transfer_holds(now)
+        await self.assigner.route()
+        await self.fanout.publish(QueueChanged())
+
+    async def purge(self, now: float | None = None) -> int:
+        """Erase transcripts closed longer ago than the retention period; returns how many."""
+        at = to_datetime(self.clock() if now is None else now)
+        cutoff = at - timedelta(hours=self.settings.transcript_retention_hours)
+        return await purge_transcripts(self.store.db, cutoff, at)
+
+    async def refresh_queues(self) -> None:
+        """Send each waiting visitor here its position, if it changed; wake the supervisors' feeds."""
+        waiting = [c for c in self.hub.all_visitors() if c.state == S.QUEUED]
+        if waiting:
+            current = await self.assigner.queue_estimates()
+            for conn in waiting:
+                value = current.get(conn.conversation_id or "")
+                if value is not None and value != conn.last_queue:
+                    conn.last_queue = value
+                    conn.outbox.send(wire.queue_position(*value))
+        self.fanout.queue_changed()
+
+    async def _close_timed_out_visitors(self, now: float) -> None:
+        for conv in await self.store.visitor_away_before(to_datetime(now - self.settings.visitor_grace_s)):
+            if not self.hub.visitors_of(conv.id):
+                await self.lifecycle.close(conv.id, "visitor_timeout")
+
+    async def _requeue_expired_advisers(self, now: float) -> None:
+        snap = await self.routing.snapshot()
+        for adviser in snap.advisers:
+            if (
+                adviser.status is AdviserStatus.OFFLINE
+                and adviser.offline_since is not None
+                and now - adviser.offline_since >= self.settings.adviser_grace_s
+            ):
+                removed = await self.routing.remove_adviser(adviser.id)
+                for conversation_id in removed.active if removed else ():
+                    await self.lifecycle.requeue(conversation_id, adviser.id, "timeout")
+                await self.lifecycle.open_transfers_to(adviser.id)

@@ -1,0 +1,223 @@
+"""What a visitor's socket can do: start or resume a conversation, write, type, leave, drop."""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+from collections.abc import Callable
+from datetime import datetime
+
+from chat import metrics, wire
+from chat.assignment import Assigner, chat_request
+from chat.errors import FrameError
+from chat.events import Presence, Typing
+from chat.fanout import Fanout
+from chat.frames import Resume, Start, Text
+from chat.group_commit import Guard
+from chat.hours import Hours
+from chat.hub import Hub, VisitorConn
+from chat.lifecycle import Lifecycle
+from chat.outbox import WS_1000_NORMAL, Replay
+from chat.posting import VISITOR, MessagePath
+from chat.staff import StaffDirectory
+from chat.store import AlreadyExists, ConversationStore, hash_token
+from core.clock import Clock, to_datetime
+from core.models import Conversation
+from core.models import ConversationState as S
+from core.reference import Reference
+from routing import RoutingState
+
+OPEN = Guard("open")
+
+
+def alias() -> str:
+    return f"Gjest {secrets.randbelow(9000) + 1000}"
+
+
+def no_conversation(ref: str) -> FrameError:
+    return FrameError("not_found", "No conversation on this connection: send start or resume first.", ref=ref)
+
+
+def ended(ref: str) -> FrameError:
+    return FrameError("not_found", "This conversation has ended.", ref=ref)
+
+
+class VisitorCommands:
+    def __init__(
+        self,
+        *,
+        store: ConversationStore,
+        routing: RoutingState,
+        directory: StaffDirectory,
+        hub: Hub,
+        fanout: Fanout,
+        messages: MessagePath,
+        assigner: Assigner,
+        lifecycle: Lifecycle,
+        reference: Callable[[], Reference],
+        opening_hours: Hours | None,
+        clock: Clock,
+    ) -> None:
+        self.store = store
+        self.routing = routing
+        self.directory = directory
+        self.hub = hub
+        self.fanout = fanout
+        self.messages = messages
+        self.assigner = assigner
+        self.lifecycle = lifecycle
+        self.reference = reference
+        self.opening_hours = opening_hours
+        self.clock = clock
+
+    async def start(self, conn: VisitorConn, start: Start) -> None:
+        if conn.conversation_id is not None:
+            raise FrameError("forbidden", "This connection already has a conversation.", ref="start")
+        now = self.clock()
+        if self.opening_hours is not None and not self.opening_hours.is_open(now):
+            conn.outbox.send(wire.closed_hours(self.opening_hours.next_opening_iso(now), self.reference().help_lines()))
+            conn.outbox.push_close(WS_1000_NORMAL)
+            return
+        start_key = hash_token(start.client_id) if start.client_id else None
+        if start_key is not None and await self._start_again(conn, start_key):
+            return
+        token = secrets.token_urlsafe(32)
+        try:
+            conv = await self._create(start, start_key, token, to_datetime(now))
+        except AlreadyExists:
+            # The same start arrived twice at once (two sockets after a flaky network): join the twin.
+            if start_key is not None and await self._start_again(conn, start_key):
+                return
+            raise
+        metrics.CONVERSATIONS.inc()
+        conn.conversation_id, conn.language, conn.state = conv.id, conv.language, S.QUEUED
+        conn.outbox.last[conv.id] = 0
+        self.hub.add_visitor(conn)
+        conn.outbox.send(wire.started(conv.id, token, conv.alias))
+        if conv.urgent:
+            await self.messages.system(conv, "urgent_help", None)
+        await self.routing.enqueue(chat_request(conv))
+        await self.assigner.route()
+        self.fanout.queue_dirty = True  # the first `queue` frame comes with the next refresh (< 0.25 s)
+
+    async def _start_again(self, conn: VisitorConn, start_key: str) -> bool:
+        """A ``start`` repeated with its ``client_id`` (its ``started`` was lost with the connection)
+        gets the same conversation, with a fresh token, and everything that happened since."""
+        conv = await self.store.by_start_key(start_key)
+        if conv is None:
+            return False
+        if conv.state == S.CLOSED or conv.purged_at is not None:
+            await self.store.forget_start_key(conv.id)  # that one is over: start afresh
+            return False
+        token = secrets.token_urlsafe(32)
+        await self.store.renew_token(conv.id, hash_token(token))
+        conn.outbox.send(wire.started(conv.id, token, conv.alias))
+        await self._attach(conn, conv, 0)
+        return True
+
+    async def _create(self, start: Start, start_key: str | None, token: str, now: datetime) -> Conversation:
+        return await self.store.create(
+            Conversation(
+                token_hash=hash_token(token),
+                start_key=start_key,
+                alias=alias(),
+                language=start.language,
+                also_languages=",".join(start.also_languages),
+                region=start.region,
+                audience=start.audience,
+                urgent=start.urgent,
+                state=S.QUEUED,
+                started_at=now,
+                enqueued_at=now,
+            )
+        )
+
+    async def resume(self, conn: VisitorConn, resume: Resume) -> None:
+        if conn.conversation_id is not None:
+            raise FrameError("forbidden", "This connection already has a conversation.", ref="resume")
+        conv = await self.store.by_token(resume.token)
+        if conv is None or conv.purged_at is not None:
+            raise FrameError("not_found", "No conversation for this token.", ref="resume")
+        conn.conversation_id, conn.language, conn.state = conv.id, conv.language, conv.state
+        conn.outbox.send(wire.resumed(conv.id, conv.state))
+        if conv.state == S.CLOSED:
+            conn.outbox.push(Replay(conv.id, resume.last_seq))
+            conn.outbox.send(wire.closed(conv.close_reason or "adviser_closed"))
+            conn.outbox.push_close(WS_1000_NORMAL)
+            return
+        await self._attach(conn, conv, resume.last_seq)
+
+    async def _attach(self, conn: VisitorConn, conv: Conversation, last_seq: int) -> None:
+        """Join a socket to a live conversation: replay after ``last_seq``, then where it stands."""
+        conn.conversation_id, conn.language, conn.state = conv.id, conv.language, conv.state
+        self.hub.add_visitor(conn)
+        conn.outbox.push(Replay(conv.id, last_seq))
+        was_away = conv.visitor_away_since is not None
+        await self.store.mark_visitor_back(conv.id)
+        if conv.state == S.ASSIGNED and conv.adviser_id:
+            profile = await self.directory.profile(conv.adviser_id)
+            conn.outbox.send(wire.adviser_joined(profile.name if profile else "", conv.service))
+        else:
+            await self._send_queue(conn)
+        if was_away:
+            await self.fanout.publish(Presence(conv.id, conv.adviser_id, "back"))
+            await self.messages.system(conv, "visitor_back", conv.adviser_id)
+
+    async def _send_queue(self, conn: VisitorConn) -> None:
+        if conn.conversation_id is None or conn.state != S.QUEUED:
+            return
+        current = (await self.assigner.queue_estimates()).get(conn.conversation_id)
+        if current is not None:
+            conn.last_queue = current
+            conn.outbox.send(wire.queue_position(*current))
+
+    def submit_message(self, conn: VisitorConn, text: Text) -> asyncio.Future[None] | None:
+        """Hand a message over without waiting (``MessagePath.post``); ``None`` when the connection
+        has no open conversation, which ``message`` answers with the precise error."""
+        conversation_id = conn.conversation_id
+        if conversation_id is None or conn.state == S.CLOSED:
+            return None
+        return self.messages.post(
+            conn.outbox, conversation_id, text, sender="visitor", sender_id=VISITOR, origin=conn.id, guard=OPEN
+        )
+
+    async def message(self, conn: VisitorConn, text: Text) -> None:
+        done = self.submit_message(conn, text)
+        if done is None:
+            await self._conversation(conn, "message")  # raises the precise error
+            raise ended("message")
+        await done
+
+    async def _conversation(self, conn: VisitorConn, ref: str) -> Conversation:
+        if conn.conversation_id is None:
+            raise no_conversation(ref)
+        conv = await self.store.get(conn.conversation_id)
+        if conv is None or conv.state == S.CLOSED:
+            raise ended(ref)
+        return conv
+
+    async def typing(self, conn: VisitorConn) -> None:
+        if conn.conversation_id is None or conn.state != S.ASSIGNED:
+            return  # typing is a hint: silently ignored when nobody could see it
+        if self.messages.typing_allowed(VISITOR, conn.conversation_id):
+            conv = await self.store.get(conn.conversation_id)
+            if conv is not None and conv.adviser_id:
+                await self.fanout.publish(Typing(conv.id, conv.adviser_id, "visitor"))
+
+    async def leave(self, conn: VisitorConn) -> None:
+        conv = await self._conversation(conn, "leave")
+        conn.left = True
+        if conv.adviser_id:
+            await self.fanout.publish(Presence(conv.id, conv.adviser_id, "left"))
+        await self.lifecycle.close(conv.id, "visitor_left")
+
+    async def disconnected(self, conn: VisitorConn) -> None:
+        remaining = self.hub.remove_visitor(conn)
+        if conn.conversation_id is None or conn.left or remaining:
+            return
+        conv = await self.store.get(conn.conversation_id)
+        if conv is None or conv.state == S.CLOSED:
+            return
+        if await self.store.mark_visitor_away(conv.id, to_datetime(self.clock())):
+            await self.fanout.publish(Presence(conv.id, conv.adviser_id, "away"))
+            await self.messages.system(conv, "visitor_away", conv.adviser_id)

@@ -1,0 +1,173 @@
+"""Every frame the server sends to a client, built in one place (docs/protocol.md §3.2, §5.3, §8).
+
+The endpoints, the fan-out, the outbox and the case register all take their frames from here, so a
+frame has one shape wherever it is sent. Functions return plain dicts; ``encode`` turns one into the
+compact JSON text that goes on the socket.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import orjson
+
+from chat.messages import StoredMessage
+from core.clock import as_utc, iso
+from core.models import Conversation
+
+
+def encode(body: dict[str, Any]) -> str:
+    """A frame as compact JSON text (what ``send_json`` writes, at a fraction of its cost)."""
+    return orjson.dumps(body).decode()
+
+
+# ---------------------------------------------------------------- messages and acks (both roles)
+
+
+def message(stored: StoredMessage, *, owner: str | None, conversation_id: str | None = None) -> dict[str, Any]:
+    """A ``message`` frame; ``conversation_id`` for advisers, whose socket carries several
+    conversations; ``client_id`` only to the sender who chose it (``owner``)."""
+    out: dict[str, Any] = {"type": "message"}
+    if conversation_id is not None:
+        out["conversation_id"] = conversation_id
+    out.update(
+        seq=stored.seq,
+        sender=stored.sender,
+        text=stored.text if stored.text is not None else "",
+        sent_at=iso(stored.sent_at),
+    )
+    if stored.event is not None:
+        out["event"] = stored.event
+    if stored.client_id is not None and owner is not None and owner == stored.sender_id:
+        out["client_id"] = stored.client_id
+    return out
+
+
+def ack(client_id: str | None, seq: int, *, conversation_id: str | None = None) -> dict[str, Any]:
+    out: dict[str, Any] = {"type": "ack"}
+    if conversation_id is not None:
+        out["conversation_id"] = conversation_id
+    out.update(client_id=client_id, seq=seq)
+    return out
+
+
+def error(
+    code: str,
+    message: str,
+    *,
+    ref: str | None,
+    fields: dict[str, str] | None = None,
+    retry_after_ms: int | None = None,
+) -> dict[str, Any]:
+    out: dict[str, Any] = {"type": "error", "code": code, "message": message, "ref": ref}
+    if fields is not None:
+        out["fields"] = fields
+    if retry_after_ms is not None:
+        out["retry_after_ms"] = retry_after_ms
+    return out
+
+
+# ---------------------------------------------------------------- visitor socket
+
+
+def started(conversation_id: str, token: str, alias: str) -> dict[str, Any]:
+    return {"type": "started", "conversation_id": conversation_id, "token": token, "alias": alias}
+
+
+def resumed(conversation_id: str, state: str) -> dict[str, Any]:
+    return {"type": "resumed", "conversation_id": conversation_id, "state": str(state)}
+
+
+def queue_position(position: int, estimated_wait_s: int | None) -> dict[str, Any]:
+    return {"type": "queue", "position": position, "estimated_wait_s": estimated_wait_s}
+
+
+def adviser_joined(name: str, service: str | None) -> dict[str, Any]:
+    """The visitor's ``assigned``: who is there (never the adviser's id)."""
+    return {"type": "assigned", "adviser": {"name": name, "service": service}}
+
+
+def adviser_typing() -> dict[str, Any]:
+    return {"type": "typing", "sender": "adviser"}
+
+
+def closed(reason: str) -> dict[str, Any]:
+    return {"type": "closed", "reason": reason}
+
+
+def closed_hours(next_opening: str | None, help_lines: list[dict[str, Any]]) -> dict[str, Any]:
+    return {"type": "closed", "reason": "closed_hours", "next_opening": next_opening, "help_lines": help_lines}
+
+
+# ---------------------------------------------------------------- adviser socket
+
+
+def conversation(
+    conv: Conversation, messages: list[StoredMessage], *, owner: str | None, rtl: bool, now: datetime
+) -> dict[str, Any]:
+    """The ``<conversation>`` object, for the console and the case register alike. ``waited_s`` runs
+    from joining the queue (a transfer keeps the original place) until assignment, close, or now."""
+    until = conv.assigned_at or conv.closed_at or now
+    return {
+        "id": conv.id,
+        "alias": conv.alias,
+        "language": conv.language,
+        "region": conv.region,
+        "audience": conv.audience,
+        "urgent": conv.urgent,
+        "started_at": iso(conv.started_at),
+        "waited_s": max(0, int((as_utc(until) - as_utc(conv.enqueued_at)).total_seconds())),
+        "state": str(conv.state),
+        "transferred": conv.transferred,
+        "note": conv.transfer_note,
+        "rtl": rtl,
+        "service": conv.service,
+        "closed_at": iso(conv.closed_at),
+        "close_reason": conv.close_reason,
+        "messages": [message(m, owner=owner) for m in messages],
+    }
+
+
+def adviser_state(profile: dict[str, Any], status: str, conversations: list[dict[str, Any]]) -> dict[str, Any]:
+    return {"type": "state", "adviser": profile, "status": status, "conversations": conversations}
+
+
+def conversation_assigned(body: dict[str, Any]) -> dict[str, Any]:
+    return {"type": "assigned", "conversation": body}
+
+
+def visitor_typing(conversation_id: str) -> dict[str, Any]:
+    return {"type": "typing", "conversation_id": conversation_id, "sender": "visitor"}
+
+
+def conversation_closed(conversation_id: str, reason: str) -> dict[str, Any]:
+    return {
+        "type": "conversation_closed",
+        "conversation_id": conversation_id,
+        "reason": reason,
+        "registration_due": True,
+    }
+
+
+def visitor_presence(conversation_id: str, presence: str) -> dict[str, Any]:
+    return {"type": "visitor", "conversation_id": conversation_id, "presence": presence}
+
+
+def unassigned(conversation_id: str, reason: str) -> dict[str, Any]:
+    return {"type": "unassigned", "conversation_id": conversation_id, "reason": reason}
+
+
+def capacity(value: int) -> dict[str, Any]:
+    return {"type": "capacity", "capacity": value}
+
+
+def status(value: str) -> dict[str, Any]:
+    return {"type": "status", "status": value}
+
+
+# ---------------------------------------------------------------- supervisor socket
+
+
+def supervisor_queue(view: dict[str, Any]) -> dict[str, Any]:
+    return {"type": "queue", **view}
