@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from sqlalchemy import update
 from sqlmodel import col, select
 
-from admin.passwords import Passwords
+from admin.passwords import Passwords, password_problem
 from chat.staff import StaffIdentity, StaffProfile
 from core.clock import Clock, as_utc, system_clock, to_datetime
 from core.db import Database
@@ -23,7 +23,6 @@ from core.models import StaffSession, StaffUser
 
 ROLES = frozenset({"adviser", "supervisor", "admin"})
 USERNAME = re.compile(r"[a-z0-9][a-z0-9._-]{1,63}")
-MIN_PASSWORD = 10
 TOUCH_EVERY_S = 60.0
 
 
@@ -82,8 +81,9 @@ class NewUser:
             raise AccountError("name: 1-100 characters")
         if not self.roles or not self.roles <= ROLES:
             raise AccountError(f"roles: one or more of {', '.join(sorted(ROLES))}")
-        if len(self.password) < MIN_PASSWORD:
-            raise AccountError(f"password: at least {MIN_PASSWORD} characters")
+        problem = password_problem(self.password, self.username)
+        if problem is not None:
+            raise AccountError(f"password: {problem}")
         if "adviser" in self.roles:
             if self.service not in ("MR", "AT"):
                 raise AccountError("service: MR or AT for an adviser")

@@ -10,13 +10,21 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
+import string
 from collections.abc import Iterator
 from functools import lru_cache
+from pathlib import Path
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
 MAX_CONCURRENT = 2
+MIN_LENGTH = 12
+MAX_LENGTH = 1024  # what a login accepts
+MIN_DISTINCT = 5
+COMMON_PASSWORDS = Path(__file__).with_name("common_passwords.txt")
+_DECORATION = string.digits + string.punctuation + string.whitespace
 _hasher = PasswordHasher()
 
 
@@ -85,3 +93,45 @@ def needs_rehash(stored: str) -> bool:
         return _hasher.check_needs_rehash(stored)
     except InvalidHashError:
         return True
+
+
+@lru_cache(maxsize=1)
+def common_passwords() -> frozenset[str]:
+    """The shipped list (``admin/common_passwords.txt``; where it comes from is in its header)."""
+    lines = COMMON_PASSWORDS.read_text("utf-8").splitlines()
+    body = lines[lines.index("") + 1 :]
+    return frozenset(line.strip().lower() for line in body if line.strip())
+
+
+def _sequential(text: str) -> bool:
+    """``abcdefghijkl``, ``987654321098``: every character one step from the one before it."""
+    steps = set()
+    for a, b in itertools.pairwise(text):
+        step = ord(b) - ord(a)
+        if a.isdigit() and b.isdigit():
+            step = {1: 1, 9: -1}.get(step % 10, step)  # 7890123 counts on past 9
+        steps.add(step)
+    return steps in ({1}, {-1})
+
+
+def password_problem(password: str, username: str) -> str | None:
+    """What is wrong with ``password`` as the password of ``username``, or ``None`` if it will do.
+
+    NIST SP 800-63B and OWASP: a minimum length and no composition rules, but no password that is
+    common or known from breaches, repetitive or sequential, or built from the username.
+    """
+    if len(password) < MIN_LENGTH:
+        return f"at least {MIN_LENGTH} characters"
+    if len(password) > MAX_LENGTH:
+        return f"at most {MAX_LENGTH} characters"
+    lowered = password.strip().lower()
+    name = username.strip().lower()
+    if name and (lowered == name or (len(name) >= 3 and name in lowered)):
+        return "must not contain the username"
+    common = common_passwords()
+    if lowered in common or lowered.strip(_DECORATION) in common:
+        return "too common: it is on a list of common and breached passwords (a longer phrase of your own is better)"
+    letters_and_digits = "".join(c for c in lowered if c.isalnum())
+    if len(set(lowered)) < MIN_DISTINCT or lowered in (lowered + lowered)[1:-1] or _sequential(letters_and_digits):
+        return "too easy to guess: repeated or sequential characters"
+    return None

@@ -14,7 +14,7 @@ DEMO_USERS = (
             "amina",
             "Amina",
             frozenset({"adviser"}),
-            "amina-demo-passord",
+            "radgiver-demo-mr",
             "MR",
             frozenset({"03", "32"}),
             frozenset({"ar", "nb", "en"}),
@@ -27,7 +27,7 @@ DEMO_USERS = (
             "jonas",
             "Jonas",
             frozenset({"adviser"}),
-            "jonas-demo-passord",
+            "radgiver-demo-at",
             "AT",
             frozenset(),
             frozenset({"nb", "en", "so", "ti", "uk"}),
@@ -35,8 +35,8 @@ DEMO_USERS = (
         ),
         "ambulating team (AT), national, nb/en/so/ti/uk",
     ),
-    (NewUser("sara", "Sara", frozenset({"supervisor"}), "sara-demo-passord"), "supervisor"),
-    (NewUser("admin", "Admin", frozenset({"admin", "supervisor"}), "admin-demo-passord"), "administrator + supervisor"),
+    (NewUser("sara", "Sara", frozenset({"supervisor"}), "veileder-demo-1"), "supervisor"),
+    (NewUser("admin", "Admin", frozenset({"admin", "supervisor"}), "forvalter-demo-1"), "administrator + supervisor"),
 )
 
 

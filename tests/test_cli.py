@@ -74,7 +74,7 @@ def test_migrate_then_add_users_from_stdin(tmp_path: Path) -> None:
         "admin,supervisor",
         "--password-stdin",
         db=db,
-        stdin="boss-password-1",
+        stdin="chief-of-staff-1",
     )
     assert both.returncode == 0, both.stderr
 
