@@ -151,3 +151,15 @@ async def test_a_flood_of_unknown_user_logins_does_not_starve_a_real_one(make_se
         assert_throttled(first_time)
     total = sum(statuses.values())
     assert statuses[429] > total / 2, statuses  # most of the flood was refused without a hash
+
+
+async def test_the_device_cookie_is_secure_with_the_host_prefix_outside_development(make_server: ServerFactory) -> None:
+    server = await make_server(NORA_ENV="production", NORA_SECRET_KEY="a-real-secret-of-enough-length")
+    async with client(server.base) as http:
+        r = await login(http, "amina", PASSWORD)
+    assert r.status_code == 200
+    device = [c for c in r.headers.get_list("set-cookie") if c.startswith("__Host-nora_device=")]
+    assert len(device) == 1
+    for attribute in ("Secure", "HttpOnly", "SameSite=strict", "Path=/", "Max-Age=15552000"):
+        assert attribute in device[0], device[0]
+    assert "amina" not in device[0]  # the username is only inside the MAC
