@@ -19,7 +19,7 @@ Routes:
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
 from sqlmodel import col, select
@@ -28,6 +28,7 @@ from starlette.responses import JSONResponse, Response
 
 from admin.auth import require
 from admin.context import context
+from admin.stats import check_date
 from core.clock import iso, to_datetime
 from core.db import Database
 from core.http import NO_STORE, HTTPError
@@ -74,16 +75,6 @@ def entry_body(row: AuditEntry, usernames: dict[str, str]) -> dict[str, Any]:
     }
 
 
-def _date(raw: str | None, name: str, fields: dict[str, str]) -> date | None:
-    if not raw:
-        return None
-    try:
-        return date.fromisoformat(raw)
-    except ValueError:
-        fields[name] = "a date as YYYY-MM-DD"
-        return None
-
-
 def _int(raw: str | None, name: str, lo: int, hi: int, default: int | None, fields: dict[str, str]) -> int | None:
     if raw is None or raw == "":
         return default
@@ -101,8 +92,8 @@ async def audit_log(request: Request) -> Response:
     await require(request, "admin")
     params = request.query_params
     fields = {name[:60]: "unknown parameter" for name in params if name not in AUDIT_PARAMS}
-    start = _date(params.get("from"), "from", fields)
-    end = _date(params.get("to"), "to", fields)
+    start = check_date(params.get("from"), "from", fields)
+    end = check_date(params.get("to"), "to", fields)
     limit = _int(params.get("limit"), "limit", 1, 1000, 100, fields) or 100
     before = _int(params.get("before_id"), "before_id", 1, 2**62, None, fields)
     if start and end and end < start:

@@ -45,6 +45,7 @@ same case can reach several services, so they must not be added up across servic
 from __future__ import annotations
 
 import itertools
+import re
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from datetime import UTC, date, datetime, time, timedelta
@@ -374,14 +375,32 @@ def primary_only(
     return out, None if hidden else total
 
 
-def parse_date(raw: str | None, default: date, name: str, fields: dict[str, str]) -> date:
+# Dates a query may name (statistics, export, audit log): the register has nothing outside them, and a
+# far date such as 9999-12-31 overflowed the day after it (a 500 before); both ends as the summary's years.
+DATE_MIN, DATE_MAX = date(2000, 1, 1), date(2100, 12, 31)
+ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def check_date(raw: str | None, name: str, fields: dict[str, str]) -> date | None:
+    """``raw`` as a date (``YYYY-MM-DD``, from ``DATE_MIN`` to ``DATE_MAX``); ``None`` if not given. A bad
+    one is named in ``fields`` with the reason."""
     if raw is None or raw == "":
-        return default
+        return None
     try:
-        return date.fromisoformat(raw)
+        value = date.fromisoformat(raw) if ISO_DATE.fullmatch(raw) else None
     except ValueError:
+        value = None
+    if value is None:
         fields[name] = "a date as YYYY-MM-DD"
-        return default
+    elif not DATE_MIN <= value <= DATE_MAX:
+        fields[name] = f"a date from {DATE_MIN} to {DATE_MAX}"
+        value = None
+    return value
+
+
+def parse_date(raw: str | None, default: date, name: str, fields: dict[str, str]) -> date:
+    value = check_date(raw, name, fields)
+    return default if value is None else value
 
 
 def csv_options(params: Any, fields: dict[str, str]) -> tuple[str, bool]:
