@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import re
 import secrets
 from dataclasses import dataclass
 
@@ -28,6 +29,7 @@ from core.http import NO_STORE, HTTPError, read_json_object
 from core.models import StaffSession, StaffUser
 
 DEVICE_COOKIE_S = 180 * 86400
+NONCE = re.compile(r"[A-Za-z0-9_-]{22}")  # secrets.token_urlsafe(16)
 BUSY_RETRY_S = 1
 
 
@@ -89,6 +91,8 @@ def device_of(cookie: str | None, secret: str, username: str, now: float) -> str
     if len(parts) != 4 or parts[0] != "v1" or not parts[1].isdigit():
         return None
     issued, nonce, mac = int(parts[1]), parts[2], parts[3]
+    if not NONCE.fullmatch(nonce):
+        return None
     if not -60 <= now - issued <= DEVICE_COOKIE_S:  # a minute's grace for clocks a little apart
         return None
     if not hmac.compare_digest(mac.encode(), _device_mac(secret, username, issued, nonce).encode()):

@@ -59,10 +59,6 @@ class Passwords:
         self._capacity = None if max_waiting is None else concurrency + max_waiting
         self._admitted = 0
 
-    @property
-    def admitted_count(self) -> int:
-        return self._admitted
-
     @contextlib.contextmanager
     def admitted(self, *, priority: bool = False) -> Iterator[None]:
         """A place in line for the hashes of one request, or ``Busy`` at once when the line is full.
