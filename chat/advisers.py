@@ -31,6 +31,12 @@ from core.reference import Reference
 from routing import Adviser, AdviserStatus, RoutingState, UnknownAdviser
 
 
+def _addressed(text: Text) -> str:
+    if text.conversation_id is None:  # parse_text(with_conversation=True) has refused it already
+        raise invalid("message", {"conversation_id": "required, a conversation id"})
+    return text.conversation_id
+
+
 class AdviserCommands:
     def __init__(
         self,
@@ -139,23 +145,26 @@ class AdviserCommands:
             raise FrameError("forbidden", "This conversation is closed.", ref=ref)
         return conv
 
-    def submit_message(self, conn: StaffConn, text: Text) -> asyncio.Future[None]:
-        """Hand the message over without waiting (``MessagePath.post``)."""
-        conversation_id = text.conversation_id
-        if conversation_id is None:
-            raise invalid("message", {"conversation_id": "required, a conversation id"})
+    def submit_message(self, conn: StaffConn, text: Text) -> asyncio.Future[None] | None:
+        """Hand the message over without waiting (``MessagePath.post``); ``None`` with limits shared
+        through Redis, when ``message`` awaits the check in the conversation's lane."""
+        if self.messages.local_limits is None:
+            return None
+        guard = Guard("adviser", conn.user_id)
+        cid = _addressed(text)
         return self.messages.post(
-            conn.outbox,
-            conversation_id,
-            text,
-            sender="adviser",
-            sender_id=conn.user_id,
-            origin=conn.id,
-            guard=Guard("adviser", conn.user_id),
+            conn.outbox, cid, text, sender="adviser", sender_id=conn.user_id, origin=conn.id, guard=guard
+        )
+
+    async def message(self, conn: StaffConn, text: Text) -> None:
+        guard = Guard("adviser", conn.user_id)
+        cid = _addressed(text)
+        await self.messages.post_checked(
+            conn.outbox, cid, text, sender="adviser", sender_id=conn.user_id, origin=conn.id, guard=guard
         )
 
     async def typing(self, conn: StaffConn, conversation_id: str) -> None:
-        if not self.messages.typing_allowed(conn.user_id, conversation_id):
+        if not await self.messages.typing_allowed(conn.user_id, conversation_id):
             return
         conv = await self._held(conn, conversation_id, "typing")
         await self.fanout.publish(Typing(conv.id, conn.user_id, "adviser", conn.id))

@@ -31,9 +31,7 @@ class FrameError(ChatError):
         self.retry_after_ms = retry_after_ms
 
     def frame(self) -> dict[str, Any]:
-        return wire.error(
-            self.code, self.message, ref=self.ref, fields=self.fields, retry_after_ms=self.retry_after_ms
-        )
+        return wire.error(self.code, self.message, ref=self.ref, fields=self.fields, retry_after_ms=self.retry_after_ms)
 
 
 def not_found(ref: str | None) -> FrameError:

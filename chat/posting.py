@@ -7,6 +7,11 @@ acknowledged to its sender's outbox and published (``Fanout``) to everyone else 
 whose outboxes turn it into frames (``chat.wire``). A message its conversation no longer accepts is
 answered with the precise error frame instead. No step waits in a coroutine of its own: that saves two
 task switches and two loop turns per message (bench/README.md).
+
+With limits in this process (one instance) the rate check is synchronous and the whole hand-over
+happens where the frame is read (``post``). With limits shared through Redis (several instances, one
+limit per sender) the check is a round trip: the socket's lane awaits it, in frame order, and then
+hands the message over the same way (``post_checked``).
 """
 
 from __future__ import annotations
@@ -24,10 +29,10 @@ from chat.frames import Text
 from chat.group_commit import Guard, Outcome
 from chat.messages import StoredMessage
 from chat.outbox import Ack, Outbox
-from chat.ratelimit import Limits
 from chat.store import ConversationStore
 from chat.texts import notice
 from core.clock import Clock, to_datetime
+from core.limits import Limits, MemoryLimits
 from core.models import Conversation
 from core.settings import Settings
 
@@ -67,6 +72,12 @@ class MessagePath:
         self.store = store
         self.fanout = fanout
         self.limits = limits
+        # Limits of this process answer without awaiting: then ``post`` can run where a frame is read.
+        self.local_limits = limits if isinstance(limits, MemoryLimits) else None
+        # While the shared limits cannot be reached, each instance limits on its own: a Redis outage
+        # must not stop anyone's messages (docs/reliability.md 33).
+        self._fallback = self.local_limits or MemoryLimits(clock=clock)
+        self._shared_down_since: float | None = None
         self.settings = settings
         self.clock = clock
         self._explaining: set[asyncio.Task[None]] = set()
@@ -83,8 +94,42 @@ class MessagePath:
         guard: Guard,
     ) -> asyncio.Future[None]:
         """Hand a message to the next group commit; the future completes once it is stored and
-        acknowledged, or carries the ``FrameError`` that refuses it. Raises ``rate_limited`` at once."""
-        self.check_rate(sender_id, conversation_id)
+        acknowledged, or carries the ``FrameError`` that refuses it. Raises ``rate_limited`` at once.
+        Only with limits of this process (``local_limits``); otherwise ``post_checked``."""
+        if self.local_limits is None:
+            raise RuntimeError("shared limits are awaited: use post_checked")
+        key = self._rate_key(sender_id, conversation_id)
+        self._refuse_past(
+            self.local_limits.take_now(key, rate=self.settings.rate_per_s, burst=self.settings.rate_burst)
+        )
+        return self._hand_over(outbox, conversation_id, text, sender, sender_id, origin, guard)
+
+    async def post_checked(
+        self,
+        outbox: Outbox,
+        conversation_id: str,
+        text: Text,
+        *,
+        sender: str,
+        sender_id: str,
+        origin: str,
+        guard: Guard,
+    ) -> None:
+        """``post`` with the rate checked against the shared limits first; returns once answered."""
+        rate, burst = self.settings.rate_per_s, self.settings.rate_burst
+        self._refuse_past(await self._take(self._rate_key(sender_id, conversation_id), rate=rate, burst=burst))
+        await self._hand_over(outbox, conversation_id, text, sender, sender_id, origin, guard)
+
+    def _hand_over(
+        self,
+        outbox: Outbox,
+        conversation_id: str,
+        text: Text,
+        sender: str,
+        sender_id: str,
+        origin: str,
+        guard: Guard,
+    ) -> asyncio.Future[None]:
         pending = PendingMessage(
             self,
             outbox,
@@ -112,18 +157,35 @@ class MessagePath:
         )
         return pending.done
 
-    def check_rate(self, sender_id: str, conversation_id: str) -> None:
-        wait_ms = self.limits.take_now(
-            f"msg:{sender_id}:{conversation_id}", rate=self.settings.rate_per_s, burst=self.settings.rate_burst
-        )
+    @staticmethod
+    def _rate_key(sender_id: str, conversation_id: str) -> str:
+        """One limit per sender and conversation (every visitor's sender id is the same)."""
+        return f"msg:{sender_id}:{conversation_id}"
+
+    @staticmethod
+    def _refuse_past(wait_ms: int) -> None:
         if wait_ms:
             raise FrameError("rate_limited", "Too many messages; wait a moment.", ref="message", retry_after_ms=wait_ms)
 
-    def typing_allowed(self, sender_id: str, conversation_id: str) -> bool:
+    async def typing_allowed(self, sender_id: str, conversation_id: str) -> bool:
         """Typing hints are dropped, not refused, past two a second."""
-        return (
-            self.limits.take_now(f"typing:{sender_id}:{conversation_id}", rate=self.settings.typing_per_s, burst=2) == 0
-        )
+        key = f"typing:{sender_id}:{conversation_id}"
+        return await self._take(key, rate=self.settings.typing_per_s, burst=2) == 0
+
+    async def _take(self, key: str, *, rate: float, burst: int) -> int:
+        if self.local_limits is not None:
+            return self.local_limits.take_now(key, rate=rate, burst=burst)
+        try:
+            wait_ms = await self.limits.take(key, rate=rate, burst=burst)
+        except Exception as exc:  # noqa: BLE001 - whatever failed, the message must not fail with it
+            if self._shared_down_since is None:
+                self._shared_down_since = self.clock()
+                log.warning("shared rate limits unreachable (%s); limiting per instance", type(exc).__name__)
+            return self._fallback.take_now(key, rate=rate, burst=burst)
+        if self._shared_down_since is not None:
+            self._shared_down_since = None
+            log.info("shared rate limits reachable again")
+        return wait_ms
 
     def settle(self, pending: PendingMessage, outcome: Outcome | BaseException) -> None:
         if isinstance(outcome, BaseException) or outcome is None:

@@ -27,13 +27,13 @@ from chat.hours import hours_from
 from chat.hub import Hub, StaffConn
 from chat.lifecycle import Lifecycle
 from chat.posting import MessagePath
-from chat.ratelimit import Limits, LocalBuckets
 from chat.scheduler import Scheduler
 from chat.staff import StaffDirectory
 from chat.store import ConversationStore
 from chat.views import ConversationViews
 from chat.visitors import VisitorCommands
 from core.clock import Clock, system_clock
+from core.limits import Limits, MemoryLimits
 from core.reference import Reference
 from core.settings import Settings
 from routing import RoutingState
@@ -67,7 +67,7 @@ class ChatService:
         self.hub = Hub()
         self.views = ConversationViews(store, reference, clock)
         self.fanout = Fanout(broker, self.hub, self.views)
-        self.messages = MessagePath(store, self.fanout, limits or LocalBuckets(clock), settings, clock)
+        self.messages = MessagePath(store, self.fanout, limits or MemoryLimits(clock=clock), settings, clock)
         self.assigner = Assigner(
             store=store,
             routing=routing,

@@ -172,21 +172,24 @@ class VisitorCommands:
             conn.outbox.send(wire.queue_position(*current))
 
     def submit_message(self, conn: VisitorConn, text: Text) -> asyncio.Future[None] | None:
-        """Hand a message over without waiting (``MessagePath.post``); ``None`` when the connection
-        has no open conversation, which ``message`` answers with the precise error."""
+        """Hand a message over without waiting (``MessagePath.post``); ``None`` when it must go through
+        ``message`` instead: no open conversation here (answered with the precise error), or limits
+        shared through Redis (awaited in the socket's lane)."""
         conversation_id = conn.conversation_id
-        if conversation_id is None or conn.state == S.CLOSED:
+        if conversation_id is None or conn.state == S.CLOSED or self.messages.local_limits is None:
             return None
         return self.messages.post(
             conn.outbox, conversation_id, text, sender="visitor", sender_id=VISITOR, origin=conn.id, guard=OPEN
         )
 
     async def message(self, conn: VisitorConn, text: Text) -> None:
-        done = self.submit_message(conn, text)
-        if done is None:
+        conversation_id = conn.conversation_id
+        if conversation_id is None or conn.state == S.CLOSED:
             await self._conversation(conn, "message")  # raises the precise error
             raise ended("message")
-        await done
+        await self.messages.post_checked(
+            conn.outbox, conversation_id, text, sender="visitor", sender_id=VISITOR, origin=conn.id, guard=OPEN
+        )
 
     async def _conversation(self, conn: VisitorConn, ref: str) -> Conversation:
         if conn.conversation_id is None:
@@ -199,7 +202,7 @@ class VisitorCommands:
     async def typing(self, conn: VisitorConn) -> None:
         if conn.conversation_id is None or conn.state != S.ASSIGNED:
             return  # typing is a hint: silently ignored when nobody could see it
-        if self.messages.typing_allowed(VISITOR, conn.conversation_id):
+        if await self.messages.typing_allowed(VISITOR, conn.conversation_id):
             conv = await self.store.get(conn.conversation_id)
             if conv is not None and conv.adviser_id:
                 await self.fanout.publish(Typing(conv.id, conv.adviser_id, "visitor"))

@@ -78,8 +78,9 @@ async def adviser_socket(websocket: WebSocket) -> None:
     advisers = service.advisers
 
     async def dispatch(kind: str, data: dict[str, Any]) -> None:
-        # A ``message`` never comes here: ``submit`` takes every one (or refuses it).
-        if kind == "status":
+        if kind == "message":  # when ``submit`` left it to the lane: limits shared through Redis
+            await advisers.message(conn, parse_text(data, max_chars, with_conversation=True))
+        elif kind == "status":
             await advisers.status(conn, parse_status(data))
         elif kind == "capacity":
             await advisers.capacity(conn, parse_capacity(data))

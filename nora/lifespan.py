@@ -128,6 +128,7 @@ async def app_resources(
             directory=directory,
             reference=reference,
             clock=clock,
+            limits=limits,
         )
         admin = AdminContext(
             settings=settings,
