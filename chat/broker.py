@@ -1,7 +1,7 @@
 """Fan-out of events between instances: a tiny facade over a backend chosen from a URL.
 
 Events are wake-up hints, never the only copy of anything: every message is in the database before
-it is published, and each socket fills gaps from the database by ``seq`` (RELIABILITY.md 27). So a
+it is published, and each socket fills gaps from the database by ``seq`` (docs/reliability.md 27). So a
 lost event delays delivery until the next event or sync; it never loses a message.
 """
 

@@ -1,4 +1,4 @@
-"""HTTP error bodies of PROTOCOL.md: ``{"error": code, "message": text, "fields": {...}}``."""
+"""HTTP error bodies of docs/protocol.md §1.10: ``{"error": code, "message": text, "fields": {...}}``."""
 
 from __future__ import annotations
 

@@ -62,7 +62,7 @@ class Settings:
     transcript_retention_hours: int = 72
     stats_min_count: int = 5
     secret_key: str = DEV_SECRET
-    # Limits of the wire contract (PROTOCOL.md, Conventions).
+    # Limits of the wire contract (docs/protocol.md §1.7).
     max_frame_bytes: int = 16 * 1024
     max_text_chars: int = 4000
     rate_per_s: float = 5.0
