@@ -69,6 +69,24 @@ async def test_an_inquiry_is_counted_without_categories_and_defaults_to_unknown(
     assert stats["rows"] == [{"is_case": False, "contact": "unknown", "gender": "unknown", "count": "<5"}]
 
 
+async def test_the_pending_list_shows_the_conversation_as_the_console_does(server: LiveServer) -> None:
+    """One ``<conversation>`` everywhere: the pending list's item has every field the console's has,
+    with the same values for what has not changed since (the state, close and wait aside)."""
+    amina, console = await server.adviser("amina")
+    visitor = await server.visitor()
+    await visitor.send({"type": "start", "language": "ar", "region": "03", "audience": "youth"})
+    cid = (await visitor.expect("started"))["conversation_id"]
+    live = (await console.expect("assigned"))["conversation"]
+    await console.send({"type": "close", "conversation_id": cid})
+    await console.expect("conversation_closed", conversation_id=cid)
+    (pending,) = (await amina.get("/api/v1/registrations/pending")).json()["conversations"]
+    assert set(pending) == set(live)
+    changed = {"state", "closed_at", "close_reason", "messages"}
+    assert {k: v for k, v in pending.items() if k not in changed} == {k: v for k, v in live.items() if k not in changed}
+    assert (pending["state"], pending["close_reason"], live["closed_at"]) == ("closed", "adviser_closed", None)
+    assert pending["messages"][: len(live["messages"])] == live["messages"] and pending["rtl"] is True
+
+
 async def test_open_conversation_cannot_be_registered(server: LiveServer) -> None:
     amina, cid = await closed_conversation(server, close=False)
     r = await amina.post(f"/api/v1/conversations/{cid}/registration", CASE)
