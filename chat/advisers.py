@@ -206,10 +206,12 @@ class AdviserCommands:
         await self.assigner.route()
 
     async def sync(self, conn: StaffConn, wanted: dict[str, int]) -> None:
-        for conversation_id in wanted:
+        for conversation_id, after in wanted.items():
             conv = await self.store.get(conversation_id)
             if conv is None or conv.adviser_id != conn.user_id:
                 raise not_found("sync")
+            if after > conv.next_seq:
+                raise invalid("sync", {"conversations": f"{conversation_id}: past its last seq ({conv.next_seq})"})
         for conversation_id, after in wanted.items():
             conn.outbox.push(Replay(conversation_id, after))
 

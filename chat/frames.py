@@ -131,14 +131,21 @@ def parse_start(data: dict[str, Any], languages: Collection[str], regions: Colle
     return Start(language, region, audience, urgent, tuple(also_out), client_id)
 
 
+MAX_SEQ = 2**31 - 1  # the database's seq column is a 32-bit integer
+
+
+def _is_seq(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_SEQ
+
+
 def parse_resume(data: dict[str, Any]) -> Resume:
     errors: dict[str, str] = {}
     token = data.get("token")
     if not isinstance(token, str) or not TOKEN.fullmatch(token):
         errors["token"] = "required, the token from 'started'"
     last_seq = data.get("last_seq", 0)
-    if not isinstance(last_seq, int) or isinstance(last_seq, bool) or last_seq < 0:
-        errors["last_seq"] = "must be a whole number >= 0"
+    if not _is_seq(last_seq):
+        errors["last_seq"] = f"must be a whole number from 0 to {MAX_SEQ}"
     if errors:
         raise invalid("resume", errors)
     return Resume(str(token), int(last_seq))
@@ -235,7 +242,7 @@ def parse_sync(data: dict[str, Any]) -> dict[str, int]:
         raise invalid("sync", {"conversations": "an object of conversation id to last seq (at most 100)"})
     out: dict[str, int] = {}
     for key, value in conversations.items():
-        if not CONVERSATION_ID.fullmatch(key) or not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        if not CONVERSATION_ID.fullmatch(key) or not _is_seq(value):
             raise invalid("sync", {"conversations": f"bad entry {key[:40]!r}"})
         out[key] = value
     return out

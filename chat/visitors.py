@@ -9,7 +9,7 @@ from datetime import datetime
 
 from chat import metrics, wire
 from chat.assignment import Assigner, chat_request
-from chat.errors import FrameError
+from chat.errors import FrameError, invalid
 from chat.events import Presence, Typing
 from chat.fanout import Fanout
 from chat.frames import Resume, Start, Text
@@ -138,6 +138,11 @@ class VisitorCommands:
         conv = await self.store.by_token(resume.token)
         if conv is None or conv.purged_at is not None:
             raise FrameError("not_found", "No conversation for this token.", ref="resume")
+        if resume.last_seq > conv.next_seq:
+            # A client ahead of the conversation would never be sent what comes next: say so instead.
+            raise invalid(
+                "resume", {"last_seq": f"past the end of this conversation (its last seq is {conv.next_seq})"}
+            )
         conn.conversation_id, conn.language, conn.state = conv.id, conv.language, conv.state
         conn.outbox.send(wire.resumed(conv.id, conv.state))
         if conv.state == S.CLOSED:
