@@ -1,5 +1,12 @@
 """Published statistics of the case register with small counts suppressed (docs/design.md §5).
 
+Fixed periods (issue 18 #7): figures are published for whole calendar months, quarters and years only
+(``period=2026-03``, ``2026-Q1``, ``2026``, or ``from``/``to`` spanning exactly one of them); any other
+range is refused. Totals up to a day and up to the day before gave every day's count; with fixed
+periods the only overlap between two periods is nesting (a month in its quarter in its year), and the
+nesting is part of the tables below: the months of a quarter are the cells of a table whose coarser
+table gives the quarters, whose coarser table gives the year.
+
 Primary suppression: every count from 1 to ``m - 1`` (``NORA_STATS_MIN_COUNT``, default 5) is
 published as ``"<m"``, in every grouping.
 
@@ -20,16 +27,29 @@ of the box's dimensions is unchanged; when ``J`` is not every dimension, the tot
 cell and stay within what its symbol says (a small cell stays 1 to m-1, a withheld cell m or more).
 The corners are withheld (``null`` if not already small), so the shifted table is a second answer for
 every one of them. Of the patterns found we take the one withholding the fewest and smallest new cells.
-When no pattern exists for some small cell (tiny tables, e.g. 5 + 1 with the total 6 public, or
-detailed groupings of three or more dimensions), the contract still gets its answer: the per-table
-rule of docs/protocol.md §7 (small counts ``"<m"``, total withheld) with ``"protection": "per_table"`` instead
-of ``"across_tables"``, telling whoever publishes figures to use fewer groupings or a longer period.
+The small counts of a coarser grouping that is itself refused are protected the same way: it publishes
+nothing, but its counts are counts all the same. When no pattern exists for some small cell (tiny
+tables, e.g. 5 + 1 with the total 6 public, or detailed groupings, months by two or more keys), the
+table is not published at all: 422 with the reason, never a weaker answer (before issue 18 such a table
+was published per table, ``"protection": "per_table"``, which could give a small count away next to
+the coarser ones).
+
+Time and implied keys (``Publication``): a table of a period is a slice of the year's table with the
+time keys (``quarter``, and ``month`` with it), computed from the whole year's registrations, so the
+coarser tables it is protected against include the coarser periods. A key that follows from another is
+kept beside it (``IMPLIES``: month -> quarter, category -> is_case), and keys are always in one
+``ORDER``: the figures for ``by=is_case`` and ``by=category`` come from one table, and
+``by=service,category`` is ``by=category,service``. Each table depends only on its own cells and the
+tables below it, so every answer that shows a table shows it the same way.
 
 ``total`` is published only when no cell is withheld and it is not itself small (as before).
 
-Not covered: differences between overlapping periods (``from``/``to``) — two tables a day apart give
-that day's counts. The statistics are for people with the supervisor role, who could see the register
-anyway; published reports should use whole years (``/api/v1/stats/summary``).
+Not covered: two tables neither of which refines the other (category × region next to category ×
+service, or the quarters by category and service next to the months by category) are each protected
+against their own coarser tables, not against each other where their common finer table is refused.
+``tests/admin/test_fixed_periods.py`` finds no small count derivable by any whole-number combination
+(differences, sums) of all answers about a year; reasoning with the bounds ("<m" is 1..m-1) across such
+tables is not ruled out. Figures for publication should come from one table and its coarser ones.
 
 CSV (``format=csv``): the ``by`` columns and ``count``, one row per cell, then a total row; a withheld
 cell is ``:`` (Statistics Norway's sign for "not shown for confidentiality"), a withheld total empty.
@@ -38,8 +58,9 @@ spreadsheets read æøå right (the default with ``sep=;``, ``bom=0`` turns it o
 
 The yearly summary ``GET /api/v1/stats/summary?year=2026`` has the shape of the published reports:
 per service, the cases per main category as counts and percentages of the service's cases, and the
-inquiries; one table ``service × category`` under the same suppression. Figures are per service: the
-same case can reach several services, so they must not be added up across services.
+inquiries: the figures of the tables by category, service and ``is_case`` and by service and
+``is_case`` for the year, as the statistics publish them. Figures are per service: the same case can
+reach several services, so they must not be added up across services.
 """
 
 from __future__ import annotations
@@ -48,10 +69,12 @@ import itertools
 import re
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from sqlmodel import col, select
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
@@ -75,7 +98,30 @@ GROUPINGS = (
     "gender",
     "month",
     "is_case",
+    "quarter",
 )
+# Every table is computed with its keys in this order, whatever order ``by`` names them in: the choice of
+# cells to withhold must not depend on how the question was put, or two orders of one table could
+# withhold different cells and together give both away.
+ORDER = (
+    "quarter",
+    "month",
+    "category",
+    "service",
+    "region",
+    "language",
+    "audience",
+    "contact",
+    "age_group",
+    "gender",
+    "is_case",
+)
+TIME = ("quarter", "month")
+# A key that is a finer form of another: a month lies in one quarter, a main category (or none) says
+# whether it is a case. Tables are computed with the coarser key beside the finer one (``closure``), so
+# that the figures for both come from one protected table.
+IMPLIES = {"month": "quarter", "category": "is_case"}
+LEVELS = ("year", "quarter", "month")
 SERVICES = ("MR", "AT", "IR", "KT")
 WITHHELD_CSV = ":"
 # Work limit of the pattern search (corner checks), so that a very detailed grouping is refused in
@@ -96,6 +142,9 @@ def _key(row: Registration, by: str) -> Any:
         return row.main_category
     if by == "month":
         return as_utc(row.closed_at).strftime("%Y-%m")
+    if by == "quarter":
+        closed = as_utc(row.closed_at)
+        return f"{closed.year}-Q{(closed.month - 1) // 3 + 1}"
     return getattr(row, by)
 
 
@@ -121,11 +170,12 @@ class _Protector:
     targets too, so that this table cannot give away a cell a coarser table withholds.
     """
 
-    def __init__(self, cells: dict[Key, int], ndim: int, m: int, lower: Lower) -> None:
+    def __init__(self, cells: dict[Key, int], ndim: int, m: int, lower: Lower, couples: Sequence[Dims] = ()) -> None:
         self.cells = cells
         self.ndim = ndim
         self.m = m
         self.lower = lower
+        self.couples = [tuple(c) for c in couples]
         self.withheld: set[Key] = {k for k, v in cells.items() if v < m}
         self.covered: set[tuple[Dims, Key]] = set()
         self.budget = SEARCH_BUDGET
@@ -250,7 +300,8 @@ class _Protector:
         if self.ndim <= COUPLED_UP_TO:
             groups = [g for size in range(1, self.ndim + 1) for g in itertools.combinations(dims, size)]
         else:
-            groups = [(d,) for d in dims]
+            # A finer key changes with its coarser one (a month of another quarter): always a pair.
+            groups = [(d,) for d in dims] + self.couples
         groups = [g for g in groups if set(g) & set(target)] if len(target) < self.ndim else groups
         out: list[Shape] = []
 
@@ -278,12 +329,17 @@ class _Protector:
         for p in sorted(self.withheld, key=lambda k: (self.cells[k], _sort_key(k))):
             if (full, p) not in self.covered:
                 self._cover(self.best_pattern([p], self.shapes(full)))
-        # Cells a coarser grouping withholds must not become derivable from this finer table.
+        # Cells a coarser grouping withholds must not become derivable from this finer table; nor the
+        # small counts of a coarser grouping that is refused: it publishes nothing, but its counts are
+        # counts all the same (the cases of a service, worked out from its total and its inquiries).
         for dims in sorted(self.lower, key=len, reverse=True):
             table = self.lower[dims]
             if table is None:
-                continue
-            for q in sorted((k for k, v in table.items() if not isinstance(v, int)), key=_sort_key):
+                margins = _aggregate(self.cells, dims)
+                targets = [k for k, v in margins.items() if 0 < v < self.m]
+            else:
+                targets = [k for k, v in table.items() if not isinstance(v, int)]
+            for q in sorted(targets, key=_sort_key):
                 if (dims, q) in self.covered:
                     continue
                 children = [k for k in self.cells if _project(k, dims) == q]
@@ -354,27 +410,6 @@ def publish(cells: dict[Key, int], by: Sequence[str], min_count: int) -> tuple[l
     return out, total
 
 
-def tabulate(rows: Iterable[Registration], by: list[str], min_count: int) -> tuple[list[dict[str, Any]], int | None]:
-    cells = Counter(tuple(_key(r, b) for b in by) for r in rows)
-    return publish(dict(cells), by, min_count)
-
-
-def primary_only(
-    rows: Iterable[Registration], by: list[str], min_count: int
-) -> tuple[list[dict[str, Any]], int | None]:
-    """The rule of docs/protocol.md §7, table by table: counts below ``min_count`` as ``"<m"``, and the total
-    withheld whenever a cell is."""
-    cells = Counter(tuple(_key(r, b) for b in by) for r in rows)
-    out = []
-    for key in sorted(cells, key=_sort_key):
-        cell: dict[str, Any] = dict(zip(by, key, strict=True))
-        cell["count"] = suppress(cells[key], min_count)
-        out.append(cell)
-    total = sum(cells.values())
-    hidden = any(isinstance(c["count"], str) for c in out) or 0 < total < min_count
-    return out, None if hidden else total
-
-
 # Dates a query may name (statistics, export, audit log): the register has nothing outside them, and a
 # far date such as 9999-12-31 overflowed the day after it (a 500 before); both ends as the summary's years.
 DATE_MIN, DATE_MAX = date(2000, 1, 1), date(2100, 12, 31)
@@ -401,6 +436,168 @@ def check_date(raw: str | None, name: str, fields: dict[str, str]) -> date | Non
 def parse_date(raw: str | None, default: date, name: str, fields: dict[str, str]) -> date:
     value = check_date(raw, name, fields)
     return default if value is None else value
+
+
+# ------------------------------------------------------------------------------ fixed periods
+
+
+@dataclass(frozen=True)
+class Period:
+    """A calendar year, quarter or month: the only periods statistics are published for."""
+
+    kind: str  # "year", "quarter" or "month"
+    year: int
+    number: int = 0  # the quarter (1-4) or month (1-12); 0 for a year
+
+    @property
+    def label(self) -> str:
+        if self.kind == "quarter":
+            return f"{self.year}-Q{self.number}"
+        if self.kind == "month":
+            return f"{self.year}-{self.number:02d}"
+        return str(self.year)
+
+    @property
+    def start(self) -> date:
+        month = {"year": 1, "quarter": 3 * self.number - 2, "month": self.number}[self.kind]
+        return date(self.year, month, 1)
+
+    @property
+    def end(self) -> date:
+        month = {"year": 12, "quarter": 3 * self.number, "month": self.number}[self.kind]
+        following = date(self.year + 1, 1, 1) if month == 12 else date(self.year, month + 1, 1)
+        return following - timedelta(days=1)
+
+    @property
+    def time_keys(self) -> tuple[str, ...]:
+        """The keys that name this period in a table (none for the year)."""
+        return {"year": (), "quarter": ("quarter",), "month": ("quarter", "month")}[self.kind]
+
+    @property
+    def time_values(self) -> tuple[str, ...]:
+        quarter = f"{self.year}-Q{(self.start.month - 1) // 3 + 1}"
+        return {"year": (), "quarter": (quarter,), "month": (quarter, self.label)}[self.kind]
+
+
+PERIOD = re.compile(r"(\d{4})(?:-Q([1-4])|-(\d{2}))?")
+PERIOD_HELP = "a year (2026), a quarter (2026-Q1) or a month (2026-03)"
+WHOLE_PERIODS = (
+    "statistics are published for whole months, quarters and years only: from the first day of a month, "
+    "quarter or year to its last day (2026-03-01 to 2026-03-31, 2026-01-01 to 2026-03-31, "
+    "2026-01-01 to 2026-12-31), or period=2026-03, 2026-Q1 or 2026"
+)
+
+
+def parse_period(raw: str, fields: dict[str, str]) -> Period | None:
+    match = PERIOD.fullmatch(raw)
+    year = int(match.group(1)) if match else 0
+    if match is None or not DATE_MIN.year <= year <= DATE_MAX.year:
+        fields["period"] = f"{PERIOD_HELP}, from {DATE_MIN.year} to {DATE_MAX.year}"
+        return None
+    if match.group(2):
+        return Period("quarter", year, int(match.group(2)))
+    if match.group(3):
+        month = int(match.group(3))
+        if not 1 <= month <= 12:
+            fields["period"] = PERIOD_HELP
+            return None
+        return Period("month", year, month)
+    return Period("year", year)
+
+
+def period_between(start: date, end: date) -> Period | None:
+    """The month, quarter or year that runs exactly from ``start`` to ``end``, if one does."""
+    candidates = [Period("year", start.year), Period("quarter", start.year, (start.month - 1) // 3 + 1)]
+    candidates.append(Period("month", start.year, start.month))
+    return next((p for p in candidates if (p.start, p.end) == (start, end)), None)
+
+
+def periods_of(year: int) -> list[Period]:
+    """Every period of a year: the year, its four quarters and its twelve months."""
+    return [
+        Period("year", year),
+        *(Period("quarter", year, q) for q in range(1, 5)),
+        *(Period("month", year, m) for m in range(1, 13)),
+    ]
+
+
+def closure(keys: Iterable[str]) -> tuple[str, ...]:
+    """``keys`` with the coarser keys they imply, in ``ORDER``."""
+    out = set(keys)
+    for finer, coarser in IMPLIES.items():
+        if finer in out:
+            out.add(coarser)
+    return tuple(k for k in ORDER if k in out)
+
+
+class Publication:
+    """Everything the statistics publish about one calendar year, from one lattice of tables.
+
+    A table is named by its keys in ``ORDER`` (closed under ``IMPLIES``); its coarser tables are the ones
+    with fewer keys, and a period is a slice of a table with its time keys: a month of the table with
+    ``quarter`` and ``month``, a quarter of the table with ``quarter``, the year of the table without
+    either. Each table is protected (``_Protector``) against all its coarser tables, which include the
+    coarser periods: the months of a quarter add up to the quarter, the quarters to the year, so a
+    quarter minus two of its months is one of the differences a table must withstand. Each table is
+    computed once, only from its own cells and the tables below it, so every answer that shows a table
+    shows it the same way.
+    """
+
+    def __init__(self, rows: Iterable[Registration], min_count: int) -> None:
+        self.rows = list(rows)
+        self.min_count = min_count
+        self._tables: dict[tuple[str, ...], dict[Key, Shown] | None] = {}
+
+    def table(self, keys: tuple[str, ...]) -> dict[Key, Shown] | None:
+        """What the table by ``keys`` publishes per cell (``None``: it cannot be protected, so it is not)."""
+        if keys in self._tables:
+            return self._tables[keys]
+        assert keys == closure(keys), keys  # noqa: S101 - callers pass closed, ordered keys
+        cells = dict(Counter(tuple(_key(r, k) for k in keys) for r in self.rows))
+        lower: Lower = {}
+        for size in range(len(keys)):
+            for dims in itertools.combinations(range(len(keys)), size):
+                sub = tuple(keys[d] for d in dims)
+                if closure(sub) == sub:
+                    lower[dims] = self.table(sub)
+        couples = [
+            tuple(sorted((keys.index(finer), keys.index(coarser))))
+            for finer, coarser in IMPLIES.items()
+            if finer in keys and coarser in keys
+        ]
+        shown: dict[Key, Shown] | None
+        try:
+            m = self.min_count
+            withheld = _Protector(cells, len(keys), m, lower, couples).run() if m > 1 else set()
+            shown = _shown(cells, withheld, m)
+        except Unprotectable:
+            shown = None
+        self._tables[keys] = shown
+        return shown
+
+    def answer(self, period: Period, by: Sequence[str]) -> tuple[list[dict[str, Any]], int | None]:
+        """The rows and total for ``by`` in ``period``; raises ``Unprotectable`` when that table cannot be
+        published without giving a small count away."""
+        level = max([LEVELS.index(period.kind), *(LEVELS.index(k) for k in by if k in TIME)])
+        keys = closure([*(k for k in by if k not in TIME), *Period(LEVELS[level], 2000, 1).time_keys])
+        table = self.table(keys)
+        if table is None:
+            raise Unprotectable("this table")
+        at = [keys.index(k) for k in period.time_keys]
+        rows: dict[Key, dict[str, Any]] = {}
+        for key, shown in table.items():
+            if tuple(key[i] for i in at) != period.time_values:
+                continue
+            values = tuple(key[keys.index(b)] for b in by)
+            if values in rows:  # a coarser key not fixed by the finer one: never published merged
+                raise Unprotectable("keys that do not imply each other")
+            rows[values] = {**dict(zip(by, values, strict=True)), "count": shown}
+        out = [rows[v] for v in sorted(rows, key=_sort_key)]
+        totals = self.table(period.time_keys)
+        total = None if totals is None else totals.get(period.time_values, 0)
+        if not isinstance(total, int) or any(not isinstance(r["count"], int) for r in out):
+            total = None
+        return out, total
 
 
 def csv_options(params: Any, fields: dict[str, str]) -> tuple[str, bool]:
@@ -444,19 +641,44 @@ async def registrations_between(db: Database, start: date, end: date) -> list[Re
         )
 
 
+TOO_DETAILED = (
+    "too detailed to publish for this period without revealing counts under {m}: use fewer groupings or a longer period"
+)
+
+
+def stats_period(params: Any, today: date, fields: dict[str, str]) -> Period | None:
+    """The period a statistics query asks for: ``period``, or ``from``/``to`` (default: this year)."""
+    raw = params.get("period")
+    if raw is not None:
+        if params.get("from") is not None or params.get("to") is not None:
+            fields["period"] = "give either period or from and to"
+            return None
+        return parse_period(raw, fields)
+    start = parse_date(params.get("from"), date(today.year, 1, 1), "from", fields)
+    end = parse_date(params.get("to"), date(today.year, 12, 31), "to", fields)
+    if "from" in fields or "to" in fields:
+        return None
+    if end < start:
+        fields["to"] = "must not be before from"
+        return None
+    period = period_between(start, end)
+    if period is None:
+        names = [n for n in ("from", "to") if params.get(n) is not None] or ["from", "to"]
+        for name in names:
+            fields[name] = WHOLE_PERIODS
+    return period
+
+
 async def cases(request: Request) -> Response:
     ctx = context(request)
     await require(request, "supervisor")
     params = request.query_params
     fields: dict[str, str] = {}
     for name in params:
-        if name not in ("from", "to", "by", "format", "sep", "bom"):
+        if name not in ("period", "from", "to", "by", "format", "sep", "bom"):
             fields[name[:60]] = "unknown parameter"
     today = to_datetime(ctx.clock()).date()
-    start = parse_date(params.get("from"), date(today.year, 1, 1), "from", fields)
-    end = parse_date(params.get("to"), date(today.year, 12, 31), "to", fields)
-    if end < start:
-        fields["to"] = "must not be before from"
+    period = stats_period(params, today, fields)
     by = [b for b in (params.get("by") or "").split(",") if b]
     bad = [b for b in by if b not in GROUPINGS]
     if bad or len(set(by)) != len(by):
@@ -465,19 +687,22 @@ async def cases(request: Request) -> Response:
     if fmt not in ("json", "csv"):
         fields["format"] = "json or csv"
     sep, bom = csv_options(params, fields)
-    if fields:
+    if fields or period is None:
         raise HTTPError("invalid", "Some parameters are not valid.", fields=fields)
-    rows = await registrations_between(ctx.db, start, end)
+    # The whole year is always read: a month's figures are protected together with the other months
+    # of its quarter and year, which the same question about another month also sees.
+    rows = await registrations_between(ctx.db, date(period.year, 1, 1), date(period.year, 12, 31))
     min_count = ctx.settings.stats_min_count
-    protection = "across_tables"
     try:
-        cells, total = tabulate(rows, by, min_count)
+        # The search is CPU work of up to a second or two: off the event loop, so chats go on meanwhile.
+        cells, total = await run_in_threadpool(Publication(rows, min_count).answer, period, by)
     except Unprotectable:
-        # The contract promises an answer for every grouping, so we fall back to its own rule (small
-        # counts "<m", total withheld) and say so: combined with coarser tables this one may reveal a
-        # small count, which clients publishing figures should avoid (fewer groupings, longer period).
-        cells, total = primary_only(rows, by, min_count)
-        protection = "per_table"
+        # No answer rather than a weaker one: next to the coarser tables and periods, this table would
+        # let someone work out a count under the threshold.
+        reason = TOO_DETAILED.format(m=min_count)
+        message = f"Too {reason.removeprefix('too ')}."
+        raise HTTPError("invalid", message, fields={"by" if by else "period": reason}) from None
+    start, end = period.start, period.end
     if fmt == "csv":
         lines = [[*("" if cell[b] is None else cell[b] for b in by), _csv_count(cell["count"])] for cell in cells]
         lines.append([*(["total"] + [""] * (len(by) - 1) if by else []), "" if total is None else total])
@@ -486,11 +711,12 @@ async def cases(request: Request) -> Response:
         {
             "from": start.isoformat(),
             "to": end.isoformat(),
+            "period": period.label,
             "by": by,
             "suppressed_below": min_count,
             "rows": cells,
             "total": total,
-            "protection": protection,
+            "protection": "across_tables",
             "generated_at": iso(to_datetime(ctx.clock())),
         },
         headers=NO_STORE,
@@ -507,39 +733,37 @@ def _label(ref: Reference, kind: str, code: str | None) -> dict[str, str] | None
 
 
 def yearly_summary(rows: Sequence[Registration], year: int, ref: Reference, min_count: int) -> dict[str, Any]:
-    """Cases per main category per service (counts and percentages) and inquiries per service."""
-    case_cells = Counter((r.service, r.main_category) for r in rows if r.is_case)
-    inquiry_cells = Counter((r.service,) for r in rows if not r.is_case)
-    withheld_all = False
-    try:
-        case_rows, _ = publish(dict(case_cells), ("service", "category"), min_count)
-    except Unprotectable:
-        withheld_all = True
-        case_rows = [{"service": s, "category": c, "count": None} for (s, c) in case_cells]
-    try:
-        inquiry_rows, _ = publish(dict(inquiry_cells), ("service",), min_count)
-    except Unprotectable:
-        inquiry_rows = [{"service": s, "count": None} for s in SERVICES]
-    published = {(c["service"], c["category"]): c["count"] for c in case_rows}
-    inquiries = {c["service"]: c["count"] for c in inquiry_rows}
+    """Cases per main category per service (counts and percentages) and inquiries per service.
+
+    Every figure is one the statistics publish for the year (``Publication``): the cases per category
+    and service are the table by category and service (with ``is_case``, which the category implies),
+    the cases and inquiries per service the table by service and ``is_case``. So the summary and
+    ``/api/v1/stats/cases?period=<year>`` never show one count two ways."""
+    publication = Publication(rows, min_count)
+    by_category = publication.table(("category", "service", "is_case"))
+    by_service = publication.table(("service", "is_case"))
+    withheld_all = by_category is None
     service_codes = list(SERVICES) + sorted({r.service for r in rows} - set(SERVICES))
     category_codes = [e["code"] for e in ref.entries.get("categories", [])]
-    category_codes += sorted({c for (_, c) in case_cells if c not in category_codes}, key=_sort_value)
+    found = {r.main_category for r in rows if r.is_case}
+    category_codes += sorted(found - set(category_codes), key=_sort_value)
     services = []
     for service in service_codes:
-        total = sum(v for (s, _), v in case_cells.items() if s == service)
-        shown_total = suppress(total, min_count)
+        # A refused table shows nothing, zeros neither: a known zero next to a withheld cell gives it away.
+        cases: Shown = None if by_service is None else by_service.get((service, True), 0)
+        inquiries: Shown = None if by_service is None else by_service.get((service, False), 0)
+        any_cases = any(r.is_case and r.service == service for r in rows)
         categories = []
         for code in category_codes:
-            count: int | str | None = published.get((service, code), 0)
-            if withheld_all and total:
-                count = None  # zeros too: a known zero next to a withheld cell can give it away
+            count: Shown = 0 if by_category is None else by_category.get((code, service, True), 0)
+            if withheld_all and any_cases:
+                count = None
             entry = ref.entry("categories", code or "")
             if count == 0 and entry is not None and entry.get("retired"):
                 continue
             percent = None
-            if isinstance(count, int) and isinstance(shown_total, int) and total:
-                percent = round(100 * count / total, 1)
+            if isinstance(count, int) and isinstance(cases, int) and cases:
+                percent = round(100 * count / cases, 1)
             categories.append(
                 {"category": code, "name": _label(ref, "categories", code), "count": count, "percent": percent}
             )
@@ -547,8 +771,8 @@ def yearly_summary(rows: Sequence[Registration], year: int, ref: Reference, min_
             {
                 "service": service,
                 "name": _label(ref, "services", service),
-                "cases": shown_total,
-                "inquiries": inquiries.get(service, 0),
+                "cases": cases,
+                "inquiries": inquiries,
                 "categories": categories,
             }
         )
@@ -599,7 +823,7 @@ async def summary(request: Request) -> Response:
     if fields:
         raise HTTPError("invalid", "Some parameters are not valid.", fields=fields)
     rows = await registrations_between(ctx.db, date(year, 1, 1), date(year, 12, 31))
-    body = yearly_summary(rows, year, ctx.reference(), ctx.settings.stats_min_count)
+    body = await run_in_threadpool(yearly_summary, rows, year, ctx.reference(), ctx.settings.stats_min_count)
     if fmt == "csv":
         lines: list[list[Any]] = []
         for s in body["services"]:

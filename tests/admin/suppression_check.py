@@ -16,9 +16,15 @@ Key = tuple[Any, ...]
 
 
 class Search:
-    def __init__(self, variables: dict[Key, tuple[int, int]], constraints: list[tuple[list[Key], int, int]]) -> None:
+    def __init__(
+        self,
+        variables: dict[Key, tuple[int, int]],
+        constraints: list[tuple[list[Key], int, int]],
+        limit: int = 200_000,
+    ) -> None:
         self.variables = variables
         self.constraints = constraints
+        self.limit = limit
         self.by_var: dict[Key, list[int]] = defaultdict(list)
         for i, (vs, _, _) in enumerate(constraints):
             for v in vs:
@@ -48,7 +54,7 @@ class Search:
 
     def feasible(self, lo: dict[Key, int], hi: dict[Key, int], hint: dict[Key, int]) -> bool:
         self.nodes += 1
-        if self.nodes > 200_000:
+        if self.nodes > self.limit:
             raise RuntimeError("search too large for this checker")
         if not self.propagate(lo, hi):
             return False
