@@ -16,7 +16,7 @@ from chat import wire
 from chat.hub import StaffConn
 from chat.outbox import Outbox
 from chat.staff import StaffIdentity
-from chat.ws_adviser import staff_gate, watch_session
+from chat.ws_adviser import staff_socket, watch_session
 from chat.ws_common import receive_loop
 from core.clock import iso, to_datetime
 from core.http import NO_STORE
@@ -84,9 +84,12 @@ async def queue(request: Request) -> Response:
 
 async def supervisor_socket(websocket: WebSocket) -> None:
     ctx = context(websocket)
-    identity = await staff_gate(websocket, ctx.chat, "supervisor")
-    if identity is None:
-        return
+    async with staff_socket(websocket, ctx.chat, "supervisor") as identity:
+        if identity is not None:
+            await supervisor_session(ctx, websocket, identity)
+
+
+async def supervisor_session(ctx: AdminContext, websocket: WebSocket, identity: StaffIdentity) -> None:
     await websocket.accept()
     outbox = Outbox(websocket, ctx.chat.store, role="supervisor")
     outbox.start()

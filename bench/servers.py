@@ -351,6 +351,14 @@ class Nora(Deployment):
         for i, port in enumerate(ports):
             env = self.env(scenario)
             env.update(NORA_ENV="development", NORA_DATABASE_URL=self.url, NORA_ALLOWED_ORIGINS=origins)
+            # The generator plays thousands of clients from one address, and idle sockets that never start:
+            # the per-address caps and the start deadline (chat/admission.py) would refuse it by design.
+            env.update(
+                NORA_MAX_CONNECTIONS="1000000",
+                NORA_MAX_SOCKETS_PER_ADDRESS="1000000",
+                NORA_STARTS_PER_ADDRESS="1000000",
+                NORA_VISITOR_HELLO_S="86400",
+            )
             if scenario.redis:
                 if self.redis_prefix is None:
                     self.redis_prefix = f"nora-bench-{uuid.uuid4().hex[:8]}"

@@ -23,6 +23,7 @@ class VisitorConn:
     state: str | None = None
     last_queue: tuple[int, int | None] | None = None
     left: bool = False
+    address: str | None = field(default=None, repr=False)  # the client's, for the start cap only
 
 
 @dataclass(eq=False)

@@ -18,6 +18,7 @@ import contextlib
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
+from chat.admission import Admission
 from chat.advisers import AdviserCommands
 from chat.assignment import Assigner
 from chat.broker import Broker
@@ -65,6 +66,7 @@ class ChatService:
         self.clock = clock
         self.delays = TierDelays.of(settings.tier_delays_s)
         self.hub = Hub()
+        self.admission = Admission(settings, clock)
         self.views = ConversationViews(store, reference, clock)
         self.fanout = Fanout(broker, self.hub, self.views)
         self.messages = MessagePath(store, self.fanout, limits or MemoryLimits(clock=clock), settings, clock)
@@ -97,6 +99,7 @@ class ChatService:
             lifecycle=self.lifecycle,
             reference=reference,
             opening_hours=hours_from(settings.opening_hours, settings.closed_dates),
+            admission=self.admission,
             clock=clock,
         )
         self.advisers = AdviserCommands(

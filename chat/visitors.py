@@ -8,6 +8,7 @@ from collections.abc import Callable
 from datetime import datetime
 
 from chat import metrics, wire
+from chat.admission import Admission
 from chat.assignment import Assigner, chat_request
 from chat.errors import FrameError, invalid
 from chat.events import Presence, Typing
@@ -56,8 +57,10 @@ class VisitorCommands:
         lifecycle: Lifecycle,
         reference: Callable[[], Reference],
         opening_hours: Hours | None,
+        admission: Admission,
         clock: Clock,
     ) -> None:
+        self.admission = admission
         self.store = store
         self.routing = routing
         self.directory = directory
@@ -73,6 +76,11 @@ class VisitorCommands:
     async def start(self, conn: VisitorConn, start: Start) -> None:
         if conn.conversation_id is not None:
             raise FrameError("forbidden", "This connection already has a conversation.", ref="start")
+        wait_ms = self.admission.start_wait_ms(conn.address)
+        if wait_ms:
+            raise FrameError(
+                "rate_limited", "Too many chats started from here; wait a moment.", ref="start", retry_after_ms=wait_ms
+            )
         now = self.clock()
         if self.opening_hours is not None and not self.opening_hours.is_open(now):
             conn.outbox.send(wire.closed_hours(self.opening_hours.next_opening_iso(now), self.reference().help_lines()))

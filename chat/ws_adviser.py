@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import AsyncIterator
 from typing import Any
 
 from starlette.websockets import WebSocket
@@ -38,6 +39,25 @@ def conversation_lane(kind: str, data: dict[str, Any]) -> str | None:
     return None
 
 
+@contextlib.asynccontextmanager
+async def staff_socket(websocket: WebSocket, service: ChatService, role: str) -> AsyncIterator[StaffIdentity | None]:
+    """The staff member behind a socket, counted in while the socket lasts; ``None`` when refused
+    before the upgrade (Origin, session, role, or too many sockets)."""
+    identity = await staff_gate(websocket, service, role)
+    if identity is None:
+        yield None
+        return
+    refusal = service.admission.enter_staff(identity.session_key)
+    if refusal is not None:
+        await websocket.send_denial_response(deny(refusal.code, refusal.message, refusal.status))
+        yield None
+        return
+    try:
+        yield identity
+    finally:
+        service.admission.leave_staff(identity.session_key)
+
+
 async def staff_gate(websocket: WebSocket, service: ChatService, role: str) -> StaffIdentity | None:
     """Refuse before the upgrade (403) unless Origin is allowed and the session has the role."""
     if not origin_allowed(websocket, service.settings.allowed_origins, required=True):
@@ -64,9 +84,12 @@ async def watch_session(service: ChatService, identity: StaffIdentity, outbox: O
 
 async def adviser_socket(websocket: WebSocket) -> None:
     service: ChatService = websocket.app.state.chat
-    identity = await staff_gate(websocket, service, "adviser")
-    if identity is None:
-        return
+    async with staff_socket(websocket, service, "adviser") as identity:
+        if identity is not None:
+            await adviser_session(websocket, service, identity)
+
+
+async def adviser_session(websocket: WebSocket, service: ChatService, identity: StaffIdentity) -> None:
     await websocket.accept()
     outbox = Outbox(websocket, service.store, role="adviser", owner=identity.profile.user_id)
     outbox.start()

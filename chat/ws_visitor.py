@@ -12,13 +12,21 @@ from chat import metrics
 from chat.frames import VISITOR_TYPES, parse_resume, parse_start, parse_text
 from chat.hub import VisitorConn
 from chat.origin import origin_allowed
-from chat.outbox import Outbox
+from chat.outbox import WS_1008_POLICY, Outbox
 from chat.service import ChatService
 from chat.ws_common import receive_loop
 
 
-def deny(code: str, message: str) -> JSONResponse:
-    return JSONResponse({"error": code, "message": message}, status_code=403)
+def deny(code: str, message: str, status: int = 403) -> JSONResponse:
+    return JSONResponse({"error": code, "message": message}, status_code=status)
+
+
+async def close_unless_started(conn: VisitorConn, after_s: float) -> None:
+    """A socket that neither starts nor resumes a conversation in time is closed: it holds a place
+    and serves nobody."""
+    await asyncio.sleep(after_s)
+    if conn.conversation_id is None:
+        conn.outbox.push_close(WS_1008_POLICY, "send start or resume first")
 
 
 async def visitor_socket(websocket: WebSocket) -> None:
@@ -27,11 +35,24 @@ async def visitor_socket(websocket: WebSocket) -> None:
     if not origin_allowed(websocket, service.settings.allowed_origins, required=False):
         await websocket.send_denial_response(deny("origin_not_allowed", "This origin may not open a chat."))
         return
+    address = websocket.client.host if websocket.client else None  # in memory only, never logged
+    refusal = service.admission.enter_visitor(address)
+    if refusal is not None:
+        await websocket.send_denial_response(deny(refusal.code, refusal.message, refusal.status))
+        return
+    try:
+        await visitor_session(websocket, service, address)
+    finally:
+        service.admission.leave_visitor(address)
+
+
+async def visitor_session(websocket: WebSocket, service: ChatService, address: str | None) -> None:
     await websocket.accept()
     outbox = Outbox(websocket, service.store, role="visitor", owner="visitor")
     outbox.start()
-    conn = VisitorConn(outbox)
+    conn = VisitorConn(outbox, address=address)
     metrics.CONNECTIONS.labels("visitor").inc()
+    hello = asyncio.create_task(close_unless_started(conn, service.settings.visitor_hello_s))
     reference = service.reference()
 
     visitors = service.visitors
@@ -57,6 +78,7 @@ async def visitor_socket(websocket: WebSocket) -> None:
     try:
         await receive_loop(websocket, outbox, VISITOR_TYPES, service.settings.max_frame_bytes, dispatch, submit=submit)
     finally:
+        hello.cancel()
         metrics.CONNECTIONS.labels("visitor").dec()
         await visitors.disconnected(conn)
         await outbox.drain_and_stop()

@@ -83,6 +83,12 @@ class Settings:
     login_device_max_failures: int = 10
     login_hash_queue: int = 8
     trust_proxy_headers: bool = False
+    # Connection caps per instance (chat/admission.py).
+    max_connections: int = 10_000
+    max_sockets_per_address: int = 50
+    starts_per_address: int = 30  # per minute, bursts of as many
+    staff_sockets_per_session: int = 5
+    visitor_hello_s: float = 30.0  # a visitor socket must start or resume within this
     # Bearer token for GET /metrics; unset = /metrics answers 404 (docs/protocol.md §9).
     metrics_token: str | None = None
 
@@ -157,5 +163,10 @@ class Settings:
             login_device_max_failures=_int(env, "NORA_LOGIN_DEVICE_MAX_FAILURES", 10, minimum=1),
             login_hash_queue=_int(env, "NORA_LOGIN_HASH_QUEUE", 8),
             trust_proxy_headers=env.get("NORA_TRUST_PROXY_HEADERS", "") in {"1", "true", "yes"},
+            max_connections=_int(env, "NORA_MAX_CONNECTIONS", 10_000, minimum=1),
+            max_sockets_per_address=_int(env, "NORA_MAX_SOCKETS_PER_ADDRESS", 50, minimum=1),
+            starts_per_address=_int(env, "NORA_STARTS_PER_ADDRESS", 30, minimum=1),
+            staff_sockets_per_session=_int(env, "NORA_STAFF_SOCKETS_PER_SESSION", 5, minimum=1),
+            visitor_hello_s=float(_int(env, "NORA_VISITOR_HELLO_S", 30, minimum=1)),
             metrics_token=metrics_token,
         )

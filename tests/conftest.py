@@ -208,6 +208,9 @@ def start_server(database_url: str, log_path: Path, **env: str) -> LiveServer:
         "NORA_ENV": "development",
         "NORA_DATABASE_URL": database_url,
         "PYTHONUNBUFFERED": "1",
+        # Every test client comes from 127.0.0.1: the per-address caps are raised unless a test sets them.
+        "NORA_MAX_SOCKETS_PER_ADDRESS": "100000",
+        "NORA_STARTS_PER_ADDRESS": "100000",
         **env,
     }
     full_env.pop("NORA_REDIS_URL", None) if "NORA_REDIS_URL" not in env else None
