@@ -31,6 +31,7 @@ class StaffConn:
     outbox: Outbox
     identity: StaffIdentity
     id: str = field(default_factory=socket_id)
+    acted: bool = False  # sent a frame since the last session check (chat.ws_adviser.watch_session)
 
     @property
     def user_id(self) -> str:

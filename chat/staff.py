@@ -33,8 +33,9 @@ class StaffDirectory(Protocol):
         """The staff member behind a request's session cookie, or ``None``."""
         ...
 
-    async def session_valid(self, session_key: str) -> bool:
-        """Whether a session is still live (not revoked, not idle or past its absolute limit)."""
+    async def session_valid(self, session_key: str, *, activity: bool) -> bool:
+        """Whether a session is still live (not revoked, not idle or past its absolute limit);
+        ``activity``: the staff member was active on this socket since the last check."""
         ...
 
     async def profile(self, user_id: str) -> StaffProfile | None: ...

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from functools import partial
 from typing import Any
 
 from starlette.websockets import WebSocket
@@ -26,6 +27,7 @@ from chat.service import ChatService
 from chat.staff import StaffIdentity
 from chat.ws_common import receive_loop
 from chat.ws_visitor import deny
+from routing import AdviserStatus
 
 SESSION_CHECK_S = 30.0
 PER_CONVERSATION = frozenset({"message", "typing", "close", "transfer"})
@@ -73,11 +75,29 @@ async def staff_gate(websocket: WebSocket, service: ChatService, role: str) -> S
     return identity
 
 
-async def watch_session(service: ChatService, identity: StaffIdentity, outbox: Outbox) -> None:
-    """Close the socket once the session ends (logout elsewhere, idle or absolute timeout)."""
+def active_since_last_check(service: ChatService, conn: StaffConn) -> bool:
+    """Whether the adviser sent a frame since the last session check, or is on duty (``on_duty``)."""
+    acted, conn.acted = conn.acted, False
+    return acted or on_duty(service, conn)
+
+
+def on_duty(service: ChatService, conn: StaffConn) -> bool:
+    """An adviser who is available (waiting for chats) or holds a conversation is at work even when
+    the console sends nothing: their open socket counts as activity, so the idle timeout does not log
+    them out mid-shift. An away adviser's silent console, or a supervisor's dashboard, does not count:
+    an unattended screen still locks after ``NORA_SESSION_IDLE_S``."""
+    status = service.assigner.local_status.get(conn.user_id)
+    return status is AdviserStatus.AVAILABLE or bool(conn.outbox.last)
+
+
+async def watch_session(
+    service: ChatService, identity: StaffIdentity, outbox: Outbox, active: Callable[[], bool] = lambda: False
+) -> None:
+    """Close the socket once the session ends (logout elsewhere, idle or absolute timeout). Every check
+    tells the session whether its staff member was ``active`` on this socket since the last one."""
     while True:
         await asyncio.sleep(SESSION_CHECK_S)
-        if not await service.directory.session_valid(identity.session_key):
+        if not await service.directory.session_valid(identity.session_key, activity=active()):
             outbox.push_close(WS_1008_POLICY, "session ended")
             return
 
@@ -95,12 +115,15 @@ async def adviser_session(websocket: WebSocket, service: ChatService, identity: 
     outbox.start()
     conn = StaffConn(outbox, identity)
     metrics.CONNECTIONS.labels("adviser").inc()
-    watcher = asyncio.create_task(watch_session(service, identity, outbox))
+    watcher = asyncio.create_task(
+        watch_session(service, identity, outbox, partial(active_since_last_check, service, conn))
+    )
     max_chars = service.settings.max_text_chars
 
     advisers = service.advisers
 
     async def dispatch(kind: str, data: dict[str, Any]) -> None:
+        conn.acted = True
         if kind == "message":  # when ``submit`` left it to the lane: limits shared through Redis
             await advisers.message(conn, parse_text(data, max_chars, with_conversation=True))
         elif kind == "status":
@@ -124,6 +147,7 @@ async def adviser_session(websocket: WebSocket, service: ChatService, identity: 
     def submit(kind: str, data: dict[str, Any]) -> asyncio.Future[None] | None:
         if kind != "message":
             return None
+        conn.acted = True
         return advisers.submit_message(conn, parse_text(data, max_chars, with_conversation=True))
 
     try:

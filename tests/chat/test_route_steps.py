@@ -44,7 +44,7 @@ class NoStaff:
     async def identify(self, cookies: Mapping[str, str]) -> StaffIdentity | None:
         return None
 
-    async def session_valid(self, session_key: str) -> bool:
+    async def session_valid(self, session_key: str, *, activity: bool) -> bool:
         return False
 
     async def profile(self, user_id: str) -> StaffProfile | None:
