@@ -176,31 +176,52 @@ class DirectPostgres:
             raise
         self._batch_conns.append(conn)
 
+    async def _read(self, method: str, *args: Any) -> Any:
+        """A read on the pool, tried once more on fresh connections when the first met a dead one
+        (after a PostgreSQL restart every pooled connection is dead, and each would fail one request)."""
+        pool = await self.pool()
+        try:
+            return await getattr(pool, method)(*args)
+        except (OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError) as exc:
+            if isinstance(exc, ValueError):
+                raise
+            pool.expire_connections()
+            return await getattr(pool, method)(*args)
+
+    async def _write(self, method: str, *args: Any) -> Any:
+        """A write on the pool, not tried twice (it may have been applied); a dead connection met here
+        expires the others, so the caller's retry (the client's) finds fresh ones."""
+        pool = await self.pool()
+        try:
+            return await getattr(pool, method)(*args)
+        except (OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError):
+            pool.expire_connections()
+            raise
+
     async def conversation(self, column: str, value: str) -> Conversation | None:
-        row = await (await self.pool()).fetchrow(SELECT_BY[column], value)
+        row = await self._read("fetchrow", SELECT_BY[column], value)
         return Conversation(**dict(row)) if row is not None else None
 
     async def insert_conversation(self, conversation: Conversation) -> None:
         values = [getattr(conversation, c) for c in conversation_sql.COLUMNS]
-        await (await self.pool()).execute(INSERT_CONVERSATION, *values)
+        await self._write("execute", INSERT_CONVERSATION, *values)
 
     async def update_conversation(
         self, conversation_id: str, conditions: tuple[object, ...], values: dict[str, Any]
     ) -> bool:
         sql, args = conversation_sql.update(conversation_id, conditions, values, dollar)
-        status = await (await self.pool()).execute(sql, *args)
+        status = await self._write("execute", sql, *args)
         return bool(status != "UPDATE 0")
 
     async def message_rows(self, conversation_id: str, after: int, upto: int | None) -> list[MessageRow]:
-        pool = await self.pool()
         if upto is None:
-            rows = await pool.fetch(MESSAGES_AFTER, conversation_id, after)
+            rows = await self._read("fetch", MESSAGES_AFTER, conversation_id, after)
         else:
-            rows = await pool.fetch(MESSAGES_BETWEEN, conversation_id, after, upto)
+            rows = await self._read("fetch", MESSAGES_BETWEEN, conversation_id, after, upto)
         return [tuple(row) for row in rows]
 
     async def message_by_client_id(self, conversation_id: str, sender_id: str, client_id: str) -> MessageRow | None:
-        row = await (await self.pool()).fetchrow(BY_CLIENT_ID, conversation_id, sender_id, client_id)
+        row = await self._read("fetchrow", BY_CLIENT_ID, conversation_id, sender_id, client_id)
         return tuple(row) if row is not None else None
 
     async def flush(self, batch: list[AppendRequest], *, check_resent: bool) -> list[Outcome]:

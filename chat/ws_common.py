@@ -22,10 +22,11 @@ from typing import Any
 
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from chat import metrics
+from chat import metrics, wire
 from chat.errors import FrameError
 from chat.frames import check_type, parse
 from chat.outbox import Outbox
+from core.dependencies import RETRY_AFTER_S, OutageLog, dependency_away
 
 log = logging.getLogger("nora.ws")
 WS_1011_INTERNAL = 1011
@@ -37,6 +38,7 @@ Dispatch = Callable[[str, dict[str, Any]], Awaitable[None]]
 Submit = Callable[[str, dict[str, Any]], "asyncio.Future[None] | None"]
 LaneOf = Callable[[str, dict[str, Any]], str | None]
 MAIN = ""
+WS_OUTAGES = OutageLog("frames answered unavailable")
 
 
 def single_lane(kind: str, data: dict[str, Any]) -> str | None:
@@ -70,7 +72,7 @@ class Lanes:
         try:
             future = self.submit(kind, data)
         except Exception as exc:  # noqa: BLE001 - reported as the lane would report it
-            self._report(exc)
+            self._report(exc, kind)
             return True
         if future is None:
             return False
@@ -88,7 +90,7 @@ class Lanes:
                 del self.outstanding[lane]
         error = None if future.cancelled() else future.exception()
         if error is not None:
-            self._report(error)
+            self._report(error, "message")  # only messages are submitted
 
     async def _after_outstanding(self, lane: str) -> None:
         waiting = self.outstanding.get(lane)
@@ -124,12 +126,19 @@ class Lanes:
         try:
             await self.dispatch(kind, data)
         except Exception as exc:  # noqa: BLE001 - the outermost handler: close this socket, keep the process
-            self._report(exc)
+            self._report(exc, kind)
 
-    def _report(self, exc: BaseException) -> None:
+    def _report(self, exc: BaseException, ref: str | None = None) -> None:
         if isinstance(exc, FrameError):
             metrics.ERRORS.labels(exc.code).inc()
             self.outbox.send(exc.frame())
+        elif dependency_away(exc):
+            # The database or Redis is away: the frame may be sent again (a message with the same
+            # client_id is stored once), so the socket stays open and the client is told when.
+            metrics.ERRORS.labels("unavailable").inc()
+            WS_OUTAGES.note(exc)
+            message = "A service we depend on is briefly unavailable; send it again."
+            self.outbox.send(wire.error("unavailable", message, ref=ref, retry_after_ms=RETRY_AFTER_S * 1000))
         else:
             log.error("unexpected error handling a frame", exc_info=exc)
             self.outbox.push_close(WS_1011_INTERNAL, "internal error")

@@ -40,10 +40,13 @@ def make_engine(url: str) -> AsyncEngine:
         engine = create_async_engine(url, connect_args={"timeout": 30})
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
-    # No pre-ping: a connection that died with the server fails its statement, the caller's client
-    # retries, and the pool replaces it. The message path has its own asyncpg pool
-    # (``chat.postgres_direct``), so this one serves listings, staff and the register: 20 at most.
-    return create_async_engine(url, pool_size=10, max_overflow=10, pool_timeout=60, pool_recycle=1800)
+    # Pre-ping: after a PostgreSQL restart a pooled connection is dead; the ping (one round trip per
+    # checkout) finds it and the pool replaces it, instead of the request failing. The message path has
+    # its own asyncpg pool (``chat.postgres_direct``), so this one serves listings, staff and the
+    # register: 20 at most.
+    return create_async_engine(
+        url, pool_size=10, max_overflow=10, pool_timeout=60, pool_recycle=1800, pool_pre_ping=True
+    )
 
 
 class Database:

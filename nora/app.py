@@ -25,6 +25,7 @@ from core.clock import Clock, system_clock
 from core.http import HTTPError
 from core.settings import Settings
 from nora import ops
+from nora.availability import Unavailable
 from nora.lifespan import app_resources
 from nora.security import SecurityHeaders
 from routing import RoutingState
@@ -119,7 +120,7 @@ def create_app(
     routes += web_routes()
     return Starlette(
         routes=routes,
-        middleware=[Middleware(KeepRawSend), Middleware(SecurityHeaders, settings=settings)],
+        middleware=[Middleware(KeepRawSend), Middleware(SecurityHeaders, settings=settings), Middleware(Unavailable)],
         exception_handlers={HTTPError: http_error, HTTPException: starlette_error, Exception: server_error},
         lifespan=lifespan,
     )
