@@ -28,7 +28,7 @@ from starlette.responses import JSONResponse, Response
 
 from admin.auth import require
 from admin.context import context
-from admin.stats import check_date
+from admin.periods import check_date
 from core.clock import iso, to_datetime
 from core.db import Database
 from core.http import NO_STORE, HTTPError

@@ -43,9 +43,10 @@ from starlette.responses import JSONResponse, Response
 from admin.audit import entry
 from admin.auth import require
 from admin.context import context
+from admin.periods import parse_date
 from admin.reference_admin import fresh_reference
 from admin.register import parse_form
-from admin.stats import csv_options, csv_response, parse_date, registrations_between
+from admin.stats import csv_options, csv_response, registrations_between
 from core.clock import as_utc, to_datetime
 from core.csv_safe import restore
 from core.db import Database

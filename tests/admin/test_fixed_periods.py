@@ -15,7 +15,9 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from admin.stats import Period, Publication, Unprotectable, closure, period_between, periods_of
+from admin.periods import Period, period_between, periods_of
+from admin.stats import Publication, closure
+from admin.suppression import Unprotectable
 from core.models import Registration
 from tests.admin.differencing import Universe, attack
 

@@ -19,7 +19,9 @@ from sqlalchemy import text
 from sqlmodel import SQLModel
 
 from admin import demo_data
-from admin.stats import Period, Publication, Unprotectable
+from admin.periods import Period
+from admin.stats import Publication
+from admin.suppression import Unprotectable
 from core.db import Database, alembic_config
 from core.models import Registration
 from core.reference import load_reference

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from admin.stats import Period, periods_of
+from admin.periods import Period, periods_of
 from core.db import Database
 from core.models import Registration
 from tests.admin.differencing import Figure, Universe, attack

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from admin.stats import Unprotectable, protect, publish
+from admin.suppression import Unprotectable, protect, publish
 from tests.admin.suppression_check import derivable
 
 Key = tuple[Any, ...]
