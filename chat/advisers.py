@@ -5,30 +5,24 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable
 from dataclasses import replace
 from functools import partial
 from typing import Any
 
 from chat import wire
-from chat.assignment import Assigner, adviser_model, chat_request
+from chat.assignment import adviser_model, chat_request
 from chat.errors import FrameError, invalid, not_found
 from chat.events import CapacityChanged, QueueChanged, Requeued, StatusChanged, Typing
-from chat.fanout import Fanout
 from chat.frames import Text, parse_transfer
 from chat.group_commit import Guard
-from chat.hub import Hub, StaffConn
-from chat.lifecycle import Lifecycle
+from chat.hub import StaffConn
+from chat.lifecycle import CommandParts, Commands
 from chat.outbox import Outbox, Replay, Run, Untrack
-from chat.posting import MessagePath
-from chat.staff import StaffDirectory, StaffProfile
-from chat.store import ConversationStore
+from chat.staff import StaffProfile
 from chat.views import ConversationViews
-from core.clock import Clock
 from core.models import Conversation
 from core.models import ConversationState as S
-from core.reference import Reference
-from routing import Adviser, AdviserStatus, RoutingState, UnknownAdviser
+from routing import Adviser, AdviserStatus, UnknownAdviser
 
 
 def _addressed(text: Text) -> str:
@@ -37,33 +31,10 @@ def _addressed(text: Text) -> str:
     return text.conversation_id
 
 
-class AdviserCommands:
-    def __init__(
-        self,
-        *,
-        store: ConversationStore,
-        routing: RoutingState,
-        directory: StaffDirectory,
-        hub: Hub,
-        fanout: Fanout,
-        messages: MessagePath,
-        assigner: Assigner,
-        lifecycle: Lifecycle,
-        views: ConversationViews,
-        reference: Callable[[], Reference],
-        clock: Clock,
-    ) -> None:
-        self.store = store
-        self.routing = routing
-        self.directory = directory
-        self.hub = hub
-        self.fanout = fanout
-        self.messages = messages
-        self.assigner = assigner
-        self.lifecycle = lifecycle
+class AdviserCommands(Commands):
+    def __init__(self, parts: CommandParts, *, views: ConversationViews) -> None:
+        super().__init__(parts)
         self.views = views
-        self.reference = reference
-        self.clock = clock
 
     async def connected(self, conn: StaffConn) -> None:
         """A console socket opened: put the adviser in the routing state (keeping the status and

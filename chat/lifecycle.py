@@ -7,13 +7,19 @@ order (the database first: it is the truth a lost event is recovered from).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+
 from chat.assignment import Assigner, chat_request
 from chat.events import Closed, Requeued, Unassigned
 from chat.fanout import Fanout
+from chat.hub import Hub
 from chat.posting import MessagePath
+from chat.staff import StaffDirectory
 from chat.store import ConversationStore
 from core.clock import Clock, to_datetime
 from core.models import ConversationState as S
+from core.reference import Reference
 from routing import RoutingState
 
 
@@ -74,3 +80,36 @@ class Lifecycle:
             if await self.store.open_to_everyone(conv.id, adviser_id):
                 conv.target_adviser_id = None
                 await self.routing.enqueue(chat_request(conv))
+
+
+@dataclass(frozen=True)
+class CommandParts:
+    """What every socket's commands work with (``VisitorCommands``, ``AdviserCommands``): built once
+    per instance by ``ChatService``."""
+
+    store: ConversationStore
+    routing: RoutingState
+    directory: StaffDirectory
+    hub: Hub
+    fanout: Fanout
+    messages: MessagePath
+    assigner: Assigner
+    lifecycle: Lifecycle
+    reference: Callable[[], Reference]
+    clock: Clock
+
+
+class Commands:
+    """Base of the socket commands: the parts, by name."""
+
+    def __init__(self, parts: CommandParts) -> None:
+        self.store = parts.store
+        self.routing = parts.routing
+        self.directory = parts.directory
+        self.hub = parts.hub
+        self.fanout = parts.fanout
+        self.messages = parts.messages
+        self.assigner = parts.assigner
+        self.lifecycle = parts.lifecycle
+        self.reference = parts.reference
+        self.clock = parts.clock

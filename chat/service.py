@@ -26,7 +26,7 @@ from chat.events import Event
 from chat.fanout import Fanout
 from chat.hours import hours_from
 from chat.hub import Hub, StaffConn
-from chat.lifecycle import Lifecycle
+from chat.lifecycle import CommandParts, Lifecycle
 from chat.posting import MessagePath
 from chat.scheduler import Scheduler
 from chat.staff import StaffDirectory
@@ -88,7 +88,7 @@ class ChatService:
             assigner=self.assigner,
             clock=clock,
         )
-        self.visitors = VisitorCommands(
+        parts = CommandParts(
             store=store,
             routing=routing,
             directory=directory,
@@ -98,23 +98,11 @@ class ChatService:
             assigner=self.assigner,
             lifecycle=self.lifecycle,
             reference=reference,
-            opening_hours=hours_from(settings.opening_hours, settings.closed_dates),
-            admission=self.admission,
             clock=clock,
         )
-        self.advisers = AdviserCommands(
-            store=store,
-            routing=routing,
-            directory=directory,
-            hub=self.hub,
-            fanout=self.fanout,
-            messages=self.messages,
-            assigner=self.assigner,
-            lifecycle=self.lifecycle,
-            views=self.views,
-            reference=reference,
-            clock=clock,
-        )
+        opening_hours = hours_from(settings.opening_hours, settings.closed_dates)
+        self.visitors = VisitorCommands(parts, opening_hours=opening_hours, admission=self.admission)
+        self.advisers = AdviserCommands(parts, views=self.views)
         self.scheduler = Scheduler(
             settings=settings,
             store=store,

@@ -4,29 +4,24 @@ from __future__ import annotations
 
 import asyncio
 import secrets
-from collections.abc import Callable
 from datetime import datetime
 
 from chat import metrics, wire
 from chat.admission import Admission
-from chat.assignment import Assigner, chat_request
+from chat.assignment import chat_request
 from chat.errors import FrameError, invalid
 from chat.events import Presence, Typing
-from chat.fanout import Fanout
 from chat.frames import Resume, Start, Text
 from chat.group_commit import Guard
 from chat.hours import Hours
-from chat.hub import Hub, VisitorConn
-from chat.lifecycle import Lifecycle
+from chat.hub import VisitorConn
+from chat.lifecycle import CommandParts, Commands
 from chat.outbox import WS_1000_NORMAL, Replay
-from chat.posting import VISITOR, MessagePath
-from chat.staff import StaffDirectory
-from chat.store import AlreadyExists, ConversationStore, hash_token
-from core.clock import Clock, to_datetime
+from chat.posting import VISITOR
+from chat.store import AlreadyExists, hash_token
+from core.clock import to_datetime
 from core.models import Conversation
 from core.models import ConversationState as S
-from core.reference import Reference
-from routing import RoutingState
 
 OPEN = Guard("open")
 
@@ -43,35 +38,11 @@ def ended(ref: str) -> FrameError:
     return FrameError("not_found", "This conversation has ended.", ref=ref)
 
 
-class VisitorCommands:
-    def __init__(
-        self,
-        *,
-        store: ConversationStore,
-        routing: RoutingState,
-        directory: StaffDirectory,
-        hub: Hub,
-        fanout: Fanout,
-        messages: MessagePath,
-        assigner: Assigner,
-        lifecycle: Lifecycle,
-        reference: Callable[[], Reference],
-        opening_hours: Hours | None,
-        admission: Admission,
-        clock: Clock,
-    ) -> None:
-        self.admission = admission
-        self.store = store
-        self.routing = routing
-        self.directory = directory
-        self.hub = hub
-        self.fanout = fanout
-        self.messages = messages
-        self.assigner = assigner
-        self.lifecycle = lifecycle
-        self.reference = reference
+class VisitorCommands(Commands):
+    def __init__(self, parts: CommandParts, *, opening_hours: Hours | None, admission: Admission) -> None:
+        super().__init__(parts)
         self.opening_hours = opening_hours
-        self.clock = clock
+        self.admission = admission
 
     async def start(self, conn: VisitorConn, start: Start) -> None:
         if conn.conversation_id is not None:
