@@ -53,6 +53,7 @@ class StaffUser(SQLModel, table=True):
     failed_logins: int = Field(default=0)
     failed_since: datetime | None = Field(default=None, sa_column=_ts(True))
     created_at: datetime = Field(sa_column=_ts())
+    last_login_at: datetime | None = Field(default=None, sa_column=_ts(True))
 
 
 class StaffSession(SQLModel, table=True):
@@ -201,3 +202,20 @@ class GuidelineVersion(SQLModel, table=True):
     body: str = Field(sa_column=sa.Column(sa.Text, nullable=False), description="JSON of the guideline")
     author_id: str | None = Field(default=None, foreign_key="staff_user.id", max_length=32)
     created_at: datetime = Field(sa_column=_ts())
+
+
+class Diversion(SQLModel, table=True):
+    """A supervisor's order that a region's or a language's queue go to the ambulating team for a while.
+
+    Ended early by hand (``ended_at``); otherwise over at ``until``. Kept for the audit trail's sake."""
+
+    __tablename__ = "diversion"
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
+    region: str | None = Field(default=None, max_length=4)
+    language: str | None = Field(default=None, max_length=8)
+    to_service: str = Field(default="AT", max_length=4)
+    created_by: str | None = Field(default=None, max_length=32)
+    created_at: datetime = Field(sa_column=_ts())
+    until: datetime = Field(sa_column=sa.Column(sa.DateTime(timezone=True), nullable=False, index=True))
+    ended_at: datetime | None = Field(default=None, sa_column=_ts(True))
