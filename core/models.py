@@ -6,14 +6,17 @@ Design notes that matter for privacy and correctness:
 - ``message`` is unique on (conversation, seq) and on (conversation, sender_id, client_id), so a
   resend can never create a second row and seq stays gapless;
 - message text is nulled by the retention purge; registrations keep no text but the short note;
-- ``0003`` adds the register's import columns, the audit log's registration link and the guideline.
+- ``0003`` adds the register's import columns, the audit log's registration link and the guideline;
+- ``0006`` adds cases and the inquiry's channel and contact date (older rows: chats, imported ones "other").
 """
 
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import UTC, date, datetime
 from enum import StrEnum
+from typing import Any
+from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
@@ -26,6 +29,9 @@ class ConversationState(StrEnum):
     QUEUED = "queued"
     ASSIGNED = "assigned"
     CLOSED = "closed"
+
+
+OSLO = ZoneInfo("Europe/Oslo")
 
 
 def new_id() -> str:
@@ -122,10 +128,40 @@ class Message(SQLModel, table=True):
     sent_at: datetime = Field(sa_column=_ts())
 
 
-class Registration(SQLModel, table=True):
-    """One registered conversation (``source`` "chat"), or a row imported from a service that does not
-    chat here (IR, KT: ``source`` "import", no conversation) or generated demo data (``source`` "demo").
+def _oslo_close_date(context: Any) -> date:
+    """``contact_date`` when none is given: the Europe/Oslo date of ``closed_at`` (a chat's close date)."""
+    closed = context.get_current_parameters()["closed_at"]
+    closed = closed if closed.tzinfo is not None else closed.replace(tzinfo=UTC)
+    return closed.astimezone(OSLO).date()  # type: ignore[no-any-return]
 
+
+class Case(SQLModel, table=True):
+    """A case: the inquiries (registrations) about one situation, counted once in the statistics.
+
+    Opened by a registration that is a case (``is_case``) and not attached to an existing case; later
+    inquiries of the same service may join it while it is open. ``ref`` is the adviser's own short
+    reference for finding it again (never a name); imported rows keep their file's ``ref`` here.
+    """
+
+    __tablename__ = "case"
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
+    service: str = Field(max_length=4, index=True)
+    ref: str | None = Field(default=None, max_length=64)
+    opened_at: datetime = Field(sa_column=_ts())
+    closed_at: datetime | None = Field(default=None, sa_column=_ts(True))
+    created_by: str | None = Field(default=None, foreign_key="staff_user.id", max_length=32)
+    closed_by: str | None = Field(default=None, foreign_key="staff_user.id", max_length=32)
+
+
+class Registration(SQLModel, table=True):
+    """One inquiry (henvendelse): a registered conversation (``source`` "chat", ``channel`` "chat"), an
+    inquiry received another way (``channel`` phone, meeting, email, sms, video or other), a row
+    imported from a service's own system (``source`` "import", no conversation) or generated demo data
+    (``source`` "demo"). Those with ``is_case`` are cases and belong to one ``Case`` (``case_id``).
+
+    ``contact_date`` is the Europe/Oslo date of the inquiry (for a chat, of its close); inquiries that
+    did not come through the chat are counted by it, and store ``closed_at`` as 12:00 UTC of that date.
     ``external_ref`` is the importing service's own reference, unique per service, so that importing the
     same file twice is refused instead of counting its rows twice.
     """
@@ -160,6 +196,10 @@ class Registration(SQLModel, table=True):
     source: str = Field(default="chat", max_length=16, description="chat, import or demo")
     external_ref: str | None = Field(default=None, max_length=64)
     import_batch: str | None = Field(default=None, max_length=32, index=True)
+    channel: str = Field(default="chat", max_length=16, description="chat, phone, meeting, email, sms, video, other")
+    # Given for every inquiry that is not a chat; otherwise filled in on insert from ``closed_at``.
+    contact_date: date = Field(default=None, sa_column=sa.Column(sa.Date, nullable=False, default=_oslo_close_date))
+    case_id: str | None = Field(default=None, foreign_key="case.id", max_length=32, index=True)
 
 
 class ReferenceItem(SQLModel, table=True):

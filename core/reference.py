@@ -20,6 +20,7 @@ WIRE_KINDS = (
     "languages",
     "audiences",
     "services",
+    "channels",
     "categories",
     "contacts",
     "age_groups",
