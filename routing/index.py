@@ -15,8 +15,11 @@ use, not by n):
   could change that), so ``route`` would pass over its chats too. For the same reason only fresh
   advisers can serve a bucket that gained no chat, so once they are full such buckets are skipped:
   an adviser who frees up costs one look at each bucket it reaches, not two;
-* a chat's tier depends only on ``now - enqueued_at``, so per tier threshold a heap by ``enqueued_at``
-  yields exactly the chats that crossed it since the last step; they move to their new bucket.
+* a chat's tier depends only on ``now - enqueued_at`` and on who is signed in (tiers that add nobody
+  are passed, ``signed_in.SignedIn``), so per tier threshold a heap by ``enqueued_at`` yields exactly
+  the chats that crossed it since the last step; they move to their new bucket, and a chat whose tier
+  passing raised is reported in ``raised`` for the plain state to remember (tiers never narrow);
+* only present chats are indexed: an absent visitor's chat is not in any bucket until it is back.
 
 Everything is rebuilt from the plain state when the clock runs backwards (tiers would narrow).
 """
@@ -36,9 +39,11 @@ from routing.policy import (
     adviser_groups,
     can_take,
     key_groups,
+    passed_tier,
     reach_key,
     tier,
 )
+from routing.signed_in import SignedIn
 
 BucketKey = tuple[ReachKey, str | None]  # reach key, not_adviser
 Priority = tuple[bool, float, str]
@@ -75,10 +80,17 @@ class RoutingIndex:
     """The indexed view of one ``MemoryRoutingState``; it never holds the only copy of anything."""
 
     def __init__(
-        self, delays: TierDelays, waiting: Iterable[ChatRequest], advisers: Iterable[Adviser], now: float
+        self,
+        delays: TierDelays,
+        waiting: Iterable[ChatRequest],
+        advisers: Iterable[Adviser],
+        now: float,
+        signed: SignedIn,
     ) -> None:
         self.delays = delays
         self.now = now
+        self.signed = signed
+        self.raised: dict[str, ChatRequest] = {}  # chats whose min_tier tier passing raised, to remember
         self._thresholds = (delays.t1, delays.t2, delays.t3)
         self._counter = itertools.count()
         self._chats: dict[str, _Chat] = {}
@@ -102,13 +114,24 @@ class RoutingIndex:
     def add_chat(self, chat: ChatRequest) -> None:
         """A chat starts (or resumes) waiting; replaces a waiting chat with the same id."""
         self.remove_chat(chat.id)
-        t = tier(chat, self.now, self.delays)
+        if not chat.present:
+            return
+        chat, t = self._current(chat, self.now)
         entry = _Chat(chat, t, (reach_key(chat, t), chat.not_adviser), next(self._counter), 0)
         self._chats[chat.id] = entry
         self._into_bucket(entry)
         for k, heap in enumerate(self._crossing, start=1):
             if t < k and (k < 3 or chat.also_languages):
                 heapq.heappush(heap, (chat.enqueued_at, entry.ident, chat.id))
+
+    def _current(self, chat: ChatRequest, now: float) -> tuple[ChatRequest, int]:
+        """The chat's tier now, passing tiers that add nobody signed in; a raise is remembered."""
+        by_time = tier(chat, now, self.delays)
+        t = passed_tier(chat, by_time, self.signed.adds)
+        if t > by_time:
+            chat = replace(chat, min_tier=t)
+            self.raised[chat.id] = chat
+        return chat, t
 
     def remove_chat(self, chat_id: str) -> None:
         entry = self._chats.pop(chat_id, None)
@@ -167,7 +190,7 @@ class RoutingIndex:
                 entry = self._chats.get(chat_id)
                 if entry is None or entry.ident != ident:
                     continue
-                t = tier(entry.chat, now, self.delays)
+                entry.chat, t = self._current(entry.chat, now)
                 if t == entry.tier:
                     continue
                 entry.tier = t

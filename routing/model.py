@@ -32,6 +32,7 @@ class ChatRequest:
     not_adviser: str | None = None  # a transferring adviser is not offered it again at once (lift_exclusion)
     only_adviser: str | None = None  # transferred to a named adviser
     service: Service | None = None  # transferred to a service
+    present: bool = True  # the visitor has an open socket; an absent visitor keeps its place, unserved
 
     def priority(self) -> tuple[bool, float, str]:
         """Urgent first, then oldest; the id breaks ties so the order is total."""

@@ -8,14 +8,17 @@ Tiers widen with waiting time ("bullseye" routing) and never narrow:
 2. (after ``t2``) any MR in the visitor's language, any region;
 3. (after ``t3``, only with ``also_languages``) the same reach in those languages as well.
 
-A visitor without region starts at tier 1. Among eligible advisers the least loaded wins, then the one
-idle longest. Waiting conversations are served urgent first, then oldest.
+A visitor without region starts at tier 1. A tier that adds nobody signed in (an adviser in the routing
+state: available, away, or offline within the reconnect grace) is passed at once, tier after tier, and
+a chat that passed a tier never narrows back (its ``min_tier`` keeps it). Among eligible advisers the
+least loaded wins, then the one idle longest. Waiting conversations are served urgent first, then
+oldest; a conversation whose visitor is absent (no open socket) is never assigned and keeps its place.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from typing import NamedTuple
 
@@ -24,7 +27,7 @@ from routing.model import Adviser, AdviserStatus, Assignment, ChatRequest, Queue
 STAFF_AUDIENCE = "staff"
 MAX_TIER = 3
 RATE_WINDOW_S = 1800.0
-MIN_RELEASES_FOR_ESTIMATE = 3
+MIN_RELEASES_FOR_ESTIMATE = 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,7 +45,19 @@ class TierDelays:
         return cls(float(delays[0]), float(delays[1]), float(delays[2]))
 
 
+def start_tier(chat: ChatRequest) -> int:
+    return 0 if chat.region is not None else 1
+
+
+def top_tier(chat: ChatRequest) -> int:
+    """The widest tier passing can reach; a chat for a named adviser never passes tiers."""
+    if chat.only_adviser is not None:
+        return 0
+    return MAX_TIER if chat.also_languages else 2
+
+
 def tier(chat: ChatRequest, now: float, delays: TierDelays) -> int:
+    """The tier by waiting time and by what was passed already (``min_tier``)."""
     waited = max(0.0, now - chat.enqueued_at)
     by_time = 0
     if waited >= delays.t1:
@@ -51,8 +66,34 @@ def tier(chat: ChatRequest, now: float, delays: TierDelays) -> int:
         by_time = 2
     if waited >= delays.t3 and chat.also_languages:
         by_time = 3
-    start = 0 if chat.region is not None else 1
-    return max(start, by_time, min(chat.min_tier, MAX_TIER))
+    return max(start_tier(chat), by_time, min(chat.min_tier, MAX_TIER))
+
+
+Adds = Callable[[ChatRequest, int], bool]
+"""Whether tier t of a chat reaches somebody signed in whom tier t - 1 did not."""
+
+
+def passed_tier(chat: ChatRequest, t: int, adds: Adds) -> int:
+    """From tier ``t`` on, pass every tier that adds nobody signed in (up to ``top_tier``)."""
+    top = top_tier(chat)
+    while t < top and not adds(chat, t):
+        t += 1
+    return t
+
+
+def adds_by_definition(signed: Iterable[Adviser]) -> Adds:
+    """``Adds`` over a plain list of the signed-in advisers: the reference for ``signed_in.SignedIn``."""
+    everyone = tuple(signed)
+
+    def adds(chat: ChatRequest, t: int) -> bool:
+        below = {a.id for a in everyone if reaches(a, chat, t - 1)} if t > start_tier(chat) else set()
+        return any(reaches(a, chat, t) and a.id not in below for a in everyone)
+
+    return adds
+
+
+def current_tier(chat: ChatRequest, now: float, delays: TierDelays, adds: Adds) -> int:
+    return passed_tier(chat, tier(chat, now, delays), adds)
 
 
 def languages_at(chat: ChatRequest, tier_: int) -> frozenset[str]:
@@ -155,18 +196,23 @@ def adviser_groups(adviser: Adviser) -> tuple[Group, ...]:
 def route(
     waiting: Iterable[ChatRequest], advisers: dict[str, Adviser], now: float, delays: TierDelays
 ) -> list[Assignment]:
-    """One routing step: pair every waiting chat, in priority order, with its best eligible adviser.
+    """One routing step: pair every present waiting chat, in priority order, with its best eligible
+    adviser, at its tier after passing the tiers that add nobody signed in (every adviser in
+    ``advisers`` is signed in).
 
     ``advisers`` is updated in place (active sets, last assignment time). After the step no available
-    eligible adviser and waiting chat coexist: a chat passed over found nobody, and later assignments
-    only take room away.
+    eligible adviser and present waiting chat coexist: a chat passed over found nobody, and later
+    assignments only take room away.
     """
     decisions: list[Assignment] = []
     free = {a.id: a for a in advisers.values() if can_take(a)}
+    adds = adds_by_definition(advisers.values())
     for chat in sorted(waiting, key=ChatRequest.priority):
         if not free:
             break
-        t = tier(chat, now, delays)
+        if not chat.present:
+            continue
+        t = current_tier(chat, now, delays, adds)
         best = choose(a for a in free.values() if a.id != chat.not_adviser and reaches(a, chat, t))
         if best is None:
             continue
@@ -217,7 +263,7 @@ def estimates(
             finished_by_bit[bit] = finished_by_bit.get(bit, 0) + 1
     finished_mask = sum(finished_by_bit)
 
-    order = sorted(waiting, key=ChatRequest.priority)
+    order = sorted((c for c in waiting if c.present), key=ChatRequest.priority)
     masks: list[int] = []  # signature -> its advisers
     groups: list[tuple[Group, ...]] = []  # signature -> the groups of (one of) its reach keys
     signature_of_mask: dict[int, int] = {}
@@ -293,9 +339,9 @@ def estimates_by_definition(
 ) -> dict[str, QueueEstimate]:
     """The definition ``estimates`` implements, pair by pair; the tests compare the two.
 
-    Position counts the chats ahead that an adviser able to serve this one could also serve. The wait
-    comes from how fast those advisers have finished conversations lately; with too little history it is
-    ``None`` ("unknown") rather than a guess.
+    Only present visitors have (and count for) a position. Position counts the present chats ahead that
+    an adviser able to serve this one could also serve. The wait comes from how fast those advisers
+    have finished conversations lately; with no history it is ``None`` ("unknown") rather than a guess.
     """
     online = [a for a in advisers if a.status is not AdviserStatus.OFFLINE]
     recent: dict[str, int] = {}
@@ -304,7 +350,7 @@ def estimates_by_definition(
             recent[adviser_id] = recent.get(adviser_id, 0) + 1
     seen: dict[frozenset[str], int] = {}
     out: dict[str, QueueEstimate] = {}
-    for chat in sorted(waiting, key=ChatRequest.priority):
+    for chat in sorted((c for c in waiting if c.present), key=ChatRequest.priority):
         t = tier(chat, now, delays)
         candidates = frozenset(a.id for a in online if reaches(a, chat, t))
         ahead = sum(n for sig, n in seen.items() if (sig & candidates) or (not sig and not candidates))

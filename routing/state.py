@@ -23,6 +23,11 @@ class RoutingState(ABC):
         """Take a chat out of the queue (visitor left); ``None`` if it was not waiting."""
 
     @abstractmethod
+    async def set_present(self, chat_id: str, present: bool) -> bool:
+        """The waiting chat's visitor closed its last socket (``False``) or is back (``True``): an
+        absent visitor is never assigned and keeps its place. ``False`` when it is not waiting."""
+
+    @abstractmethod
     async def lift_exclusion(self, chat_id: str) -> bool:
         """The transferring adviser may be offered this waiting chat again (its ``not_adviser`` is
         cleared). ``False`` when it is no longer waiting or excluded nobody."""

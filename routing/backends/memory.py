@@ -4,6 +4,11 @@ The plain dictionaries are the state; ``routing.index.RoutingIndex`` is derived 
 step costs O(log n) per event instead of ``route``'s O(waiting × advisers). It is built on the first
 step (not on ``load``, so the Redis backend pays for it only when it routes) and then kept up to date
 by every operation.
+
+Tier passing (``policy.passed_tier``) is remembered in each chat's ``min_tier`` so that tiers never
+narrow. A chat's passing can only rise when it arrives or comes back, when its waiting time crosses a
+tier delay (at a step), or when somebody signs out; it is evaluated exactly then, at the time of the
+last step, in both modes (the reference by definition, the indexed one through ``SignedIn``).
 """
 
 from __future__ import annotations
@@ -16,7 +21,8 @@ from typing import Any
 from routing.errors import UnknownAdviser
 from routing.index import RoutingIndex
 from routing.model import Adviser, AdviserStatus, Assignment, ChatRequest, Service, Snapshot
-from routing.policy import TierDelays, route
+from routing.policy import Adds, TierDelays, adds_by_definition, current_tier, route, tier
+from routing.signed_in import SignedIn
 from routing.state import RoutingState
 
 RELEASE_HISTORY = 1000
@@ -40,16 +46,50 @@ class MemoryRoutingState(RoutingState):
         self._advisers: dict[str, Adviser] = {}
         self._releases: deque[tuple[str, float]] = deque(maxlen=release_history)
         self._index: RoutingIndex | None = None
+        self._signed = SignedIn()
+        self._now = 0.0  # the time of the last step: tier passing is evaluated as of then
 
     def _put(self, adviser: Adviser) -> None:
         self._advisers[adviser.id] = adviser
+        shrank = self._signed.put(adviser)
         if self._index is not None:
             self._index.update_adviser(adviser)
+        if shrank:
+            self._pass_tiers()
+
+    def _adds(self) -> Adds:
+        return self._signed.adds if self.indexed else adds_by_definition(self._advisers.values())
+
+    def _raised(self, chat: ChatRequest, adds: Adds | None = None) -> ChatRequest:
+        """The chat with the tiers it passes now remembered (unchanged while its visitor is absent)."""
+        if not chat.present:
+            return chat
+        t = current_tier(chat, self._now, self.delays, adds or self._adds())
+        return replace(chat, min_tier=t) if t > tier(chat, self._now, self.delays) else chat
+
+    def _pass_tiers(self) -> None:
+        """Somebody signed out: waiting chats may now pass tiers."""
+        adds = self._adds()
+        for chat in list(self._waiting.values()):
+            raised = self._raised(chat, adds)
+            if raised is not chat:
+                self._waiting[chat.id] = raised
+                if self._index is not None:
+                    self._index.add_chat(raised)
 
     async def enqueue(self, chat: ChatRequest) -> None:
+        chat = self._raised(chat)
         self._waiting[chat.id] = chat
         if self._index is not None:
             self._index.add_chat(chat)
+
+    async def set_present(self, chat_id: str, present: bool) -> bool:
+        chat = self._waiting.get(chat_id)
+        if chat is None:
+            return False
+        if chat.present != present:
+            await self.enqueue(replace(chat, present=present))
+        return True
 
     async def withdraw(self, chat_id: str) -> ChatRequest | None:
         if self._index is not None:
@@ -101,6 +141,8 @@ class MemoryRoutingState(RoutingState):
         removed = self._advisers.pop(adviser_id, None)
         if removed is not None and self._index is not None:
             self._index.update_adviser(removed, gone=True)
+        if self._signed.remove(adviser_id):
+            self._pass_tiers()
         return removed
 
     async def touch(self, adviser_ids: Iterable[str], now: float) -> None:
@@ -118,15 +160,28 @@ class MemoryRoutingState(RoutingState):
         return expired
 
     async def step(self, now: float) -> list[Assignment]:
+        self._now = now
         if not self.indexed:
             decisions = route(self._waiting.values(), self._advisers, now, self.delays)
         else:
             if self._index is None or now < self._index.now:
                 # First step, or the clock went back (tiers would narrow): derive the index afresh.
-                self._index = RoutingIndex(self.delays, self._waiting.values(), self._advisers.values(), now)
+                self._index = RoutingIndex(
+                    self.delays, self._waiting.values(), self._advisers.values(), now, self._signed
+                )
             decisions = self._index.step(now, self._advisers)
         for decision in decisions:
             del self._waiting[decision.conversation_id]
+        if self._index is not None:
+            for chat_id, chat in self._index.raised.items():
+                if chat_id in self._waiting:
+                    self._waiting[chat_id] = chat
+            self._index.raised.clear()
+        elif not self.indexed:
+            # The reference remembers what every chat passed at this step (the index does it as
+            # waiting times cross the tier delays).
+            adds = self._adds()
+            self._waiting.update((c.id, self._raised(c, adds)) for c in list(self._waiting.values()))
         return decisions
 
     async def snapshot(self) -> Snapshot:
@@ -149,6 +204,7 @@ class MemoryRoutingState(RoutingState):
                 for a in self._advisers.values()
             ],
             "releases": [list(r) for r in self._releases],
+            "now": self._now,
         }
 
     @classmethod
@@ -175,5 +231,7 @@ class MemoryRoutingState(RoutingState):
                 }
             )
             state._advisers[adviser.id] = adviser
+            state._signed.put(adviser)
+        state._now = float(data.get("now", 0.0))
         state._releases.extend((str(r[0]), float(r[1])) for r in data.get("releases", []))
         return state

@@ -93,6 +93,9 @@ class RedisRoutingState(RoutingState):
     async def withdraw(self, chat_id: str) -> ChatRequest | None:
         return await self._apply(lambda s: s.withdraw(chat_id))
 
+    async def set_present(self, chat_id: str, present: bool) -> bool:
+        return await self._apply(lambda s: s.set_present(chat_id, present))
+
     async def lift_exclusion(self, chat_id: str) -> bool:
         return await self._apply(lambda s: s.lift_exclusion(chat_id))
 

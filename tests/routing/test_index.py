@@ -19,6 +19,7 @@ from routing import Adviser, AdviserStatus, ChatRequest, Service, TierDelays, Un
 from routing.backends.memory import MemoryRoutingState
 from routing.policy import (
     MAX_TIER,
+    adds_by_definition,
     adviser_groups,
     estimates,
     estimates_by_definition,
@@ -26,6 +27,7 @@ from routing.policy import (
     reach_key,
     reaches,
 )
+from routing.signed_in import SignedIn
 
 REGIONS = ["03", "46"]
 LANGUAGES = ["nb", "ar", "so"]
@@ -49,6 +51,7 @@ def chats(draw: st.DrawFn, now: float = 0.0, ids: list[str] = CHATS) -> ChatRequ
         not_adviser=draw(st.sampled_from([None, None, None, None, *ADVISERS])),
         only_adviser=draw(st.sampled_from([None] * 12 + ADVISERS)),
         service=draw(st.sampled_from([None, None, Service.MR, Service.AT])),
+        present=draw(st.sampled_from([True, True, True, False])),
     )
 
 
@@ -69,6 +72,33 @@ def advisers(draw: st.DrawFn) -> Adviser:
 def test_reach_keys_say_what_reaches_says(adviser: Adviser, chat: ChatRequest, t: int) -> None:
     shared = set(adviser_groups(adviser)) & set(key_groups(reach_key(chat, t)))
     assert bool(shared) == reaches(adviser, chat, t)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    signed=st.lists(advisers(), max_size=6, unique_by=lambda a: a.id),
+    changed=st.lists(advisers(), max_size=3),
+    gone=st.sets(st.sampled_from(ADVISERS)),
+    chat=chats(),
+    t=st.integers(0, MAX_TIER),
+)
+def test_signed_in_says_what_the_definition_says(
+    signed: list[Adviser], changed: list[Adviser], gone: set[str], chat: ChatRequest, t: int
+) -> None:
+    """Group bookkeeping and its cache answer as a scan of the signed-in advisers would, through
+    profile changes and sign-outs."""
+    index = SignedIn()
+    everyone = {a.id: a for a in signed}
+    for adviser in signed:
+        index.put(adviser)
+    assert index.adds(chat, t) == adds_by_definition(everyone.values())(chat, t)
+    for adviser in changed:
+        index.put(adviser)
+        everyone[adviser.id] = adviser
+    for adviser_id in gone:
+        index.remove(adviser_id)
+        everyone.pop(adviser_id, None)
+    assert index.adds(chat, t) == adds_by_definition(everyone.values())(chat, t)
 
 
 class SameDecisions(RuleBasedStateMachine):
@@ -123,6 +153,12 @@ class SameDecisions(RuleBasedStateMachine):
     @rule(chat_id=st.sampled_from(CHATS))
     def withdraw(self, chat_id: str) -> None:
         self.both("withdraw", chat_id)
+
+    @rule(chat_id=st.sampled_from(CHATS), present=st.booleans(), step=st.booleans())
+    def presence(self, chat_id: str, present: bool, step: bool) -> None:
+        """A visitor closes its last socket, or comes back."""
+        self.both("set_present", chat_id, present)
+        self.then(step)
 
     @rule(adviser=advisers(), held=st.sets(st.sampled_from(CHATS), max_size=2), step=st.booleans())
     def put_adviser(self, adviser: Adviser, held: set[str], step: bool) -> None:

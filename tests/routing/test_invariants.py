@@ -3,7 +3,8 @@
 Random arrivals (any region, language, audience, urgency), advisers joining, changing status, going
 offline and coming back or dropping out (their conversations go back to the queue), conversations
 finishing, being transferred (to a named adviser, a service, another region or language, never straight
-back to the transferring adviser) or withdrawn, and the clock moving.
+back to the transferring adviser) or withdrawn, visitors closing their last socket and coming back, and
+the clock moving.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, pr
 
 from routing import Adviser, AdviserStatus, Assignment, ChatRequest, Service, TierDelays
 from routing.backends.memory import MemoryRoutingState
-from routing.policy import eligible, estimates, reaches, tier
+from routing.policy import adds_by_definition, eligible, estimates, reaches, tier, top_tier
 
 REGIONS = ["03", "46", None]
 LANGUAGES = ["nb", "ar", "so"]
@@ -40,6 +41,7 @@ class RoutingMachine(RuleBasedStateMachine):
         self.waiting_before: list[ChatRequest] = []
         self.request: dict[str, ChatRequest] = {}  # what the chat layer would enqueue for each conversation
         self.arrived: dict[str, float] = {}  # when each conversation first entered the queue
+        self.widest: dict[str, int] = {}  # the widest tier each waiting conversation has reached
 
     def run(self, coro: Coroutine[Any, Any, T]) -> T:
         return self.loop.run_until_complete(coro)
@@ -155,7 +157,16 @@ class RoutingMachine(RuleBasedStateMachine):
     def visitor_leaves_queue(self, data: st.DataObject) -> None:
         waiting = sorted(c.id for c in self.run(self.state.snapshot()).waiting)
         if waiting:
-            self.run(self.state.withdraw(data.draw(st.sampled_from(waiting))))
+            gone = data.draw(st.sampled_from(waiting))
+            self.run(self.state.withdraw(gone))
+            self.widest.pop(gone, None)
+
+    @rule(data=st.data(), present=st.booleans())
+    def visitor_closes_tab_or_comes_back(self, data: st.DataObject, present: bool) -> None:
+        waiting = sorted(c.id for c in self.run(self.state.snapshot()).waiting)
+        if waiting:
+            assert self.run(self.state.set_present(data.draw(st.sampled_from(waiting)), present))
+            self.step()
 
     @rule(seconds=st.sampled_from([1.0, 30.0, 61.0, 130.0]))
     def clock(self, seconds: float) -> None:
@@ -165,8 +176,11 @@ class RoutingMachine(RuleBasedStateMachine):
     def step(self) -> None:
         self.waiting_before = list(self.run(self.state.snapshot()).waiting)
         self.last_step = self.run(self.state.step(self.now))
+        present = {c.id for c in self.waiting_before if c.present}
         for decision in self.last_step:
             assert decision.conversation_id not in self.held, "assigned twice"
+            assert decision.conversation_id in present, "an absent visitor assigned"
+            self.widest.pop(decision.conversation_id, None)
             self.held[decision.conversation_id] = decision.adviser_id
             self.ever_assigned.add(decision.conversation_id)
 
@@ -185,7 +199,22 @@ class RoutingMachine(RuleBasedStateMachine):
         snap = self.run(self.state.snapshot())
         for adviser in snap.advisers:
             for chat in snap.waiting:
-                assert not eligible(adviser, chat, self.now, D), (adviser.id, chat.id)
+                if chat.present:
+                    assert not eligible(adviser, chat, self.now, D), (adviser.id, chat.id)
+
+    @invariant()
+    def tiers_adding_nobody_are_passed_and_never_narrow(self) -> None:
+        """A present visitor waits at a tier that adds somebody signed in (or at its widest), never at
+        one that only the clock would open; and no tier once reached closes again while it waits."""
+        snap = self.run(self.state.snapshot())
+        adds = adds_by_definition(snap.advisers)
+        for chat in snap.waiting:
+            t = tier(chat, self.now, D)
+            if chat.present:
+                assert t >= top_tier(chat) or adds(chat, t), (chat.id, t, "adds nobody signed in")
+            if chat.id in self.request and self.request[chat.id].enqueued_at == chat.enqueued_at:
+                assert t >= self.widest.get(chat.id, 0) or chat.min_tier < self.request[chat.id].min_tier, chat.id
+            self.widest[chat.id] = max(t, self.widest.get(chat.id, 0))
 
     @invariant()
     def first_come_first_served_within_what_an_adviser_can_take(self) -> None:
@@ -195,7 +224,7 @@ class RoutingMachine(RuleBasedStateMachine):
         for decision in self.last_step:
             served = by_id[decision.conversation_id]
             for left in snap.waiting:
-                if left.priority() < served.priority():
+                if left.present and left.priority() < served.priority():
                     adviser = advisers[decision.adviser_id]
                     could = adviser.id != left.not_adviser and reaches(adviser, left, tier(left, self.now, D))
                     assert not could, (left.id, "passed over for", served.id)
@@ -209,7 +238,9 @@ class RoutingMachine(RuleBasedStateMachine):
         for chat in snap.waiting:
             assert chat.enqueued_at == self.arrived[chat.id], chat.id
         positions = estimates(snap.waiting, snap.advisers, snap.releases, self.now, D)
-        for ahead, chat in enumerate(sorted(snap.waiting, key=ChatRequest.priority)):
+        present = sorted((c for c in snap.waiting if c.present), key=ChatRequest.priority)
+        assert set(positions) == {c.id for c in present}, "only present visitors have a position"
+        for ahead, chat in enumerate(present):
             assert positions[chat.id].position <= ahead + 1, chat.id
 
     @rule(data=st.data())
@@ -233,7 +264,7 @@ class RoutingMachine(RuleBasedStateMachine):
             now += 1.0
             snap = self.run(copy.snapshot())
         for chat in snap.waiting:
-            if chat.id in starting:
+            if chat.id in starting and chat.present:
                 able = [
                     a.id
                     for a in snap.advisers

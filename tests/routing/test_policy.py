@@ -100,3 +100,26 @@ def test_estimates_count_only_chats_competing_for_the_same_advisers() -> None:
     releases = [("a", 10 - i * 60.0) for i in range(6)]  # six finished in the last half hour
     timed = estimates(waiting, advisers, releases, 10, D)
     assert timed["ar1"].estimated_wait_s == 300 and timed["ar2"].estimated_wait_s == 600
+
+
+def test_tiers_that_add_nobody_signed_in_are_passed_one_after_another() -> None:
+    from routing.policy import adds_by_definition, current_tier
+
+    youth = chat(region="03", language="ar")
+    nobody = adds_by_definition([])
+    assert current_tier(youth, 0, D, nobody) == 2  # widest without also-languages
+    assert current_tier(chat(also=("en",)), 0, D, nobody) == 3
+    at_busy = adviser("t", Service.AT, regions=set(), active={"x", "y"})
+    assert current_tier(youth, 0, D, adds_by_definition([at_busy])) == 1  # busy, but signed in
+    away_here = adviser("a", status=AdviserStatus.AWAY)
+    assert current_tier(youth, 0, D, adds_by_definition([away_here, at_busy])) == 0
+    # At the first delay, tier 1 adds nobody when no national team member speaks the language.
+    assert current_tier(youth, 60, D, adds_by_definition([away_here])) == 2
+
+
+def test_route_never_assigns_an_absent_visitor() -> None:
+    from dataclasses import replace
+
+    gone, here = replace(chat("gone", at=0), present=False), chat("here", at=5)
+    decisions = route([gone, here], {"a": adviser("a", capacity=1)}, 10, D)
+    assert [d.conversation_id for d in decisions] == ["here"]

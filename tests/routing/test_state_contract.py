@@ -136,3 +136,38 @@ async def test_an_exclusion_is_lifted_only_while_the_chat_waits(state: RoutingSt
     assert [(d.conversation_id, d.adviser_id) for d in await state.step(2)] == [("c1", "a")]
     assert await state.lift_exclusion("c1") is False  # no longer waiting
     assert await state.lift_exclusion("nobody") is False
+
+
+async def test_an_absent_visitor_keeps_its_place_and_is_served_when_back(state: RoutingState) -> None:
+    await state.put_adviser(mr("a"))
+    await state.enqueue(req("early", 0))
+    await state.enqueue(req("late", 5))
+    assert await state.set_present("early", False)
+    assert [d.conversation_id for d in await state.step(6)] == ["late"]  # the present one, not the absent
+    await state.release("a", "late", 7)
+    await state.enqueue(req("later", 8))
+    assert await state.set_present("early", True)
+    assert [d.conversation_id for d in await state.step(9)] == ["early"]  # back, and first in line again
+    assert not await state.set_present("gone", True)
+
+
+async def test_a_county_without_a_signed_in_adviser_reaches_the_national_team_at_once(state: RoutingState) -> None:
+    at = Adviser("t", Service.AT, frozenset(), frozenset({"nb"}), 1, AdviserStatus.AVAILABLE)
+    elsewhere = Adviser("m", Service.MR, frozenset({"46"}), frozenset({"nb"}), 1, AdviserStatus.AVAILABLE)
+    await state.put_adviser(elsewhere)
+    await state.put_adviser(at)
+    await state.enqueue(req("c1", 0))
+    decisions = await state.step(1)  # long before the first tier delay (60 s)
+    assert [(d.conversation_id, d.adviser_id, d.tier) for d in decisions] == [("c1", "t", 1)]
+
+
+async def test_a_passed_tier_does_not_narrow_when_an_adviser_signs_in(state: RoutingState) -> None:
+    busy_at = Adviser("t", Service.AT, frozenset(), frozenset({"nb"}), 1, AdviserStatus.AVAILABLE, frozenset({"x"}))
+    await state.put_adviser(busy_at)
+    await state.enqueue(req("c1", 0))
+    assert await state.step(1) == []  # tier 1 now: only the (busy) national team adds somebody
+    await state.put_adviser(mr("a"))  # a county adviser signs in: tier 0 would reach them ...
+    await state.release("t", "x", 2)
+    decisions = await state.step(2)
+    # ... but the chat stays at tier 1 (which reaches both) instead of narrowing back to tier 0.
+    assert [(d.conversation_id, d.tier) for d in decisions] == [("c1", 1)]
