@@ -11,6 +11,7 @@ import re
 import secrets
 import time
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy import update
 from sqlmodel import col, select
@@ -75,28 +76,52 @@ class NewUser:
     capacity: int = 3
 
     def check(self, *, regions: frozenset[str], languages: frozenset[str]) -> None:
+        """``AccountError`` naming the first problem (``problems``), if there is one."""
+        for name, why in self.problems(regions=regions, languages=languages).items():
+            raise AccountError(f"{name}: {why}")
+
+    def problems(self, *, regions: frozenset[str], languages: frozenset[str], password: bool = True) -> dict[str, str]:
+        """Every field that is wrong, by name, with why; ``password=False`` for a change that keeps the
+        password (the API and ``user set`` check a changed account as a whole with it)."""
+        out: dict[str, str] = {}
         if not USERNAME.fullmatch(self.username):
-            raise AccountError("username: 2-64 characters of a-z 0-9 . _ - starting with a letter or digit")
+            out["username"] = "2-64 characters of a-z 0-9 . _ - starting with a letter or digit"
         if not self.name.strip() or len(self.name) > 100:
-            raise AccountError("name: 1-100 characters")
+            out["name"] = "1-100 characters"
         if not self.roles or not self.roles <= ROLES:
-            raise AccountError(f"roles: one or more of {', '.join(sorted(ROLES))}")
-        problem = password_problem(self.password, self.username)
+            out["roles"] = f"one or more of {', '.join(sorted(ROLES))}"
+        problem = password_problem(self.password, self.username) if password else None
         if problem is not None:
-            raise AccountError(f"password: {problem}")
+            out["password"] = problem
         if "adviser" in self.roles:
             if self.service not in ("MR", "AT"):
-                raise AccountError("service: MR or AT for an adviser")
+                out["service"] = "MR or AT for an adviser"
             if not self.languages:
-                raise AccountError("languages: an adviser needs at least one language")
+                out["languages"] = "an adviser needs at least one language"
             if self.service == "MR" and not self.regions:
-                raise AccountError("regions: a minority adviser (MR) covers at least one region")
-            if not 1 <= self.capacity <= 20:
-                raise AccountError("capacity: 1-20")
+                out["regions"] = "a minority adviser (MR) covers at least one region"
+        if not 1 <= self.capacity <= 20:
+            out["capacity"] = "1-20"
         if not self.regions <= regions:
-            raise AccountError(f"regions: unknown code(s) {', '.join(sorted(self.regions - regions))}")
+            out.setdefault("regions", f"unknown code(s) {', '.join(sorted(self.regions - regions))}")
         if not self.languages <= languages:
-            raise AccountError(f"languages: unknown code(s) {', '.join(sorted(self.languages - languages))}")
+            out.setdefault("languages", f"unknown code(s) {', '.join(sorted(self.languages - languages))}")
+        return out
+
+    def row(self, password_hash: str, created_at: datetime) -> StaffUser:
+        """The account as stored (a service only for an adviser); checked already."""
+        return StaffUser(
+            username=self.username,
+            name=self.name.strip(),
+            password_hash=password_hash,
+            roles=",".join(sorted(self.roles)),
+            service=self.service if "adviser" in self.roles else None,
+            regions=",".join(sorted(self.regions)),
+            languages=",".join(sorted(self.languages)),
+            capacity=self.capacity,
+            max_capacity=max(self.capacity, 6),
+            created_at=created_at,
+        )
 
 
 class Accounts:
@@ -109,18 +134,7 @@ class Accounts:
         new.check(regions=regions, languages=languages)
         if await self.by_username(new.username) is not None:
             raise AccountError(f"username: {new.username!r} exists already")
-        user = StaffUser(
-            username=new.username,
-            name=new.name.strip(),
-            password_hash=await self.passwords.hash(new.password),
-            roles=",".join(sorted(new.roles)),
-            service=new.service if "adviser" in new.roles else None,
-            regions=",".join(sorted(new.regions)),
-            languages=",".join(sorted(new.languages)),
-            capacity=new.capacity,
-            max_capacity=max(new.capacity, 6),
-            created_at=to_datetime(self.clock()),
-        )
+        user = new.row(await self.passwords.hash(new.password), to_datetime(self.clock()))
         async with self.db.writing() as session:
             session.add(user)
         return user

@@ -25,6 +25,7 @@ from admin.accounts import public_user, token_hash
 from admin.context import AdminContext, context
 from admin.passwords import Busy, needs_rehash
 from chat.events import SessionRevoked
+from core.clock import to_datetime
 from core.http import NO_STORE, HTTPError, read_json_object
 from core.models import StaffSession, StaffUser
 
@@ -144,8 +145,10 @@ async def login(request: Request) -> Response:
             if not ok or user is None or user.disabled:
                 raise HTTPError("invalid_credentials", "Wrong username or password.")
             await ctx.limits.clear(key)
+            login_values: dict[str, object] = {"last_login_at": to_datetime(now)}  # the account list shows it
             if needs_rehash(user.password_hash):
-                await ctx.accounts.save(user.id, password_hash=await passwords.hash(password))
+                login_values["password_hash"] = await passwords.hash(password)
+            await ctx.accounts.save(user.id, **login_values)
     except Busy:
         raise HTTPError(
             "too_many_attempts", "Too many logins at once; try again in a moment.", retry_after=BUSY_RETRY_S

@@ -133,6 +133,21 @@ class ChatService:
     async def route(self) -> None:
         await self.assigner.route()
 
+    async def withdraw_adviser(self, adviser_id: str) -> int:
+        """An adviser's access ended (account disabled): what the end of a grace period does, at once.
+        Their conversations go back to the queue at their original places (the visitor gets the
+        ``requeued`` notice) and chats transferred to them by name are open to everyone; returns how
+        many conversations went back."""
+        removed = await self.routing.remove_adviser(adviser_id)
+        self.assigner.local_status.pop(adviser_id, None)
+        held = set(removed.active) if removed is not None else set()
+        held.update(conv.id for conv in await self.store.held_by(adviser_id))
+        for conversation_id in sorted(held):
+            await self.lifecycle.requeue(conversation_id, adviser_id, "disabled")
+        await self.lifecycle.open_transfers_to(adviser_id)
+        await self.assigner.route()
+        return len(held)
+
     async def purge(self) -> int:
         return await self.scheduler.purge()
 

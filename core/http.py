@@ -19,6 +19,8 @@ STATUS = {
     "already_registered": 409,
     "not_closed": 409,
     "conflict": 409,
+    "exists": 409,
+    "last_admin": 409,
     "locked": 423,
     "payload_too_large": 413,
     "unsupported_media_type": 415,

@@ -15,7 +15,7 @@ from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 
-from admin import audit, auth, guideline, importer, reference_admin, register, stats, supervisor
+from admin import audit, auth, guideline, importer, reference_admin, register, stats, supervisor, users
 from chat import public_api
 from chat.broker import Broker
 from chat.outbox import KeepRawSend
@@ -113,6 +113,8 @@ def create_app(
         Route("/api/v1/reference/{kind:str}", reference_admin.kind, methods=["GET", "POST"]),
         Route("/api/v1/reference/{kind:str}/{code:str}", reference_admin.put_code, methods=["PUT"]),
         Route("/api/v1/queue", supervisor.queue),
+        Route("/api/v1/users", users.users, methods=["GET", "POST"]),
+        Route("/api/v1/users/{username:str}", users.user, methods=["PATCH"]),
         WebSocketRoute("/ws/visitor", visitor_socket),
         WebSocketRoute("/ws/adviser", adviser_socket),
         WebSocketRoute("/ws/supervisor", supervisor.supervisor_socket),

@@ -1,4 +1,4 @@
-"""``nora-chat``: serve, migrate, user add, purge, demo (docs/protocol.md §9, Operations); and for the case
+"""``nora-chat``: serve, migrate, user add|list|set, purge, demo (docs/protocol.md §9, Operations); and for the case
 register: demo-data, import-registrations, stats-summary, reference, guideline (docs/register.md)."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from admin.accounts import AccountError, Accounts, NewUser
+from admin.accounts import Accounts, NewUser
 from admin.passwords import Passwords
 from chat.retention import purge_transcripts
 from core.clock import system_clock, to_datetime
@@ -47,17 +47,26 @@ def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
     return asyncio.run(_with_db(settings, job))
 
 
+def _read_password() -> str:
+    password = sys.stdin.readline()
+    return password[:-1] if password.endswith("\n") else password
+
+
+def _roles(args: argparse.Namespace) -> frozenset[str] | None:
+    return None if args.roles is None else _csv(args.roles)
+
+
 def cmd_user_add(settings: Settings, args: argparse.Namespace) -> int:
+    from admin import users
+
     if not args.password_stdin:
         _print("refusing to take a password on the command line: use --password-stdin", err=True)
         return EXIT_USAGE
-    password = sys.stdin.readline()
-    password = password[:-1] if password.endswith("\n") else password
     new = NewUser(
         username=args.username,
         name=args.name,
-        roles=_csv(args.role),
-        password=password,
+        roles=_roles(args) or frozenset(),
+        password=_read_password(),
         service=args.service,
         regions=_csv(args.regions),
         languages=_csv(args.languages),
@@ -65,19 +74,102 @@ def cmd_user_add(settings: Settings, args: argparse.Namespace) -> int:
     )
 
     async def job(db: Database) -> int:
-        async with db.session() as session:
-            ref = await load_reference(session)
         try:
-            user = await Accounts(db, Passwords()).create(
-                new, regions=ref.codes("regions"), languages=ref.codes("languages")
-            )
-        except AccountError as exc:
-            _print(f"error: {exc}", err=True)
-            return 1
+            user = await users.create_user(Accounts(db, Passwords()), new, actor_id=None, now=system_clock())
+        except Exception as exc:  # noqa: BLE001 - HTTPError carries the report
+            return _http_error(exc)
         _print(f"created {user.username} ({user.roles})")
         return 0
 
     return asyncio.run(_with_db(settings, job))
+
+
+def cmd_user_list(settings: Settings, args: argparse.Namespace) -> int:
+    import json
+
+    from admin import users
+
+    async def job(db: Database) -> int:
+        bodies = [users.user_body(u) for u in await users.list_users(db)]
+        if args.json:
+            for body in bodies:
+                _print(json.dumps(body, ensure_ascii=False))
+            return 0
+        rows = [["USERNAME", "NAME", "ROLES", "SERVICE", "REGIONS", "LANGUAGES", "CAP", "DISABLED", "LAST LOGIN"]]
+        for b in bodies:
+            rows.append(
+                [
+                    b["username"],
+                    b["name"],
+                    ",".join(b["roles"]),
+                    b["service"] or "-",
+                    ",".join(b["regions"]) or "-",
+                    ",".join(b["languages"]) or "-",
+                    str(b["capacity"]),
+                    "yes" if b["disabled"] else "no",
+                    b["last_login_at"] or "never",
+                ]
+            )
+        widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+        for r in rows:
+            _print("  ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=True)).rstrip())
+        return 0
+
+    return asyncio.run(_with_db(settings, job))
+
+
+def cmd_user_set(settings: Settings, args: argparse.Namespace) -> int:
+    from admin import users
+
+    disabled = True if args.disable else False if args.enable else None
+    change = users.UserChange(
+        name=args.name,
+        roles=_roles(args),
+        service=args.service,
+        regions=None if args.regions is None else _csv(args.regions),
+        languages=None if args.languages is None else _csv(args.languages),
+        capacity=args.capacity,
+        disabled=disabled,
+        password=_read_password() if args.password_stdin else None,
+    )
+    if not change.named():
+        _print("nothing to change: name at least one option (see --help)", err=True)
+        return EXIT_USAGE
+
+    async def job(db: Database) -> int:
+        try:
+            changed = await users.change_user(
+                Accounts(db, Passwords()), args.username, change, actor_id=None, now=system_clock()
+            )
+        except Exception as exc:  # noqa: BLE001 - HTTPError carries the report
+            return _http_error(exc)
+        _print(f"changed {changed.user.username}: {', '.join(change.named())}")
+        if changed.disabled_now:
+            _print(await _sockets_closed(settings, changed.user.id))
+        return 0
+
+    return asyncio.run(_with_db(settings, job))
+
+
+async def _sockets_closed(settings: Settings, user_id: str) -> str:
+    """Tell the running instances, through Redis when there is one, to close the user's sockets now
+    (the sessions are revoked already; without the broker each socket closes at its next session check)."""
+    how_soon = "their open sockets close within 30 s; an adviser's conversations go back to the queue"
+    how_soon += f" when the grace period ends ({settings.adviser_grace_s} s later)"
+    if settings.redis_url is None:
+        return f"sessions ended; {how_soon}"
+    from chat import events
+    from chat.broker import create_broker
+    from nora.lifespan import open_redis
+
+    try:
+        async with open_redis(settings.redis_url) as redis:
+            broker = create_broker(settings.redis_url, prefix=settings.redis_prefix, redis=redis)
+            await broker.publish(events.encode(events.SessionRevoked(user_id=user_id), "cli"))
+    except Exception as exc:  # noqa: BLE001 - the database change stands; the sockets close later
+        return f"sessions ended; Redis could not be reached ({type(exc).__name__}): {how_soon}"
+    how_soon = how_soon.replace("within 30 s", "at once")
+    return f"sessions ended; {how_soon}"
 
 
 def cmd_purge(settings: Settings, args: argparse.Namespace) -> int:
@@ -327,13 +419,29 @@ def parser() -> argparse.ArgumentParser:
     add = user_sub.add_parser("add", help="create a staff account")
     add.add_argument("username")
     add.add_argument("--name", required=True)
-    add.add_argument("--role", required=True, help="adviser, supervisor, admin (comma-separated)")
+    add.add_argument("--roles", "--role", dest="roles", required=True, help="adviser, supervisor, admin (comma list)")
     add.add_argument("--service", choices=["MR", "AT"])
     add.add_argument("--regions", default="")
     add.add_argument("--languages", default="")
     add.add_argument("--capacity", type=int, default=3)
     add.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
     add.set_defaults(func=cmd_user_add)
+    listing = user_sub.add_parser("list", help="every staff account (never a password hash)")
+    listing.add_argument("--json", action="store_true", help="one JSON object per line, as the API shows them")
+    listing.set_defaults(func=cmd_user_list)
+    change = user_sub.add_parser("set", help="change a staff account, disable or enable it")
+    change.add_argument("username")
+    onoff = change.add_mutually_exclusive_group()
+    onoff.add_argument("--disable", action="store_true", help="end their sessions; no login until enabled")
+    onoff.add_argument("--enable", action="store_true")
+    change.add_argument("--name")
+    change.add_argument("--roles", "--role", dest="roles", help="adviser, supervisor, admin (comma list)")
+    change.add_argument("--service", help="MR or AT for an adviser")
+    change.add_argument("--regions", help="comma list of region codes (empty: none)")
+    change.add_argument("--languages", help="comma list of language codes")
+    change.add_argument("--capacity", type=int)
+    change.add_argument("--password-stdin", action="store_true", help="a new password from standard input")
+    change.set_defaults(func=cmd_user_set)
     _register_commands(sub)
     return p
 

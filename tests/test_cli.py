@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -107,3 +108,38 @@ def test_serve_refuses_to_start_in_production_without_a_secret(tmp_path: Path) -
 def test_purge_command_runs(tmp_path: Path) -> None:
     result = nora("purge", db=tmp_path / "c.db")
     assert result.returncode == 0 and "purged 0 transcript(s)" in result.stdout
+
+
+def test_user_list_and_set_disable(tmp_path: Path) -> None:
+    db = tmp_path / "users.db"
+    for username, roles in (("boss", "admin"), ("lina", "adviser")):  # --roles, as a comma list
+        extra = ["--service", "AT", "--languages", "nb,so"] if roles == "adviser" else []
+        added = nora(
+            "user", "add", username, "--name", username.title(), "--roles", roles, *extra, "--password-stdin",
+            db=db, stdin="kveldssol-over-fjorden\n",
+        )  # fmt: skip
+        assert added.returncode == 0, added.stderr
+    listed = nora("user", "list", db=db)
+    assert listed.returncode == 0, listed.stderr
+    lines = listed.stdout.splitlines()
+    assert lines[0].split()[:3] == ["USERNAME", "NAME", "ROLES"]
+    assert [line.split()[:3] for line in lines[1:]] == [["boss", "Boss", "admin"], ["lina", "Lina", "adviser"]]
+    assert "argon2" not in listed.stdout and "never" in lines[2]
+
+    disabled = nora("user", "set", "lina", "--disable", "--capacity", "4", db=db)
+    assert disabled.returncode == 0, disabled.stderr
+    as_json = nora("user", "list", "--json", db=db)
+    lina = json.loads(as_json.stdout.splitlines()[1])
+    assert (lina["username"], lina["disabled"], lina["capacity"]) == ("lina", True, 4)
+    assert "password" not in lina and "argon2" not in as_json.stdout
+
+    last = nora("user", "set", "boss", "--disable", db=db)
+    assert last.returncode == 1 and "last enabled admin" in last.stderr
+    weak = nora("user", "set", "lina", "--password-stdin", db=db, stdin="password1234\n")
+    assert weak.returncode == 1 and "password" in weak.stderr
+    assert nora("user", "set", "nobody", "--enable", db=db).returncode == 1
+    assert nora("user", "set", "lina", db=db).returncode == 2  # nothing to change
+    enabled = nora("user", "set", "lina", "--enable", "--role", "adviser,supervisor", db=db)
+    assert enabled.returncode == 0, enabled.stderr
+    lina = json.loads(nora("user", "list", "--json", db=db).stdout.splitlines()[1])
+    assert (lina["disabled"], lina["roles"]) == (False, ["adviser", "supervisor"])
