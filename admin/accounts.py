@@ -23,6 +23,8 @@ from core.db import Database
 from core.models import StaffSession, StaffUser
 
 ROLES = frozenset({"adviser", "supervisor", "admin"})
+# An adviser's service: MR and AT chat and register; IR and KT register their inquiries only (never chat).
+SERVICES = ("MR", "AT", "IR", "KT")
 USERNAME = re.compile(r"[a-z0-9][a-z0-9._-]{1,63}")
 TOUCH_EVERY_S = 60.0
 
@@ -94,12 +96,12 @@ class NewUser:
         if problem is not None:
             out["password"] = problem
         if "adviser" in self.roles:
-            if self.service not in ("MR", "AT"):
-                out["service"] = "MR or AT for an adviser"
+            if self.service not in SERVICES:
+                out["service"] = "MR, AT, IR or KT for an adviser"
             if not self.languages:
                 out["languages"] = "an adviser needs at least one language"
-            if self.service == "MR" and not self.regions:
-                out["regions"] = "a minority adviser (MR) covers at least one region"
+            if self.service in ("MR", "IR") and not self.regions:
+                out["regions"] = f"an adviser of {self.service} covers at least one region"
         if not 1 <= self.capacity <= 20:
             out["capacity"] = "1-20"
         if not self.regions <= regions:

@@ -7,10 +7,12 @@ header line), or ``nora-chat import-registrations FILE --service IR|KT``. Column
 order; only ``closed_date`` and ``is_case`` are required):
 
     ref, closed_date, is_case, main_category, other_categories, violence_forms, contact, age_group,
-    gender, actions, region, language, audience
+    gender, actions, region, language, audience, channel
 
 ``closed_date`` is ``YYYY-MM-DD``; ``is_case`` ``true``/``false`` (also ``1``/``0``, ``ja``/``nei``);
-lists are codes separated by ``|``; empty cells are "not given". ``ref`` is the service's own reference:
+lists are codes separated by ``|``; empty cells are "not given"; ``channel`` (a code of ``channels``) is
+``other`` when the file does not say, and the row is counted on ``closed_date``. Each row that is a case
+opens a case of its own (its ``ref`` kept as the case's reference). ``ref`` is the service's own reference:
 unique per service, so importing a file again is refused instead of counting it twice. There is no note
 column: free text stays in the service's own system. Every row is validated as a registration form (the
 same codes and rules as ``POST …/registration``) plus region, language and audience codes. One bad row
@@ -43,15 +45,16 @@ from starlette.responses import JSONResponse, Response
 from admin.audit import entry
 from admin.auth import require
 from admin.context import context
+from admin.counting import registrations_between
 from admin.periods import parse_date
 from admin.reference_admin import fresh_reference
 from admin.register import parse_form
-from admin.stats import csv_options, csv_response, registrations_between
+from admin.stats import csv_options, csv_response
 from core.clock import as_utc, to_datetime
 from core.csv_safe import restore
 from core.db import Database
 from core.http import NO_STORE, HTTPError
-from core.models import Registration, new_id
+from core.models import Case, Registration, new_id
 from core.reference import Reference
 
 IMPORT_SERVICES = ("IR", "KT")
@@ -69,6 +72,7 @@ COLUMNS = (
     "region",
     "language",
     "audience",
+    "channel",
 )
 LISTS = ("other_categories", "violence_forms", "actions")
 MAX_BYTES = 5 * 1024 * 1024
@@ -132,6 +136,7 @@ def parse_rows(raw: bytes, service: str, ref: Reference, now: datetime, author_i
     refs: set[str] = set()
     batch = new_id()
     regions, languages, audiences = ref.codes("regions"), ref.codes("languages"), ref.codes("audiences")
+    channels = ref.codes("channels")
     for number, record in enumerate(reader, start=1):
         report.rows = number
         if number > MAX_ROWS:
@@ -169,6 +174,9 @@ def parse_rows(raw: bytes, service: str, ref: Reference, now: datetime, author_i
             if value is not None and value not in allowed:
                 report.reject(number, name, "unknown code")
             extra[name] = value
+        channel = values.get("channel") or "other"
+        if channel not in channels:
+            report.reject(number, "channel", "unknown code")
         external = values.get("ref") or None
         if external is not None:
             if len(external) > 64:
@@ -201,6 +209,8 @@ def parse_rows(raw: bytes, service: str, ref: Reference, now: datetime, author_i
                 source="import",
                 external_ref=external,
                 import_batch=batch,
+                channel=channel,
+                contact_date=closed,
             )
         )
     if report.rows == 0:
@@ -237,6 +247,16 @@ async def store(db: Database, rows: list[Registration], service: str, author_id:
                     f"{len(taken)} of {len(rows)} rows were imported before; nothing was imported.",
                     fields=fields,
                 )
+            # Each imported case is a case of its own, found again by the service's own reference.
+            cases = [
+                Case(service=service, ref=r.external_ref, opened_at=now, created_by=author_id)
+                for r in rows
+                if r.is_case
+            ]
+            session.add_all(cases)
+            await session.flush()
+            for row, case in zip((r for r in rows if r.is_case), cases, strict=True):
+                row.case_id = case.id
             session.add_all(rows)
             session.add(
                 entry(
@@ -300,6 +320,7 @@ def export_rows(rows: list[Registration]) -> list[list[Any]]:
             "region": r.region or "",
             "language": r.language or "",
             "audience": r.audience or "",
+            "channel": r.channel,
         }
         out.append([values[c] for c in COLUMNS])
     return out

@@ -34,13 +34,14 @@ from starlette.responses import JSONResponse, Response
 
 from admin.audit import entry
 from admin.auth import Staff, require
+from admin.cases import LINK_FIELDS, CaseLink, attach, check_joinable, parse_link
 from admin.context import context
 from admin.reference_admin import fresh_reference
 from chat import wire
 from chat.messages import StoredMessage
 from core.clock import as_utc, iso, to_datetime
 from core.http import NO_STORE, HTTPError, read_json_object
-from core.models import Conversation, ConversationState, Message, Registration
+from core.models import OSLO, Conversation, ConversationState, Message, Registration
 from core.reference import Reference
 
 NOTE_MAX = 500
@@ -251,7 +252,18 @@ async def register(request: Request) -> Response:
         conv = await session.get(Conversation, conversation_id)
     if conv is None or not _may_register(staff, conv):
         raise HTTPError("not_found", "No such conversation.")
-    form = parse_form(await read_json_object(request), await fresh_reference(ctx))
+    data = await read_json_object(request)
+    service = conv.service or staff.user.service or "MR"
+    fields: dict[str, str] = {}
+    form: RegistrationForm | None = None
+    try:
+        form = parse_form(data, await fresh_reference(ctx), allowed_fields=FORM_FIELDS | LINK_FIELDS)
+    except HTTPError as exc:
+        fields = dict(exc.fields or {})
+    link = parse_link(data, data.get("is_case"), fields)
+    await check_joinable(ctx.db, link, service, fields)
+    if fields or form is None:
+        raise HTTPError("invalid", "The registration has invalid fields.", fields=fields)
     if conv.state != ConversationState.CLOSED or conv.closed_at is None:
         raise HTTPError("not_closed", "Close the conversation before registering it.")
     now = to_datetime(ctx.clock())
@@ -267,7 +279,7 @@ async def register(request: Request) -> Response:
         gender=form.gender,
         actions=",".join(form.actions),
         note=form.note,
-        service=conv.service or staff.user.service or "MR",
+        service=service,
         region=conv.region,
         language=conv.language,
         audience=conv.audience,
@@ -277,9 +289,14 @@ async def register(request: Request) -> Response:
         closed_at=conv.closed_at,
         created_at=now,
         updated_at=now,
+        channel="chat",
+        contact_date=as_utc(conv.closed_at).astimezone(OSLO).date(),
     )
     try:
         async with ctx.db.writing() as session:
+            row.case_id = await attach(
+                session, is_case=form.is_case, link=link, service=service, actor=staff.user.id, now=now
+            )
             session.add(row)
             await session.flush()
             session.add(
@@ -289,12 +306,12 @@ async def register(request: Request) -> Response:
                     "registration_created",
                     conversation_id=conv.id,
                     registration_id=row.id,
-                    detail=_summary(row),
+                    detail=audit_summary(row),
                 )
             )
     except IntegrityError:
         raise HTTPError("already_registered", "This conversation is registered already.") from None
-    return JSONResponse({"registration_id": row.id}, status_code=201, headers=NO_STORE)
+    return JSONResponse({"registration_id": row.id, "case_id": row.case_id}, status_code=201, headers=NO_STORE)
 
 
 # ---------------------------------------------------------------------------------------- amendments
@@ -302,10 +319,12 @@ async def register(request: Request) -> Response:
 CODE_FIELDS = ("is_case", "main_category", "other_categories", "violence_forms", "contact", "age_group", "gender")
 
 
-def _summary(row: Registration) -> str:
-    """The audit detail of a new registration: its codes, never the note."""
+def audit_summary(row: Registration) -> str:
+    """The audit detail of a new registration: its codes, channel and case, never the note."""
     parts = [f"{name}={getattr(row, name)}" for name in CODE_FIELDS]
     parts.append(f"actions={row.actions}")
+    parts.append(f"channel={row.channel}")
+    parts.append(f"case={row.case_id}")
     parts.append(f"note={len(row.note)} chars")
     return "; ".join(parts)
 
@@ -329,6 +348,9 @@ def registration_body(row: Registration, now: datetime) -> dict[str, Any]:
         "gender": row.gender,
         "actions": list(_split(row.actions)),
         "note": row.note,
+        "channel": row.channel,
+        "contact_date": row.contact_date.isoformat() if row.contact_date else None,
+        "case_id": row.case_id,
         "service": row.service,
         "region": row.region,
         "language": row.language,
@@ -414,6 +436,15 @@ async def amend(request: Request) -> Response:
             raise HTTPError("locked", f"A registration can be amended for {AMEND_DAYS} days; this one is locked.")
         values = _form_values(form)
         changes = []
+        # A registration that stops being a case leaves its case; one that becomes a case opens its own.
+        if row.is_case and not form.is_case and row.case_id is not None:
+            changes.append(f"case: {row.case_id} -> None")
+            row.case_id = None
+        elif form.is_case and not row.is_case:
+            row.case_id = await attach(
+                session, is_case=True, link=CaseLink(), service=row.service, actor=staff.user.id, now=now
+            )
+            changes.append(f"case: None -> {row.case_id}")
         for name, value in values.items():
             old = getattr(row, name)
             if old == value:

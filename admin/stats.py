@@ -24,16 +24,18 @@ from __future__ import annotations
 import itertools
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date
+from functools import partial
 from typing import Any
 
-from sqlmodel import col, select
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from admin.auth import require
 from admin.context import context
+from admin.counting import counted_cases, counted_on, first_inquiries_within
+from admin.counting import registrations_between as registrations_between  # the CLI reads it here
 from admin.periods import WHOLE_PERIODS, Period, parse_date, parse_period, period_between
 from admin.suppression import (
     Key,
@@ -45,9 +47,8 @@ from admin.suppression import (
     sort_key,
     sort_value,
 )
-from core.clock import as_utc, iso, to_datetime
+from core.clock import iso, to_datetime
 from core.csv_safe import csv_bytes
-from core.db import Database
 from core.http import NO_STORE, HTTPError
 from core.models import Registration
 from core.reference import Reference
@@ -64,6 +65,7 @@ GROUPINGS = (
     "month",
     "is_case",
     "quarter",
+    "channel",
 )
 # Every table is computed with its keys in this order, whatever order ``by`` names them in: the choice of
 # cells to withhold must not depend on how the question was put, or two orders of one table could
@@ -79,6 +81,7 @@ ORDER = (
     "contact",
     "age_group",
     "gender",
+    "channel",
     "is_case",
 )
 TIME = ("quarter", "month")
@@ -87,6 +90,8 @@ TIME = ("quarter", "month")
 # that the figures for both come from one protected table.
 IMPLIES = {"month": "quarter", "category": "is_case"}
 LEVELS = ("year", "quarter", "month")
+# ``count=inquiries`` (the default) counts every registration, ``count=cases`` every case once.
+COUNTS = ("inquiries", "cases")
 SERVICES = ("MR", "AT", "IR", "KT")
 WITHHELD_CSV = ":"
 
@@ -95,10 +100,10 @@ def _key(row: Registration, by: str) -> Any:
     if by == "category":
         return row.main_category
     if by == "month":
-        return as_utc(row.closed_at).strftime("%Y-%m")
+        return counted_on(row).strftime("%Y-%m")
     if by == "quarter":
-        closed = as_utc(row.closed_at)
-        return f"{closed.year}-Q{(closed.month - 1) // 3 + 1}"
+        day = counted_on(row)
+        return f"{day.year}-Q{(day.month - 1) // 3 + 1}"
     return getattr(row, by)
 
 
@@ -156,26 +161,35 @@ class Publication:
         self._tables[keys] = shown
         return shown
 
-    def answer(self, period: Period, by: Sequence[str]) -> tuple[list[dict[str, Any]], int | None]:
+    def answer(
+        self, period: Period, by: Sequence[str], *, only_cases: bool = False
+    ) -> tuple[list[dict[str, Any]], int | None]:
         """The rows and total for ``by`` in ``period``; raises ``Unprotectable`` when that table cannot be
-        published without giving a small count away."""
+        published without giving a small count away.
+
+        ``only_cases``: the slice ``is_case`` true of the table with ``is_case`` (``count=cases``: the
+        registrations are then the cases' first inquiries beside the inquiries that are not cases, so a
+        case is counted once and is protected together with everything else the year publishes)."""
         level = max([LEVELS.index(period.kind), *(LEVELS.index(k) for k in by if k in TIME)])
-        keys = closure([*(k for k in by if k not in TIME), *Period(LEVELS[level], 2000, 1).time_keys])
+        extra = ["is_case"] if only_cases else []
+        keys = closure([*(k for k in by if k not in TIME), *extra, *Period(LEVELS[level], 2000, 1).time_keys])
         table = self.table(keys)
         if table is None:
             raise Unprotectable("this table")
-        at = [keys.index(k) for k in period.time_keys]
+        fixed = [*period.time_keys, *extra]
+        at = [keys.index(k) for k in fixed]
+        values_at: tuple[Any, ...] = (*period.time_values, *([True] if only_cases else []))
         rows: dict[Key, dict[str, Any]] = {}
         for key, shown in table.items():
-            if tuple(key[i] for i in at) != period.time_values:
+            if tuple(key[i] for i in at) != values_at:
                 continue
             values = tuple(key[keys.index(b)] for b in by)
             if values in rows:  # a coarser key not fixed by the finer one: never published merged
                 raise Unprotectable("keys that do not imply each other")
             rows[values] = {**dict(zip(by, values, strict=True)), "count": shown}
         out = [rows[v] for v in sorted(rows, key=sort_key)]
-        totals = self.table(period.time_keys)
-        total = None if totals is None else totals.get(period.time_values, 0)
+        totals = self.table(closure(fixed))
+        total = None if totals is None else totals.get(values_at, 0)
         if not isinstance(total, int) or any(not isinstance(r["count"], int) for r in out):
             total = None
         return out, total
@@ -204,22 +218,6 @@ def csv_response(header: list[str], rows: list[list[Any]], *, sep: str, bom: boo
 
 def _csv_count(value: Any) -> Any:
     return WITHHELD_CSV if value is None else value
-
-
-def _bounds(start: date, end: date) -> tuple[datetime, datetime]:
-    return datetime.combine(start, time.min, UTC), datetime.combine(end + timedelta(days=1), time.min, UTC)
-
-
-async def registrations_between(db: Database, start: date, end: date) -> list[Registration]:
-    lo, hi = _bounds(start, end)
-    async with db.session() as session:
-        return list(
-            (
-                await session.exec(
-                    select(Registration).where(col(Registration.closed_at) >= lo, col(Registration.closed_at) < hi)
-                )
-            ).all()
-        )
 
 
 TOO_DETAILED = (
@@ -256,7 +254,7 @@ async def cases(request: Request) -> Response:
     params = request.query_params
     fields: dict[str, str] = {}
     for name in params:
-        if name not in ("period", "from", "to", "by", "format", "sep", "bom"):
+        if name not in ("period", "from", "to", "by", "count", "format", "sep", "bom"):
             fields[name[:60]] = "unknown parameter"
     today = to_datetime(ctx.clock()).date()
     period = stats_period(params, today, fields)
@@ -264,6 +262,9 @@ async def cases(request: Request) -> Response:
     bad = [b for b in by if b not in GROUPINGS]
     if bad or len(set(by)) != len(by):
         fields["by"] = f"comma-separated, each once, from: {', '.join(GROUPINGS)}"
+    count = params.get("count", "inquiries")
+    if count not in COUNTS:
+        fields["count"] = "cases or inquiries"
     fmt = params.get("format", "json")
     if fmt not in ("json", "csv"):
         fields["format"] = "json or csv"
@@ -273,10 +274,14 @@ async def cases(request: Request) -> Response:
     # The whole year is always read: a month's figures are protected together with the other months
     # of its quarter and year, which the same question about another month also sees.
     rows = await registrations_between(ctx.db, date(period.year, 1, 1), date(period.year, 12, 31))
+    only_cases = count == "cases"
+    if only_cases:
+        rows = await counted_cases(ctx.db, rows)
     min_count = ctx.settings.stats_min_count
     try:
         # The search is CPU work of up to a second or two: off the event loop, so chats go on meanwhile.
-        cells, total = await run_in_threadpool(Publication(rows, min_count).answer, period, by)
+        publication = Publication(rows, min_count)
+        cells, total = await run_in_threadpool(partial(publication.answer, period, by, only_cases=only_cases))
     except Unprotectable:
         # No answer rather than a weaker one: next to the coarser tables and periods, this table would
         # let someone work out a count under the threshold.
@@ -294,6 +299,7 @@ async def cases(request: Request) -> Response:
             "to": end.isoformat(),
             "period": period.label,
             "by": by,
+            "count": count,
             "suppressed_below": min_count,
             "rows": cells,
             "total": total,
@@ -313,27 +319,50 @@ def _label(ref: Reference, kind: str, code: str | None) -> dict[str, str] | None
     return dict(name) if isinstance(name, dict) else None
 
 
-def yearly_summary(rows: Sequence[Registration], year: int, ref: Reference, min_count: int) -> dict[str, Any]:
-    """Cases per main category per service (counts and percentages) and inquiries per service.
+def _codes(ref: Reference, kind: str, found: Iterable[str | None]) -> list[str | None]:
+    codes: list[str | None] = [e["code"] for e in ref.entries.get(kind, [])]
+    return codes + sorted(set(found) - set(codes), key=sort_value)
 
-    Every figure is one the statistics publish for the year (``Publication``): the cases per category
-    and service are the table by category and service (with ``is_case``, which the category implies),
-    the cases and inquiries per service the table by service and ``is_case``. So the summary and
-    ``/api/v1/stats/cases?period=<year>`` never show one count two ways."""
-    publication = Publication(rows, min_count)
+
+def yearly_summary(
+    rows: Sequence[Registration],
+    year: int,
+    ref: Reference,
+    min_count: int,
+    case_rows: Sequence[Registration] | None = None,
+) -> dict[str, Any]:
+    """Cases per main category per service (counts and percentages), and inquiries per service.
+
+    Every figure is one the statistics publish for the year (``Publication``). Cases are counted once
+    (``count=cases``, from ``case_rows``: ``counted_cases`` of ``rows``): the cases per category and
+    service are that count's table by category and service (with ``is_case``, which the category
+    implies), the cases and the inquiries that are not cases per service its table by service and
+    ``is_case``. Every inquiry (``count=inquiries``): per service, and per service and channel. So the
+    summary and ``/api/v1/stats/cases?period=<year>`` never show one count two ways."""
+    case_rows = first_inquiries_within(rows) if case_rows is None else case_rows
+    publication = Publication(case_rows, min_count)
     by_category = publication.table(("category", "service", "is_case"))
     by_service = publication.table(("service", "is_case"))
+    every = Publication(rows, min_count)
+    all_by_service = every.table(("service",))
+    by_channel = every.table(("service", "channel"))
     withheld_all = by_category is None
     service_codes = list(SERVICES) + sorted({r.service for r in rows} - set(SERVICES))
-    category_codes = [e["code"] for e in ref.entries.get("categories", [])]
-    found = {r.main_category for r in rows if r.is_case}
-    category_codes += sorted(found - set(category_codes), key=sort_value)
+    category_codes = _codes(ref, "categories", (r.main_category for r in case_rows if r.is_case))
+    channel_codes = _codes(ref, "channels", (r.channel for r in rows))
     services = []
     for service in service_codes:
         # A refused table shows nothing, zeros neither: a known zero next to a withheld cell gives it away.
         cases: Shown = None if by_service is None else by_service.get((service, True), 0)
         inquiries: Shown = None if by_service is None else by_service.get((service, False), 0)
-        any_cases = any(r.is_case and r.service == service for r in rows)
+        any_cases = any(r.is_case and r.service == service for r in case_rows)
+        any_inquiries = any(r.service == service for r in rows)
+        channels = []
+        for channel in channel_codes:
+            shown: Shown = 0 if by_channel is None else by_channel.get((service, channel), 0)
+            if by_channel is None and any_inquiries:
+                shown = None
+            channels.append({"channel": channel, "name": _label(ref, "channels", channel), "count": shown})
         categories = []
         for code in category_codes:
             count: Shown = 0 if by_category is None else by_category.get((code, service, True), 0)
@@ -354,6 +383,8 @@ def yearly_summary(rows: Sequence[Registration], year: int, ref: Reference, min_
                 "name": _label(ref, "services", service),
                 "cases": cases,
                 "inquiries": inquiries,
+                "all_inquiries": None if all_by_service is None else all_by_service.get((service,), 0),
+                "channels": channels,
                 "categories": categories,
             }
         )
@@ -366,6 +397,10 @@ def yearly_summary(rows: Sequence[Registration], year: int, ref: Reference, min_
         "per_service_only": True,
         "services": services,
     }
+
+
+def _md(count: Any) -> str:
+    return "–" if count is None else str(count)
 
 
 def summary_markdown(summary: dict[str, Any], lang: str = "en") -> str:
@@ -384,6 +419,14 @@ def summary_markdown(summary: dict[str, Any], lang: str = "en") -> str:
         lines.append("| " + " | ".join(row) + " |")
     lines.append("| **Cases** | " + " | ".join(f"**{s['cases']}**" for s in services) + " |")
     lines.append("| Inquiries (not cases) | " + " | ".join(str(s["inquiries"]) for s in services) + " |")
+    lines.append("| All inquiries | " + " | ".join(_md(s.get("all_inquiries")) for s in services) + " |")
+    for i, c in enumerate(services[0].get("channels", []) if services else []):
+        counts = [s["channels"][i]["count"] for s in services]
+        if all(n == 0 for n in counts):
+            continue
+        name = c["name"] or {}
+        label = name.get(lang, c["channel"]) if isinstance(name, dict) else str(c["channel"])
+        lines.append(f"| Inquiries: {label} | " + " | ".join(_md(n) for n in counts) + " |")
     return "\n".join(lines) + "\n"
 
 
@@ -404,7 +447,8 @@ async def summary(request: Request) -> Response:
     if fields:
         raise HTTPError("invalid", "Some parameters are not valid.", fields=fields)
     rows = await registrations_between(ctx.db, date(year, 1, 1), date(year, 12, 31))
-    body = await run_in_threadpool(yearly_summary, rows, year, ctx.reference(), ctx.settings.stats_min_count)
+    case_rows = await counted_cases(ctx.db, rows)
+    body = await run_in_threadpool(yearly_summary, rows, year, ctx.reference(), ctx.settings.stats_min_count, case_rows)
     if fmt == "csv":
         lines: list[list[Any]] = []
         for s in body["services"]:
@@ -416,6 +460,9 @@ async def summary(request: Request) -> Response:
                 [s["service"], "all_cases", s["cases"], 100.0 if isinstance(s["cases"], int) and s["cases"] else ""]
             )
             lines.append([s["service"], "inquiries", _csv_count(s["inquiries"]), ""])
+            lines.append([s["service"], "all_inquiries", _csv_count(s["all_inquiries"]), ""])
+            for c in s["channels"]:
+                lines.append([s["service"], f"channel_{c['channel']}", _csv_count(c["count"]), ""])
         return csv_response(
             ["service", "category", "count", "percent"], lines, sep=sep, bom=bom, filename=f"nora-summary-{year}.csv"
         )

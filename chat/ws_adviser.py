@@ -30,6 +30,7 @@ from chat.ws_visitor import deny
 from routing import AdviserStatus
 
 SESSION_CHECK_S = 30.0
+CHAT_SERVICES = frozenset({"MR", "AT"})  # the services that chat; IR and KT register inquiries only
 PER_CONVERSATION = frozenset({"message", "typing", "close", "transfer"})
 
 
@@ -71,6 +72,11 @@ async def staff_gate(websocket: WebSocket, service: ChatService, role: str) -> S
         return None
     if role not in identity.profile.roles:
         await websocket.send_denial_response(deny("forbidden", f"This socket needs the {role} role."))
+        return None
+    if role == "adviser" and identity.profile.service not in CHAT_SERVICES:
+        # IR and KT advisers register inquiries but never receive chats: refused here, they never reach
+        # routing (which knows MR and AT only) and never count as signed in.
+        await websocket.send_denial_response(deny("forbidden", "Advisers of this service do not receive chats."))
         return None
     return identity
 

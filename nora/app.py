@@ -15,7 +15,19 @@ from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 
-from admin import audit, auth, guideline, importer, reference_admin, register, stats, supervisor, users
+from admin import (
+    audit,
+    auth,
+    cases,
+    guideline,
+    importer,
+    inquiries,
+    reference_admin,
+    register,
+    stats,
+    supervisor,
+    users,
+)
 from chat import public_api
 from chat.broker import Broker
 from chat.outbox import KeepRawSend
@@ -103,7 +115,10 @@ def create_app(
         Route("/api/v1/conversations/{conversation_id:str}/registration", register.register, methods=["POST"]),
         Route("/api/v1/stats/cases", stats.cases),
         Route("/api/v1/stats/summary", stats.summary),
-        Route("/api/v1/registrations", register.mine),
+        Route("/api/v1/registrations", inquiries.registrations, methods=["GET", "POST"]),
+        Route("/api/v1/cases", cases.search),
+        Route("/api/v1/cases/{case_id:str}", cases.read),
+        Route("/api/v1/cases/{case_id:str}/close", cases.close, methods=["POST"]),
         Route("/api/v1/registrations/import", importer.import_registrations, methods=["POST"]),
         Route("/api/v1/registrations/export", importer.export_registrations),
         Route("/api/v1/registrations/{registration_id:str}", register.registration, methods=["GET", "PUT"]),

@@ -281,14 +281,15 @@ def cmd_stats_summary(settings: Settings, args: argparse.Namespace) -> int:
     import json
     from datetime import date
 
-    from admin.stats import registrations_between, summary_markdown, yearly_summary
+    from admin.counting import counted_cases, registrations_between
+    from admin.stats import summary_markdown, yearly_summary
 
     async def job(db: Database) -> int:
         async with db.session() as session:
             ref = await load_reference(session)
         year = args.year or to_datetime(system_clock()).year
         rows = await registrations_between(db, date(year, 1, 1), date(year, 12, 31))
-        summary = yearly_summary(rows, year, ref, settings.stats_min_count)
+        summary = yearly_summary(rows, year, ref, settings.stats_min_count, await counted_cases(db, rows))
         if args.format == "json":
             _print(json.dumps(summary, ensure_ascii=False, indent=1))
         else:
@@ -420,7 +421,7 @@ def parser() -> argparse.ArgumentParser:
     add.add_argument("username")
     add.add_argument("--name", required=True)
     add.add_argument("--roles", "--role", dest="roles", required=True, help="adviser, supervisor, admin (comma list)")
-    add.add_argument("--service", choices=["MR", "AT"])
+    add.add_argument("--service", choices=["MR", "AT", "IR", "KT"], help="an adviser's; MR and IR need --regions")
     add.add_argument("--regions", default="")
     add.add_argument("--languages", default="")
     add.add_argument("--capacity", type=int, default=3)
@@ -436,7 +437,7 @@ def parser() -> argparse.ArgumentParser:
     onoff.add_argument("--enable", action="store_true")
     change.add_argument("--name")
     change.add_argument("--roles", "--role", dest="roles", help="adviser, supervisor, admin (comma list)")
-    change.add_argument("--service", help="MR or AT for an adviser")
+    change.add_argument("--service", help="MR, AT, IR or KT for an adviser (IR and KT never receive chats)")
     change.add_argument("--regions", help="comma list of region codes (empty: none)")
     change.add_argument("--languages", help="comma list of language codes")
     change.add_argument("--capacity", type=int)
