@@ -31,6 +31,9 @@ class Admission:
     def __init__(self, settings: Settings, clock: Clock) -> None:
         self.settings = settings
         self.open = 0
+        # Set when this instance was asked to stop (chat/drain.py): every new socket is refused with
+        # 503, which a load balancer tries again on another instance.
+        self.draining = False
         self._by_address: dict[str, int] = {}
         self._by_session: dict[str, int] = {}
         self._starts = MemoryLimits(clock=clock)
@@ -69,6 +72,8 @@ class Admission:
         return self._starts.take_now(f"start:{address or ''}", rate=per_minute / 60.0, burst=per_minute)
 
     def _full(self) -> Refusal | None:
+        if self.draining:
+            return Refusal(503, "unavailable", "This server is restarting; connect again.")
         if self.open >= self.settings.max_connections:
             return Refusal(503, "unavailable", "The chat is full right now; try again in a minute.")
         return None

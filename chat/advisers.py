@@ -190,6 +190,11 @@ class AdviserCommands(Commands):
         if self.hub.remove_adviser(conn) > 0:
             return  # another console tab of theirs is still open here
         self.assigner.local_status.pop(conn.user_id, None)
+        if conn.handed_over:
+            # A rolling restart told the console to reconnect: the adviser keeps status and conversations
+            # in the routing state, and whichever instance the console reaches renews the lease
+            # (chat/drain.py). It may be there already, so nothing here may mark them offline.
+            return
         with contextlib.suppress(UnknownAdviser):
             await self.routing.set_status(conn.user_id, AdviserStatus.OFFLINE, self.clock())
         # The visitors are told at once; after the grace period they go back to the queue.

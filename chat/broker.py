@@ -41,6 +41,10 @@ class Broker(ABC):
         for event in events:
             await self.publish(event)
 
+    async def listeners(self) -> int:
+        """How many processes listen to the events now (other instances, before this one listens)."""
+        return 0
+
     @abstractmethod
     def listen(self) -> contextlib.AbstractAsyncContextManager[asyncio.Queue[Event]]:
         """Subscribe for as long as the context lasts; events arrive on the queue."""

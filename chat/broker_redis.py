@@ -63,6 +63,10 @@ class RedisBroker(Broker):
     async def ping(self) -> None:
         await self._redis.ping()
 
+    async def listeners(self) -> int:
+        counts = await self._redis.pubsub_numsub(self._channel)
+        return int(counts[0][1]) if counts else 0
+
     @contextlib.asynccontextmanager
     async def listen(self) -> AsyncIterator[asyncio.Queue[Event]]:
         queue: asyncio.Queue[Event] = asyncio.Queue()

@@ -102,6 +102,14 @@ class SessionRevoked:
 
 
 @dataclass(frozen=True, slots=True)
+class HandedOver:
+    """An instance stopping for a restart closed these conversations' visitor sockets on purpose: when
+    a visitor resumes elsewhere it is no news to the adviser (no ``visitor_back`` notice)."""
+
+    conversation_ids: list[str]
+
+
+@dataclass(frozen=True, slots=True)
 class Resync:
     """Raised locally when the broker reconnects: events may have been missed meanwhile."""
 
@@ -118,6 +126,7 @@ Event = (
     | StatusChanged
     | QueueChanged
     | SessionRevoked
+    | HandedOver
     | Resync
 )
 
@@ -133,6 +142,7 @@ NAMES: dict[type[Any], str] = {
     StatusChanged: "status_changed",
     QueueChanged: "queue_changed",
     SessionRevoked: "session_revoked",
+    HandedOver: "handed_over",
     Resync: "resync",
 }
 TYPES = {name: kind for kind, name in NAMES.items()}

@@ -28,6 +28,7 @@ from chat.events import (
     CapacityChanged,
     Closed,
     Event,
+    HandedOver,
     MessagePosted,
     Presence,
     QueueChanged,
@@ -44,6 +45,7 @@ from chat.views import ConversationViews
 from core.models import ConversationState as S
 
 log = logging.getLogger("nora.chat")
+HANDED_OVER_S = 120.0  # how long a conversation handed over by a restarting instance is remembered
 
 
 class Fanout:
@@ -55,6 +57,8 @@ class Fanout:
         self.queue_dirty = False  # queue positions are due for a refresh (``Scheduler``)
         self.rebuild_due = False  # the routing state may have been lost with Redis (``Scheduler``)
         self._queue_watchers: set[Callable[[], None]] = set()
+        # Conversations whose visitor sockets a restarting instance closed on purpose, until when.
+        self._handed_over: dict[str, float] = {}
         self._outgoing: deque[Event] = deque()
         self._publisher: asyncio.Task[None] | None = None
         self._listening = asyncio.Event()
@@ -71,6 +75,7 @@ class Fanout:
             StatusChanged: self._status_changed,
             QueueChanged: self._queue_changed,
             SessionRevoked: self._session_revoked,
+            HandedOver: self._handed_over_here,
             Resync: self._resync,
         }
 
@@ -81,6 +86,7 @@ class Fanout:
         await asyncio.wait_for(self._listening.wait(), timeout=10)
 
     async def stop(self) -> None:
+        await self.flush()
         for task in (self._listener, self._publisher):
             if task is not None:
                 task.cancel()
@@ -103,6 +109,20 @@ class Fanout:
         self.apply(event)
         if self.broker.reaches_other_instances:
             self._send_later(event)
+
+    async def flush(self, timeout: float = 5.0) -> None:
+        """Send every event still waiting to go to the other instances (before this one exits: an event
+        lost there would leave a peer without a message until the conversation's next one)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while self._publisher is not None and not self._publisher.done() and loop.time() < deadline:
+            with contextlib.suppress(Exception):
+                await asyncio.wait({self._publisher}, timeout=deadline - loop.time())
+
+    def handed_over(self, conversation_id: str) -> bool:
+        """Whether a restarting instance closed this conversation's visitor socket in the last minutes."""
+        until = self._handed_over.get(conversation_id)
+        return until is not None and until >= asyncio.get_running_loop().time()
 
     def _send_later(self, event: Event) -> None:
         self._outgoing.append(event)
@@ -237,6 +257,14 @@ class Fanout:
             if sconn.identity.session_key == event.session_key or sconn.user_id == event.user_id:
                 sconn.outbox.push_close(WS_1008_POLICY, "session ended")
         self.queue_changed()
+
+    def _handed_over_here(self, event: HandedOver) -> None:
+        now = asyncio.get_running_loop().time()
+        for conversation_id, until in list(self._handed_over.items()):
+            if until < now:
+                del self._handed_over[conversation_id]
+        for conversation_id in event.conversation_ids:
+            self._handed_over[str(conversation_id)] = now + HANDED_OVER_S
 
     def _resync(self, event: Resync) -> None:
         """Events may have been lost while the broker was away: every socket here catches up from its

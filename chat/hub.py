@@ -23,6 +23,7 @@ class VisitorConn:
     state: str | None = None
     last_queue: tuple[int, int | None] | None = None
     left: bool = False
+    handed_over: bool = False  # closed by a rolling restart: the visitor reconnects elsewhere (chat/drain.py)
     address: str | None = field(default=None, repr=False)  # the client's, for the start cap only
 
 
@@ -32,6 +33,7 @@ class StaffConn:
     identity: StaffIdentity
     id: str = field(default_factory=socket_id)
     acted: bool = False  # sent a frame since the last session check (chat.ws_adviser.watch_session)
+    handed_over: bool = False  # closed by a rolling restart: the adviser reconnects elsewhere (chat/drain.py)
 
     @property
     def user_id(self) -> str:

@@ -115,7 +115,12 @@ class ChatService:
         )
 
     async def start(self) -> None:
-        await self.assigner.recover()
+        # Recovery rebuilds the live state after every instance was down. While other instances run
+        # (one restarting in a rolling restart), the state is live and theirs: recovering would mark
+        # their advisers offline and their visitors away. What a dead instance leaves behind is taken
+        # care of by the leases (docs/design.md).
+        if await self.broker.listeners() == 0:
+            await self.assigner.recover()
         await self.fanout.start()
         self.scheduler.start()
 

@@ -106,6 +106,10 @@ class ConversationStore:
         await self._committer.close()
         await self.driver.close()
 
+    async def flush(self) -> None:
+        """Wait until every message handed over so far is committed and answered."""
+        await self._committer.close()
+
     async def create(self, conversation: Conversation) -> Conversation:
         """Raises ``AlreadyExists`` when its token hash or start key is taken."""
         try:

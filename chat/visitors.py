@@ -136,7 +136,8 @@ class VisitorCommands(Commands):
         conn.conversation_id, conn.language, conn.state = conv.id, conv.language, conv.state
         self.hub.add_visitor(conn)
         conn.outbox.push(Replay(conv.id, last_seq))
-        was_away = conv.visitor_away_since is not None
+        # Away because a restarting instance closed the socket on purpose: nothing to tell the adviser.
+        was_away = conv.visitor_away_since is not None and not self.fanout.handed_over(conv.id)
         await self.store.mark_visitor_back(conv.id)
         if conv.state == S.ASSIGNED and conv.adviser_id:
             profile = await self.directory.profile(conv.adviser_id)
@@ -200,8 +201,8 @@ class VisitorCommands(Commands):
 
     async def disconnected(self, conn: VisitorConn) -> None:
         remaining = self.hub.remove_visitor(conn)
-        if conn.conversation_id is None or conn.left or remaining:
-            return
+        if conn.conversation_id is None or conn.left or remaining or conn.handed_over:
+            return  # handed over: marked away before its socket was told to reconnect (chat/drain.py)
         conv = await self.store.get(conn.conversation_id)
         if conv is None or conv.state == S.CLOSED:
             return

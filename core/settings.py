@@ -89,6 +89,11 @@ class Settings:
     starts_per_address: int = 30  # per minute, bursts of as many
     staff_sockets_per_session: int = 5
     visitor_hello_s: float = 30.0  # a visitor socket must start or resume within this
+    # Rolling restart (chat/drain.py): after SIGTERM, /readyz answers 503 this long before the sockets
+    # are told to reconnect (the load balancer's check interval times its failures), and the sockets
+    # get this long to close before the instance exits anyway.
+    drain_notice_s: float = 5.0
+    drain_close_s: float = 10.0
     # Bearer token for GET /metrics; unset = /metrics answers 404 (docs/protocol.md §9).
     metrics_token: str | None = None
 
@@ -168,5 +173,7 @@ class Settings:
             starts_per_address=_int(env, "NORA_STARTS_PER_ADDRESS", 30, minimum=1),
             staff_sockets_per_session=_int(env, "NORA_STAFF_SOCKETS_PER_SESSION", 5, minimum=1),
             visitor_hello_s=float(_int(env, "NORA_VISITOR_HELLO_S", 30, minimum=1)),
+            drain_notice_s=_int(env, "NORA_DRAIN_NOTICE_MS", 5000) / 1000,
+            drain_close_s=float(_int(env, "NORA_DRAIN_CLOSE_S", 10, minimum=1)),
             metrics_token=metrics_token,
         )

@@ -12,12 +12,14 @@ from __future__ import annotations
 import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from functools import partial
 from typing import TYPE_CHECKING
 
 from admin.accounts import Accounts, Directory, Sessions
 from admin.context import AdminContext
 from admin.passwords import Passwords
 from chat.broker import Broker, create_broker
+from chat.drain import drain
 from chat.service import ChatService
 from chat.store import ConversationStore
 from core.clock import Clock
@@ -25,6 +27,7 @@ from core.db import Database
 from core.limits import Limits, create_limits
 from core.reference import ReferenceBox, load_reference
 from core.settings import Settings
+from nora.shutdown import drain_on_sigterm
 from routing import RoutingState
 from routing.backends.memory import MemoryRoutingState
 from routing.policy import TierDelays
@@ -142,4 +145,5 @@ async def app_resources(
             clock=clock,
         )
         await stack.enter_async_context(running(chat))
+        stack.enter_context(drain_on_sigterm(partial(drain, chat)))  # SIGTERM: a rolling restart
         yield AppState(settings=settings, db=db, redis=redis, limits=limits, chat=chat, admin=admin)

@@ -32,6 +32,8 @@ async def healthz(request: Request) -> Response:
 async def readyz(request: Request) -> Response:
     db: Database = request.app.state.db
     chat: ChatService = request.app.state.chat
+    if chat.admission.draining:  # stopping for a restart: the load balancer takes this instance out
+        return JSONResponse({"ready": False, "draining": True, "checks": {}}, status_code=503)
     checks: dict[str, str] = {}
     for name, probe in (("database", db.ping), ("broker", chat.broker.ping)):
         try:

@@ -201,8 +201,10 @@ class LiveServer:
                 self.process.wait(5)
 
 
-def start_server(database_url: str, log_path: Path, **env: str) -> LiveServer:
-    port = free_port()
+def start_server(database_url: str, log_path: Path, port: int | None = None, **env: str) -> LiveServer:
+    """Start ``nora-chat serve`` and wait for ``/readyz``; ``port`` to start one again where it was (behind
+    a load balancer that knows the instance by its port)."""
+    port = port or free_port()
     full_env = {
         **os.environ,
         "NORA_ENV": "development",

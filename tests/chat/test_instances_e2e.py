@@ -1,16 +1,22 @@
 """Two instances on Redis and PostgreSQL behind no sticky sessions: a conversation spans both,
-survives the death of one, and logout on one closes sockets on the other."""
+survives the death of one, and logout on one closes sockets on the other; and the same behind a real
+load balancer (HAProxy), with an instance killed and started again while conversations go on."""
 
 from __future__ import annotations
 
+import asyncio
 import signal
 import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 
 from tests import services
-from tests.client import WS
-from tests.conftest import LiveServer, ServerFactory
+from tests.chat import lb_clients as lb
+from tests.chat.cluster import Cluster, cluster_of
+from tests.client import WS, Staff
+from tests.conftest import PASSWORD, Databases, LiveServer, ServerFactory
 
 pytestmark = [pytest.mark.anyio, pytest.mark.redis, pytest.mark.postgres]
 
@@ -58,3 +64,44 @@ async def test_logout_on_one_instance_closes_the_socket_on_the_other(make_server
     await ws.expect("state")
     assert (await amina.post("/api/v1/auth/logout", {})).status_code == 204
     assert await ws.closed_code(timeout=5) == 1008
+
+
+@pytest.fixture
+async def cluster(databases: Databases, tmp_path: Path) -> AsyncIterator[Cluster]:
+    async for running in cluster_of(databases, tmp_path, 2):
+        yield running
+
+
+async def test_behind_haproxy_an_instance_killed_and_restarted_loses_nothing(cluster: Cluster) -> None:
+    """Two instances behind HAProxy (round robin, no stickiness, health checks on /readyz). One is
+    killed mid-conversation and started again: its clients reconnect through the load balancer to the
+    other and resume; every acknowledged message is stored once, and both ends see every seq once, in
+    order."""
+    amina = await Staff.login(cluster.base, "amina", PASSWORD)
+    adviser = lb.Adviser(cluster.base, "amina", amina.cookie)
+    visitors = [lb.Visitor(cluster.base, f"visitor{i}") for i in range(2)]
+    clients: list[lb.Client] = [adviser, *visitors]
+    tasks = [asyncio.create_task(c.run()) for c in clients]
+    stop = asyncio.Event()
+    try:
+        await asyncio.wait_for(asyncio.gather(*(v.assigned.wait() for v in visitors), adviser.live.wait()), 10)
+        talking = asyncio.create_task(lb.talk(visitors, adviser, stop))
+        await asyncio.sleep(1.0)
+        await cluster.kill(0)
+        await asyncio.sleep(1.0)
+        await cluster.start(0)
+        await asyncio.sleep(1.0)
+        stop.set()
+        await talking
+        await lb.wait_settled(visitors, adviser)
+        assert any(c.close_codes for c in clients), "no client was on the killed instance"
+        assert await lb.check_against_database(cluster.database_url, visitors, adviser) == []
+        assert all(not c.errors for c in clients), [c.errors for c in clients]
+        assert adviser.unassigned == []
+    finally:
+        await amina.aclose()
+        for c in clients:
+            await c.stop()
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
