@@ -119,6 +119,7 @@ def generate(count: int, year: int, ref: Reference, *, seed: int = 2026) -> list
                 created_at=closed + timedelta(minutes=rng.randint(1, 600)),
                 updated_at=closed + timedelta(minutes=rng.randint(1, 600)),
                 source="demo",
+                channel="chat" if chats else "other",  # IR and KT never chat
             )
         )
     return out

@@ -42,18 +42,24 @@ TEXT_KEYS = ("case_rule", "not_a_case", "note_warning")
 DEFAULT: dict[str, Any] = {
     "case_rule": {
         "nb": (
+            "Er dette en sak? Hver henvendelse registreres – chat, telefon, møte, e-post, SMS eller video. "
             "En henvendelse er en sak når den gjelder en konkret situasjon for en bestemt person (den som tar "
             "kontakt, eller noen de snakker på vegne av) innenfor fagfeltet – negativ sosial kontroll, "
             "tvangsekteskap, kjønnslemlestelse og de beslektede kategoriene – og du gir råd eller veiledning "
             "eller gjør noe videre. Velg én hovedbekymring (det som bekymrer mest) og eventuelt andre "
-            "kategorier som også gjelder."
+            "kategorier som også gjelder. Gjelder henvendelsen en sak du allerede har registrert (samme "
+            "situasjon, samme person), knytt den til den åpne saken: da telles saken én gang, uansett hvor "
+            "mange samtaler, møter eller telefoner den tar."
         ),
         "en": (
-            "An inquiry is a case when it concerns a concrete situation of a specific person (the one who "
-            "contacts us, or someone they speak for) within the field – negative social control, forced "
+            "Is this a case? Every inquiry is registered – chat, phone, meeting, e-mail, text message or "
+            "video. An inquiry is a case when it concerns a concrete situation of a specific person (the one "
+            "who contacts us, or someone they speak for) within the field – negative social control, forced "
             "marriage, female genital mutilation and the related categories – and you give advice or "
             "guidance or take action. Choose one main concern (what worries most) and any other categories "
-            "that also apply."
+            "that also apply. If the inquiry is about a case you have registered already (the same situation, "
+            "the same person), attach it to that open case: the case is then counted once, however many "
+            "chats, meetings or calls it takes."
         ),
     },
     "not_a_case": {
