@@ -44,17 +44,21 @@ async def queue_view(ctx: AdminContext) -> dict[str, Any]:
                 "urgent": w.urgent,
                 "waited_s": waited,
                 "tier": tier(w, now, chat.delays),
+                "present": w.present,
             }
         )
         groups.setdefault((w.region, w.language), []).append(waited)
     advisers = []
     active = 0
+    counts = {"signed_in": 0, "available": 0, "busy": 0, "away": 0, "offline": 0}
     for a in sorted(snap.advisers, key=lambda a: a.id):
         profile = await ctx.directory.profile(a.id)
         active += len(a.active)
         status = a.status.value
         if a.status is not AdviserStatus.OFFLINE and a.active and a.status is AdviserStatus.AVAILABLE:
             status = "busy" if not a.has_room else "available"
+        counts["signed_in"] += 1  # everyone listed: offline ones are within their reconnect grace
+        counts[status] += 1
         advisers.append(
             {
                 "id": a.id,
@@ -73,7 +77,9 @@ async def queue_view(ctx: AdminContext) -> dict[str, Any]:
             for (r, lang), w in sorted(groups.items(), key=lambda kv: (kv[0][0] or "", kv[0][1]))
         ],
         "advisers": advisers,
+        "adviser_counts": counts,
         "active_conversations": active,
+        "diversions": [d.body() for d in chat.queue_actions.diversions()],
     }
 
 

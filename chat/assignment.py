@@ -11,6 +11,7 @@ import asyncio
 import logging
 
 from chat import metrics
+from chat.diversions import Diversions
 from chat.events import Assigned, QueueChanged
 from chat.fanout import Fanout
 from chat.hub import Hub
@@ -25,8 +26,9 @@ from routing.policy import TierDelays, estimates
 log = logging.getLogger("nora.chat")
 
 
-def chat_request(conv: Conversation, *, not_adviser: str | None = None) -> ChatRequest:
-    """The routing view of a conversation; a transfer's target overrides region, language or service."""
+def chat_request(conv: Conversation, *, not_adviser: str | None = None, diverted: bool = False) -> ChatRequest:
+    """The routing view of a conversation; a transfer's target overrides region, language or service.
+    A diverted conversation (``chat.diversions``) starts at tier 1, where the national team is."""
     return ChatRequest(
         id=conv.id,
         language=conv.target_language or conv.language,
@@ -39,7 +41,8 @@ def chat_request(conv: Conversation, *, not_adviser: str | None = None) -> ChatR
         only_adviser=conv.target_adviser_id,
         service=Service(conv.target_service) if conv.target_service else None,
         # A transfer to the national team must reach it now, not after the tier-1 delay.
-        min_tier=1 if conv.target_service == Service.AT.value else 0,
+        min_tier=1 if diverted or conv.target_service == Service.AT.value else 0,
+        present=conv.visitor_away_since is None,
     )
 
 
@@ -82,9 +85,14 @@ class Assigner:
         # Chats transferred from here, and when their transferring adviser may be offered them again:
         # not at once, but not never either (a chat nobody else can take must not wait forever).
         self.transfer_holds: dict[str, float] = {}
+        self.diversions = Diversions(store.db, clock)
         self._step_lock = asyncio.Lock()
         self._route_calls = 0  # route() calls so far
         self._routed_calls = 0  # of which a step that started after them has run (or is running)
+
+    def request(self, conv: Conversation, *, not_adviser: str | None = None) -> ChatRequest:
+        """``chat_request`` with the diversions in force."""
+        return chat_request(conv, not_adviser=not_adviser, diverted=self.diversions.applies(conv))
 
     async def route(self) -> None:
         """Run a routing step and carry out its assignments.
@@ -109,6 +117,16 @@ class Assigner:
             await self._assign(decision.conversation_id, decision.adviser_id)
         if decisions:
             await self.fanout.publish(QueueChanged())
+
+    async def assign_to(self, conversation_id: str, adviser_id: str) -> bool:
+        """A supervisor's choice of adviser, carried out as a routing decision would be; ``False`` when
+        the routing state refused it (the chat is not waiting, the visitor absent, the adviser full)."""
+        decision = await self.routing.assign_to(conversation_id, adviser_id, self.clock())
+        if decision is None:
+            return False
+        await self._assign(conversation_id, adviser_id)
+        await self.fanout.publish(QueueChanged())
+        return True
 
     async def _assign(self, conversation_id: str, adviser_id: str) -> None:
         now = self.clock()
@@ -144,10 +162,18 @@ class Assigner:
 
     async def recover(self) -> None:
         """After a restart: re-queue waiting chats at their place; held chats wait for their adviser
-        (offline, so their grace period runs); every visitor's grace period runs until they resume."""
+        (offline, so their grace period runs); every visitor's grace period runs until they resume.
+
+        With a shared routing state that other instances keep (it is not empty), the visitors connected
+        to them are there: their presence is theirs to keep, and the queue is already in the state."""
         now = self.clock()
+        await self.diversions.refresh(force=True)
+        snap = await self.routing.snapshot()
+        if snap.waiting or snap.advisers:
+            return
+        await self.store.mark_all_visitors_away(to_datetime(now))
         for conv in await self.store.queued():
-            await self.routing.enqueue(chat_request(conv))
+            await self.routing.enqueue(self.request(conv))
         held: dict[str, set[str]] = {}
         for conv in await self.store.assigned():
             if conv.adviser_id:
@@ -158,13 +184,12 @@ class Assigner:
                 adviser = adviser_model(profile, active=frozenset(ids), status=AdviserStatus.OFFLINE, now=now)
                 adviser.offline_since = now
                 await self.routing.put_adviser(adviser)
-        await self.store.mark_all_visitors_away(to_datetime(now))
 
     async def rebuild(self) -> None:
         """After the broker reconnects (a Redis restart may have emptied the routing state): put back
         every waiting conversation from the database and every adviser connected here."""
         for conv in await self.store.queued():
-            await self.routing.enqueue(chat_request(conv))
+            await self.routing.enqueue(self.request(conv))
         for adviser_id, conns in list(self.hub.advisers.items()):
             profile = next(iter(conns)).identity.profile
             mine = await self.store.held_by(adviser_id)

@@ -189,13 +189,18 @@ class Transfer:
     region: str | None = None
     language: str | None = None
     note: str | None = None
+    urgent: bool = False
 
 
 def parse_transfer(data: dict[str, Any], reference: Reference) -> Transfer:
-    """``to`` names exactly one of adviser_id, service, region, language; ``note`` is optional."""
+    """``to`` names exactly one of adviser_id, service, region, language; ``note`` and ``urgent``
+    (the adviser marks the conversation urgent for whoever takes it) are optional."""
     errors: dict[str, str] = {}
     to = data.get("to")
     note = data.get("note")
+    urgent = data.get("urgent", False)
+    if not isinstance(urgent, bool):
+        errors["urgent"] = "true or false"
     if note is not None and (not isinstance(note, str) or len(note) > 500):
         errors["note"] = "at most 500 characters"
     elif note is not None and CONTROL_CHARS.search(note) is not None:
@@ -219,7 +224,7 @@ def parse_transfer(data: dict[str, Any], reference: Reference) -> Transfer:
     if errors:
         raise invalid("transfer", errors)
     text = note.strip() if isinstance(note, str) and note.strip() else None
-    return Transfer(note=text, **{key: str(value)})
+    return Transfer(note=text, urgent=urgent is True, **{key: str(value)})
 
 
 def parse_status(data: dict[str, Any]) -> str:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from chat.assignment import Assigner, chat_request
+from chat.assignment import Assigner
 from chat.events import Closed, Requeued, Unassigned
 from chat.fanout import Fanout
 from chat.hub import Hub
@@ -71,7 +71,7 @@ class Lifecycle:
         await self.messages.system(conv, "requeued", None)
         await self.fanout.publish(Unassigned(conversation_id, adviser_id, reason))
         await self.fanout.publish(Requeued(conversation_id))
-        await self.routing.enqueue(chat_request(conv))
+        await self.routing.enqueue(self.assigner.request(conv))
 
     async def open_transfers_to(self, adviser_id: str) -> None:
         """Chats transferred to a named adviser who has now gone are open to everyone again,
@@ -79,7 +79,7 @@ class Lifecycle:
         for conv in await self.store.waiting_for(adviser_id):
             if await self.store.open_to_everyone(conv.id, adviser_id):
                 conv.target_adviser_id = None
-                await self.routing.enqueue(chat_request(conv))
+                await self.routing.enqueue(self.assigner.request(conv))
 
 
 @dataclass(frozen=True)

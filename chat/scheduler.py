@@ -97,7 +97,12 @@ class Scheduler:
         if self.fanout.rebuild_due:
             await self.assigner.rebuild()
             self.fanout.rebuild_due = False
+        if self.fanout.diversions_stale:
+            self.fanout.diversions_stale = False
+            self.assigner.diversions.stale = True
+        await self.assigner.diversions.refresh()
         if self._ticks % HEARTBEAT_EVERY_TICKS == 0:
+            await self._visitors_here_are_present()
             await self.routing.touch(list(self.hub.advisers), now)
             expired = await self.routing.expire_leases(now, ADVISER_LEASE_S)
             if expired:
@@ -130,6 +135,16 @@ class Scheduler:
                     conn.last_queue = value
                     conn.outbox.send(wire.queue_position(*value))
         self.fanout.queue_changed()
+
+    async def _visitors_here_are_present(self) -> None:
+        """A visitor with a socket here is present, whatever the database says: another instance that
+        restarted marks every visitor away, and the instance holding the socket puts that right."""
+        ids = [c.conversation_id for c in self.hub.all_visitors() if c.conversation_id and c.state != S.CLOSED]
+        for conv in await self.store.away_among(ids[:1000]) if ids else ():
+            if self.hub.visitors_of(conv.id) and await self.store.mark_visitor_back(conv.id):
+                if conv.state == S.QUEUED:
+                    await self.routing.set_present(conv.id, True)
+                self.fanout.queue_dirty = True
 
     async def _close_timed_out_visitors(self, now: float) -> None:
         for conv in await self.store.visitor_away_before(to_datetime(now - self.settings.visitor_grace_s)):

@@ -125,6 +125,8 @@ def conversation(
         "service": conv.service,
         "closed_at": iso(conv.closed_at),
         "close_reason": conv.close_reason,
+        "visitor_present": conv.visitor_away_since is None and conv.state != "closed",
+        "visitor_away_since": iso(conv.visitor_away_since) if conv.state != "closed" else None,
         "messages": [message(m, owner=owner) for m in messages],
     }
 
@@ -152,6 +154,11 @@ def conversation_closed(conversation_id: str, reason: str) -> dict[str, Any]:
 
 def visitor_presence(conversation_id: str, presence: str) -> dict[str, Any]:
     return {"type": "visitor", "conversation_id": conversation_id, "presence": presence}
+
+
+def notice(text: str, sender: str, at: str) -> dict[str, Any]:
+    """A supervisor's notice to every signed-in adviser."""
+    return {"type": "notice", "text": text, "from": sender, "at": at}
 
 
 def unassigned(conversation_id: str, reason: str) -> dict[str, Any]:

@@ -28,6 +28,11 @@ class RoutingState(ABC):
         absent visitor is never assigned and keeps its place. ``False`` when it is not waiting."""
 
     @abstractmethod
+    async def assign_to(self, chat_id: str, adviser_id: str, now: float) -> Assignment | None:
+        """A supervisor's choice: this waiting chat to this adviser, whatever the tiers say, if the
+        visitor is present and the adviser available with room; ``None`` (nothing changed) otherwise."""
+
+    @abstractmethod
     async def lift_exclusion(self, chat_id: str) -> bool:
         """The transferring adviser may be offered this waiting chat again (its ``not_adviser`` is
         cleared). ``False`` when it is no longer waiting or excluded nobody."""

@@ -21,7 +21,7 @@ from typing import Any
 from routing.errors import UnknownAdviser
 from routing.index import RoutingIndex
 from routing.model import Adviser, AdviserStatus, Assignment, ChatRequest, Service, Snapshot
-from routing.policy import Adds, TierDelays, adds_by_definition, current_tier, route, tier
+from routing.policy import Adds, TierDelays, adds_by_definition, can_take, current_tier, route, tier
 from routing.signed_in import SignedIn
 from routing.state import RoutingState
 
@@ -95,6 +95,16 @@ class MemoryRoutingState(RoutingState):
         if self._index is not None:
             self._index.remove_chat(chat_id)
         return self._waiting.pop(chat_id, None)
+
+    async def assign_to(self, chat_id: str, adviser_id: str, now: float) -> Assignment | None:
+        chat, adviser = self._waiting.get(chat_id), self._advisers.get(adviser_id)
+        if chat is None or adviser is None or not chat.present or not can_take(adviser):
+            return None
+        del self._waiting[chat_id]
+        if self._index is not None:
+            self._index.remove_chat(chat_id)
+        self._put(replace(adviser, active=adviser.active | {chat_id}, last_assigned_at=now))
+        return Assignment(chat_id, adviser_id, tier(chat, now, self.delays))
 
     async def lift_exclusion(self, chat_id: str) -> bool:
         chat = self._waiting.get(chat_id)

@@ -96,6 +96,9 @@ class RedisRoutingState(RoutingState):
     async def set_present(self, chat_id: str, present: bool) -> bool:
         return await self._apply(lambda s: s.set_present(chat_id, present))
 
+    async def assign_to(self, chat_id: str, adviser_id: str, now: float) -> Assignment | None:
+        return await self._apply(lambda s: s.assign_to(chat_id, adviser_id, now))
+
     async def lift_exclusion(self, chat_id: str) -> bool:
         return await self._apply(lambda s: s.lift_exclusion(chat_id))
 

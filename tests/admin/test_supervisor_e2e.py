@@ -21,7 +21,8 @@ async def test_queue_shows_waiting_by_region_and_language_and_advisers(server: L
     while not update["waiting"]:
         update = await feed.expect("queue", timeout=5)
     (waiting,) = update["waiting"]
-    assert waiting["conversation_id"] == cid and waiting["urgent"] is True and waiting["tier"] == 0
+    assert waiting["conversation_id"] == cid and waiting["urgent"] is True and waiting["present"] is True
+    assert waiting["tier"] == 2  # nobody is signed in: the tiers that add nobody are passed at once
     assert update["by_region_language"] == [
         {"region": "50", "language": "ti", "waiting": 1, "longest_wait_s": waiting["waited_s"]}
     ]

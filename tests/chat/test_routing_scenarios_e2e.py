@@ -22,25 +22,40 @@ async def test_tiers_widen_with_waiting_time(make_server: ServerFactory) -> None
     _, amina = await server.adviser("amina")  # MR for 03/32 speaking ar
     visitor, _ = await start(server, language="ar", region="46")
     await visitor.expect("queue")  # tier 0: only MR in region 46, and Omar is away
-    assigned = await visitor.expect("assigned", timeout=6)  # tier 2 after 2 s: any MR in the language
+    # Tier 1 opens after 1 s; it adds nobody signed in (no national team member), so tier 2 (any MR in
+    # the language) opens with it, not a second later.
+    assigned = await visitor.expect("assigned", timeout=6)
     assert assigned["adviser"]["name"] == "Amina"
     offered = await amina.expect("assigned")
-    assert offered["conversation"]["waited_s"] >= 2
+    assert 1 <= offered["conversation"]["waited_s"] < 2
 
 
 async def test_also_languages_widen_last(make_server: ServerFactory) -> None:
     server = await make_server(NORA_TIER_DELAYS="1,2,3")
-    await server.adviser("jonas")  # AT: nb, en, so, ti, uk
+    # Arabic-speaking MRs are signed in but away: tier 0 (Amina, 03) and tier 2 (Omar, 46) add somebody,
+    # so the visitor waits at each; only tier 3 reaches Jonas through English.
+    await server.adviser("amina", available=False)
+    await server.adviser("omar", available=False)
+    _, jonas = await server.adviser("jonas")  # AT: nb, en, so, ti, uk
     visitor, _ = await start(server, language="ar", region="03", also_languages=["en"])
     await visitor.expect("queue")
     assert (await visitor.expect("assigned", timeout=6))["adviser"]["name"] == "Jonas"
-    assert [f for f in visitor.seen if f["type"] == "queue"]  # it did wait first
+    assert (await jonas.expect("assigned"))["conversation"]["waited_s"] >= 3  # after the third delay
+
+
+async def test_tiers_that_add_nobody_signed_in_are_passed_at_once(make_server: ServerFactory) -> None:
+    server = await make_server(NORA_TIER_DELAYS="60,120,180")
+    await server.adviser("jonas")  # AT, no Arabic; no Arabic-speaking MR is signed in
+    visitor, _ = await start(server, language="ar", region="03", also_languages=["en"])
+    # Tiers 0-2 add nobody signed in; tier 3 reaches Jonas through English at once.
+    assert (await visitor.expect("assigned", timeout=2))["adviser"]["name"] == "Jonas"
 
 
 async def test_staff_inquiries_reach_the_ambulating_team_at_once(server: LiveServer) -> None:
     await server.adviser("jonas")
     staff_visitor, _ = await start(server, language="nb", region="03", audience="staff")
     assert (await staff_visitor.expect("assigned"))["adviser"] == {"name": "Jonas", "service": "AT"}
+    await server.adviser("amina", available=False)  # county 03's MR is signed in, though away
     youth, _ = await start(server, language="nb", region="03")
     assert (await youth.expect("queue"))["position"] == 1  # youth in a region go to MR first (tier 0)
     assert not [f for f in await youth.quiet(1.0) if f["type"] == "assigned"]

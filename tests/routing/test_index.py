@@ -154,6 +154,11 @@ class SameDecisions(RuleBasedStateMachine):
     def withdraw(self, chat_id: str) -> None:
         self.both("withdraw", chat_id)
 
+    @rule(chat_id=st.sampled_from(CHATS), adviser_id=st.sampled_from(ADVISERS), step=st.booleans())
+    def supervisor_assigns(self, chat_id: str, adviser_id: str, step: bool) -> None:
+        self.both("assign_to", chat_id, adviser_id, self.now)
+        self.then(step)
+
     @rule(chat_id=st.sampled_from(CHATS), present=st.booleans(), step=st.booleans())
     def presence(self, chat_id: str, present: bool, step: bool) -> None:
         """A visitor closes its last socket, or comes back."""

@@ -171,3 +171,20 @@ async def test_a_passed_tier_does_not_narrow_when_an_adviser_signs_in(state: Rou
     decisions = await state.step(2)
     # ... but the chat stays at tier 1 (which reaches both) instead of narrowing back to tier 0.
     assert [(d.conversation_id, d.tier) for d in decisions] == [("c1", 1)]
+
+
+async def test_a_supervisor_assigns_to_a_named_adviser_with_room_only(state: RoutingState) -> None:
+    far = Adviser("far", Service.MR, frozenset({"46"}), frozenset({"so"}), 1, AdviserStatus.AVAILABLE)
+    await state.put_adviser(far)
+    await state.put_adviser(mr("away", status=AdviserStatus.AWAY))
+    await state.enqueue(req("c1"))
+    await state.enqueue(replace(req("absent"), present=False))
+    assert await state.assign_to("c1", "away", 1) is None  # not available
+    assert await state.assign_to("absent", "far", 1) is None  # the visitor is not there
+    assert await state.assign_to("c1", "nobody", 1) is None
+    decision = await state.assign_to("c1", "far", 1)  # another region and language: the supervisor decides
+    assert decision is not None and decision.adviser_id == "far"
+    assert await state.assign_to("c1", "far", 2) is None  # not waiting any more
+    snap = await state.snapshot()
+    assert [c.id for c in snap.waiting] == ["absent"]
+    assert {a.id: a.active for a in snap.advisers}["far"] == {"c1"}
