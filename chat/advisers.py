@@ -10,7 +10,7 @@ from functools import partial
 from typing import Any
 
 from chat import wire
-from chat.assignment import adviser_model, chat_request
+from chat.assignment import adviser_model
 from chat.errors import FrameError, invalid, not_found
 from chat.events import CapacityChanged, QueueChanged, Requeued, StatusChanged, Typing
 from chat.frames import Text, parse_transfer
@@ -161,6 +161,7 @@ class AdviserCommands(Commands):
             to_service=target.service,
             to_region=target.region or conv.target_region,
             to_language=target.language or conv.target_language,
+            urgent=target.urgent,
         )
         if not changed:
             raise not_found("transfer")
@@ -172,7 +173,7 @@ class AdviserCommands(Commands):
         conn.outbox.send(wire.unassigned(conversation_id, "transferred"))
         conn.outbox.push(Untrack(conversation_id))
         await self.fanout.publish(Requeued(conversation_id))
-        await self.routing.enqueue(chat_request(moved, not_adviser=conn.user_id))
+        await self.routing.enqueue(self.assigner.request(moved, not_adviser=conn.user_id))
         self.assigner.hold_transfer(conversation_id)
         await self.assigner.route()
 

@@ -110,6 +110,20 @@ class HandedOver:
 
 
 @dataclass(frozen=True, slots=True)
+class Notice:
+    """A supervisor's short notice to every signed-in adviser."""
+
+    text: str
+    sender: str  # the supervisor's display name
+    at: str  # ISO time
+
+
+@dataclass(frozen=True, slots=True)
+class DiversionsChanged:
+    """A diversion began or ended: every instance reads the active ones again."""
+
+
+@dataclass(frozen=True, slots=True)
 class Resync:
     """Raised locally when the broker reconnects: events may have been missed meanwhile."""
 
@@ -127,6 +141,8 @@ Event = (
     | QueueChanged
     | SessionRevoked
     | HandedOver
+    | Notice
+    | DiversionsChanged
     | Resync
 )
 
@@ -143,6 +159,8 @@ NAMES: dict[type[Any], str] = {
     QueueChanged: "queue_changed",
     SessionRevoked: "session_revoked",
     HandedOver: "handed_over",
+    Notice: "notice",
+    DiversionsChanged: "diversions_changed",
     Resync: "resync",
 }
 TYPES = {name: kind for kind, name in NAMES.items()}

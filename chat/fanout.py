@@ -27,9 +27,11 @@ from chat.events import (
     Assigned,
     CapacityChanged,
     Closed,
+    DiversionsChanged,
     Event,
     HandedOver,
     MessagePosted,
+    Notice,
     Presence,
     QueueChanged,
     Requeued,
@@ -56,6 +58,7 @@ class Fanout:
         self.instance = secrets.token_hex(8)  # marks this instance's own events on the broker
         self.queue_dirty = False  # queue positions are due for a refresh (``Scheduler``)
         self.rebuild_due = False  # the routing state may have been lost with Redis (``Scheduler``)
+        self.diversions_stale = False  # another instance changed the diversions (``Scheduler``)
         self._queue_watchers: set[Callable[[], None]] = set()
         # Conversations whose visitor sockets a restarting instance closed on purpose, until when.
         self._handed_over: dict[str, float] = {}
@@ -76,6 +79,8 @@ class Fanout:
             QueueChanged: self._queue_changed,
             SessionRevoked: self._session_revoked,
             HandedOver: self._handed_over_here,
+            Notice: self._notice,
+            DiversionsChanged: self._diversions_changed,
             Resync: self._resync,
         }
 
@@ -265,6 +270,15 @@ class Fanout:
                 del self._handed_over[conversation_id]
         for conversation_id in event.conversation_ids:
             self._handed_over[str(conversation_id)] = now + HANDED_OVER_S
+
+    def _notice(self, event: Notice) -> None:
+        for conns in list(self.hub.advisers.values()):
+            for sconn in conns:
+                sconn.outbox.send(wire.notice(event.text, event.sender, event.at))
+
+    def _diversions_changed(self, event: DiversionsChanged) -> None:
+        self.diversions_stale = True
+        self.queue_changed()
 
     def _resync(self, event: Resync) -> None:
         """Events may have been lost while the broker was away: every socket here catches up from its

@@ -31,6 +31,7 @@ from chat.posting import MessagePath
 from chat.scheduler import Scheduler
 from chat.staff import StaffDirectory
 from chat.store import ConversationStore
+from chat.supervision import QueueActions
 from chat.views import ConversationViews
 from chat.visitors import VisitorCommands
 from core.clock import Clock, system_clock
@@ -99,6 +100,9 @@ class ChatService:
             lifecycle=self.lifecycle,
             reference=reference,
             clock=clock,
+        )
+        self.queue_actions = QueueActions(
+            store=store, routing=routing, assigner=self.assigner, fanout=self.fanout, clock=clock
         )
         opening_hours = hours_from(settings.opening_hours, settings.closed_dates)
         self.visitors = VisitorCommands(parts, opening_hours=opening_hours, admission=self.admission)

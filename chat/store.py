@@ -216,6 +216,14 @@ class ConversationStore:
         """Open conversations whose visitor has been gone since before ``cutoff``."""
         return await self._where(col(Conversation.state) != S.CLOSED, col(Conversation.visitor_away_since) < cutoff)
 
+    async def away_among(self, conversation_ids: list[str]) -> list[Conversation]:
+        """Those of these open conversations the database has as visitor away."""
+        return await self._where(
+            col(Conversation.id).in_(conversation_ids),
+            col(Conversation.state) != S.CLOSED,
+            col(Conversation.visitor_away_since).is_not(None),
+        )
+
     async def _where(self, *conditions: object) -> list[Conversation]:
         async with self.db.session() as session:
             result = await session.exec(select(Conversation).where(*conditions))  # type: ignore[arg-type]
@@ -264,11 +272,15 @@ class ConversationStore:
         to_service: str | None,
         to_region: str | None,
         to_language: str | None,
+        urgent: bool = False,
     ) -> bool:
-        """assigned to ``adviser_id`` → queued for the target, at its original place."""
+        """assigned to ``adviser_id`` → queued for the target, at its original place (``urgent`` only
+        ever turns urgency on)."""
+        extra: dict[str, Any] = {"urgent": True} if urgent else {}
         return await self._update(
             conversation_id,
             (col(Conversation.state) == S.ASSIGNED, col(Conversation.adviser_id) == adviser_id),
+            **extra,
             state=S.QUEUED,
             adviser_id=None,
             service=None,
@@ -279,6 +291,33 @@ class ConversationStore:
             target_region=to_region,
             target_language=to_language,
         )
+
+    async def reroute(
+        self,
+        conversation_id: str,
+        *,
+        note: str | None,
+        urgent: bool,
+        to_service: str | None = None,
+        to_region: str | None = None,
+        to_language: str | None = None,
+    ) -> bool:
+        """A supervisor re-targets a queued conversation as a transfer would, at its original place;
+        targets not given stay as they were (``urgent`` only ever turns on)."""
+        values: dict[str, Any] = {"transfer_note": note} if note else {}
+        if urgent:
+            values["urgent"] = True
+        for name, value in (
+            ("target_service", to_service),
+            ("target_region", to_region),
+            ("target_language", to_language),
+        ):
+            if value is not None:
+                values[name] = value
+        if not values:
+            conv = await self.get(conversation_id)
+            return conv is not None and conv.state == S.QUEUED
+        return await self._update(conversation_id, (col(Conversation.state) == S.QUEUED,), **values)
 
     async def open_to_everyone(self, conversation_id: str, adviser_id: str) -> bool:
         """Drop a transfer's named adviser (who has gone), if it still names them."""

@@ -8,7 +8,6 @@ from datetime import datetime
 
 from chat import metrics, wire
 from chat.admission import Admission
-from chat.assignment import chat_request
 from chat.errors import FrameError, invalid
 from chat.events import Presence, Typing
 from chat.frames import Resume, Start, Text
@@ -75,7 +74,7 @@ class VisitorCommands(Commands):
         conn.outbox.send(wire.started(conv.id, token, conv.alias))
         if conv.urgent:
             await self.messages.system(conv, "urgent_help", None)
-        await self.routing.enqueue(chat_request(conv))
+        await self.routing.enqueue(self.assigner.request(conv))
         await self.assigner.route()
         self.fanout.queue_dirty = True  # the first `queue` frame comes with the next refresh (< 0.25 s)
 
@@ -147,6 +146,9 @@ class VisitorCommands(Commands):
         if was_away:
             await self.fanout.publish(Presence(conv.id, conv.adviser_id, "back"))
             await self.messages.system(conv, "visitor_back", conv.adviser_id)
+            if conv.state == S.QUEUED and await self.routing.set_present(conv.id, True):
+                await self.assigner.route()  # back at its place in line, and served if someone is free
+                self.fanout.queue_dirty = True
 
     async def _send_queue(self, conn: VisitorConn) -> None:
         if conn.conversation_id is None or conn.state != S.QUEUED:
@@ -207,5 +209,8 @@ class VisitorCommands(Commands):
         if conv is None or conv.state == S.CLOSED:
             return
         if await self.store.mark_visitor_away(conv.id, to_datetime(self.clock())):
+            if conv.state == S.QUEUED:
+                await self.routing.set_present(conv.id, False)  # keeps its place, is not assigned meanwhile
+                self.fanout.queue_dirty = True
             await self.fanout.publish(Presence(conv.id, conv.adviser_id, "away"))
             await self.messages.system(conv, "visitor_away", conv.adviser_id)
