@@ -21,7 +21,7 @@ CONVERSATION_ID = re.compile(r"[0-9a-f]{32}")
 TOKEN = re.compile(r"[A-Za-z0-9_-]{20,128}")
 AUDIENCES = ("youth", "introduction_programme", "adult_education", "staff")
 
-VISITOR_TYPES = frozenset({"start", "resume", "message", "typing", "leave"})
+VISITOR_TYPES = frozenset({"start", "resume", "message", "typing", "leave", "page_language"})
 ADVISER_TYPES = frozenset({"status", "capacity", "message", "typing", "transfer", "close", "sync"})
 
 
@@ -78,12 +78,14 @@ class Start:
     urgent: bool
     also_languages: tuple[str, ...]
     client_id: str | None = None  # additive: a repeated start with it finds the same conversation
+    page_language: str | None = None  # additive: the widget's language, which system notices are written in
 
 
 @dataclass(frozen=True, slots=True)
 class Resume:
     token: str
     last_seq: int
+    page_language: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,9 +128,29 @@ def parse_start(data: dict[str, Any], languages: Collection[str], regions: Colle
     client_id = data.get("client_id")
     if client_id is not None and (not isinstance(client_id, str) or not START_KEY.fullmatch(client_id)):
         errors["client_id"] = "22-64 characters of A-Z a-z 0-9 _ - (a random id, e.g. 16 random bytes in base64url)"
+    page_language = _page_language(data, languages, errors)
     if errors:
         raise invalid("start", errors)
-    return Start(language, region, audience, urgent, tuple(also_out), client_id)
+    return Start(language, region, audience, urgent, tuple(also_out), client_id, page_language)
+
+
+def _page_language(data: dict[str, Any], languages: Collection[str], errors: dict[str, str]) -> str | None:
+    """The optional ``page_language`` of start, resume and page_language frames: a language code."""
+    value = data.get("page_language")
+    if value is not None and (not isinstance(value, str) or value not in languages):
+        errors["page_language"] = "unknown code"
+        return None
+    return value
+
+
+def parse_page_language(data: dict[str, Any], languages: Collection[str]) -> str:
+    errors: dict[str, str] = {}
+    value = _page_language(data, languages, errors)
+    if value is None and not errors:
+        errors["page_language"] = "required, a language code from /api/v1/reference"
+    if errors or value is None:
+        raise invalid("page_language", errors)
+    return value
 
 
 MAX_SEQ = 2**31 - 1  # the database's seq column is a 32-bit integer
@@ -138,8 +160,9 @@ def _is_seq(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_SEQ
 
 
-def parse_resume(data: dict[str, Any]) -> Resume:
+def parse_resume(data: dict[str, Any], languages: Collection[str] = ()) -> Resume:
     errors: dict[str, str] = {}
+    page_language = _page_language(data, languages, errors) if "page_language" in data else None
     token = data.get("token")
     if not isinstance(token, str) or not TOKEN.fullmatch(token):
         errors["token"] = "required, the token from 'started'"
@@ -148,7 +171,7 @@ def parse_resume(data: dict[str, Any]) -> Resume:
         errors["last_seq"] = f"must be a whole number from 0 to {MAX_SEQ}"
     if errors:
         raise invalid("resume", errors)
-    return Resume(str(token), int(last_seq))
+    return Resume(str(token), int(last_seq), page_language)
 
 
 def parse_conversation_id(data: dict[str, Any], errors: dict[str, str]) -> str:

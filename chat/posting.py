@@ -230,8 +230,9 @@ class MessagePath:
     async def system(
         self, conv: Conversation, event: str, adviser_id: str | None, *, text_key: str | None = None, **values: str
     ) -> StoredMessage:
-        """Store a system notice in the conversation's language and deliver it like any message."""
-        text = notice(text_key or event, conv.language, **values)
+        """Store a system notice in the visitor's page language (the chat language for clients that do
+        not say) and deliver it like any message."""
+        text = notice(text_key or event, conv.ui_language or conv.language, **values)
         stored = await self.store.append(conv.id, sender="system", text=text, at=to_datetime(self.clock()), event=event)
         await self.fanout.publish(MessagePosted(conv.id, adviser_id, stored.message))
         return stored.message

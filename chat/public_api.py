@@ -11,7 +11,7 @@ from routing import AdviserStatus, ChatRequest
 from routing.policy import MAX_TIER, estimates, reaches
 
 
-def _cors(request: Request, service: ChatService) -> dict[str, str]:
+def cors_headers(request: Request, service: ChatService) -> dict[str, str]:
     origin = request.headers.get("origin")
     if origin and origin.rstrip("/") in service.settings.allowed_origins:
         return {"Access-Control-Allow-Origin": origin.rstrip("/"), "Vary": "Origin"}
@@ -20,7 +20,7 @@ def _cors(request: Request, service: ChatService) -> dict[str, str]:
 
 async def reference(request: Request) -> Response:
     service: ChatService = request.app.state.chat
-    headers = {**_cors(request, service), "Cache-Control": "public, max-age=300"}
+    headers = {**cors_headers(request, service), "Cache-Control": "public, max-age=300"}
     return JSONResponse(service.reference().public(), headers=headers)
 
 
@@ -55,5 +55,5 @@ async def status(request: Request) -> Response:
             "estimated_wait_s": wait,
             "next_opening": None if is_open or hours is None else hours.next_opening_iso(now),
         },
-        headers={**_cors(request, service), "Cache-Control": "no-store"},
+        headers={**cors_headers(request, service), "Cache-Control": "no-store"},
     )

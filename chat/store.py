@@ -345,6 +345,9 @@ class ConversationStore:
                 .values(visitor_away_since=at)
             )
 
+    async def set_ui_language(self, conversation_id: str, language: str) -> bool:
+        return await self._update(conversation_id, (), ui_language=language)
+
     async def renew_token(self, conversation_id: str, token_hash: str) -> bool:
         return await self._update(conversation_id, (), token_hash=token_hash)
 

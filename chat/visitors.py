@@ -101,6 +101,7 @@ class VisitorCommands(Commands):
                 alias=alias(),
                 language=start.language,
                 also_languages=",".join(start.also_languages),
+                ui_language=start.page_language,
                 region=start.region,
                 audience=start.audience,
                 urgent=start.urgent,
@@ -121,6 +122,9 @@ class VisitorCommands(Commands):
             raise invalid(
                 "resume", {"last_seq": f"past the end of this conversation (its last seq is {conv.next_seq})"}
             )
+        if resume.page_language is not None and resume.page_language != conv.ui_language:
+            await self.store.set_ui_language(conv.id, resume.page_language)
+            conv.ui_language = resume.page_language
         conn.conversation_id, conn.language, conn.state = conv.id, conv.language, conv.state
         conn.outbox.send(wire.resumed(conv.id, conv.state))
         if conv.state == S.CLOSED:
@@ -193,6 +197,11 @@ class VisitorCommands(Commands):
             conv = await self.store.get(conn.conversation_id)
             if conv is not None and conv.adviser_id:
                 await self.fanout.publish(Typing(conv.id, conv.adviser_id, "visitor"))
+
+    async def page_language(self, conn: VisitorConn, language: str) -> None:
+        """The visitor switched the page's language: notices from now on are written in it."""
+        conv = await self._conversation(conn, "page_language")
+        await self.store.set_ui_language(conv.id, language)
 
     async def leave(self, conn: VisitorConn) -> None:
         conv = await self._conversation(conn, "leave")

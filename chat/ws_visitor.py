@@ -9,7 +9,7 @@ from starlette.responses import JSONResponse
 from starlette.websockets import WebSocket
 
 from chat import metrics
-from chat.frames import VISITOR_TYPES, parse_resume, parse_start, parse_text
+from chat.frames import VISITOR_TYPES, parse_page_language, parse_resume, parse_start, parse_text
 from chat.hub import VisitorConn
 from chat.origin import origin_allowed
 from chat.outbox import WS_1008_POLICY, Outbox
@@ -62,13 +62,15 @@ async def visitor_session(websocket: WebSocket, service: ChatService, address: s
         if kind == "start":
             await visitors.start(conn, parse_start(data, reference.codes("languages"), reference.codes("regions")))
         elif kind == "resume":
-            await visitors.resume(conn, parse_resume(data))
+            await visitors.resume(conn, parse_resume(data, reference.codes("languages")))
         elif kind == "message":  # when ``submit`` could not take it: no open conversation here
             await visitors.message(conn, parse_text(data, max_chars, with_conversation=False))
         elif kind == "typing":
             await visitors.typing(conn)
         elif kind == "leave":
             await visitors.leave(conn)
+        elif kind == "page_language":
+            await visitors.page_language(conn, parse_page_language(data, reference.codes("languages")))
 
     def submit(kind: str, data: dict[str, Any]) -> asyncio.Future[None] | None:
         if kind != "message":

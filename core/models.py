@@ -84,6 +84,9 @@ class Conversation(SQLModel, table=True):
     alias: str = Field(max_length=40)
     language: str = Field(max_length=8)
     also_languages: str = Field(default="", max_length=100)
+    ui_language: str | None = Field(
+        default=None, max_length=8, description="the language of the visitor's page; system notices are written in it"
+    )
     region: str | None = Field(default=None, max_length=4)
     audience: str = Field(max_length=32)
     urgent: bool = Field(default=False)
@@ -259,3 +262,14 @@ class Diversion(SQLModel, table=True):
     created_at: datetime = Field(sa_column=_ts())
     until: datetime = Field(sa_column=sa.Column(sa.DateTime(timezone=True), nullable=False, index=True))
     ended_at: datetime | None = Field(default=None, sa_column=_ts(True))
+
+
+class VisitorFeedback(SQLModel, table=True):
+    """The after-chat question "did you get help?", counted per day and answer only: no conversation,
+    time of day or anything else that could tie an answer to a chat (``0007``)."""
+
+    __tablename__ = "visitor_feedback"
+
+    day: date = Field(primary_key=True, description="Europe/Oslo date the answer was given")
+    answer: str = Field(primary_key=True, max_length=8, description="yes or no")
+    count: int = Field(default=0)

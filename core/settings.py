@@ -60,6 +60,8 @@ class Settings:
     opening_hours: str | None = None
     closed_dates: tuple[str, ...] = ()
     transcript_retention_hours: int = 72
+    # Named in the visitor's privacy notice as responsible for the chat (chat/locale, privacy_responsible).
+    privacy_controller: str = "IMDi (Integrerings- og mangfoldsdirektoratet)"
     stats_min_count: int = 5
     secret_key: str = DEV_SECRET
     # Limits of the wire contract (docs/protocol.md §1.7).
@@ -152,6 +154,8 @@ class Settings:
             opening_hours=env.get("NORA_OPENING_HOURS", "").strip() or None,
             closed_dates=_list(env, "NORA_CLOSED_DATES"),
             transcript_retention_hours=_int(env, "NORA_TRANSCRIPT_RETENTION_HOURS", 72),
+            privacy_controller=env.get("NORA_PRIVACY_CONTROLLER", "").strip()
+            or "IMDi (Integrerings- og mangfoldsdirektoratet)",
             stats_min_count=_int(env, "NORA_STATS_MIN_COUNT", 5, minimum=1),
             secret_key=secret or DEV_SECRET,
             max_frame_bytes=_int(env, "NORA_MAX_FRAME_BYTES", 16 * 1024, minimum=1024),

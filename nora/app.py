@@ -29,7 +29,8 @@ from admin import (
     supervisor,
     users,
 )
-from chat import public_api
+from chat import feedback, public_api
+from chat import page as visitor_page
 from chat.broker import Broker
 from chat.outbox import KeepRawSend
 from chat.ws_adviser import adviser_socket
@@ -75,7 +76,7 @@ def web_routes() -> list[BaseRoute]:
     """The visitor widget (``chat/web``), the agent console and supervisor dashboard (``admin/web``)."""
     routes: list[BaseRoute] = []
     for package, pages in (
-        ("chat", {"/": "index.html"}),
+        ("chat", {}),  # "/" is chat.page.widget: the page in the visitor's language
         ("admin", {"/console": "console.html", "/supervisor": "supervisor.html"}),
     ):
         root = WEB_ROOT / package / "web"
@@ -109,6 +110,9 @@ def create_app(
         Route("/metrics", ops.metrics),
         Route("/api/v1/reference", public_api.reference),
         Route("/api/v1/status", public_api.status),
+        Route("/", visitor_page.widget),
+        Route("/api/v1/texts", visitor_page.texts),
+        Route("/api/v1/feedback", feedback.feedback, methods=["POST"]),
         Route("/api/v1/auth/login", auth.login, methods=["POST"]),
         Route("/api/v1/auth/logout", auth.logout, methods=["POST"]),
         Route("/api/v1/me", auth.me),

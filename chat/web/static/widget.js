@@ -7,16 +7,14 @@
 // - quick exit (button, Esc twice within 1 s, Shift three times within 5 s) ends the chat,
 //   forgets everything, blanks the page and replaces it with a neutral site.
 
-import { STRINGS } from "./i18n.js";
-
 const $ = (id) => document.getElementById(id);
+const SVG_NS = "http://www.w3.org/2000/svg";
 
 // The neutral site is configured in one place: the quick-exit link's href in index.html.
 const QUICK_EXIT = $("quick-exit");
 const NEUTRAL_URL = QUICK_EXIT.getAttribute("href");
 
 const STORE_KEY = "nora-chat.conversation"; // sessionStorage: {token, language, rtl}
-const UI_KEY = "nora-chat.ui"; // sessionStorage: the page language
 const TYPING_SEND_EVERY_MS = 3000;
 const TYPING_SHOW_MS = 5000;
 const BACKOFF_MS = [500, 1000, 2000, 4000, 8000, 15000];
@@ -26,7 +24,8 @@ const SHIFT_WINDOW_MS = 5000;
 const EMERGENCY_CODES = ["emergency_police", "child_helpline"];
 
 const S = freshState();
-S.ui = "nb";
+S.ui = "nb"; // the page language, as the server chose it (?lang=, Accept-Language, nb)
+S.texts = null; // GET /api/v1/texts for S.ui (embedded in the page at first)
 S.ref = null;
 
 function freshState() {
@@ -53,15 +52,28 @@ function freshState() {
     holdUntil: 0, // rate limited: send nothing new before this time
     wasDisconnected: false,
     ended: null, // {reason, next_opening, help_lines}
+    feedbackGiven: false,
   };
 }
 
 // ------------------------------------------------------------------ text
 
+// Every text comes from the server's catalogue (chat/locale/<lang>/visitor.po). A key it lacks shows
+// as ⟦key⟧ (and one the language lacks arrives marked "[en] "): never silently in another language.
 function t(key, vars = {}) {
-  const table = STRINGS[S.ui] || STRINGS.nb;
-  const text = table[key] ?? STRINGS.nb[key] ?? key;
-  return text.replace(/\{(\w+)\}/g, (whole, name) => (name in vars ? String(vars[name]) : whole));
+  const table = S.texts?.texts || {};
+  const text = table[key] ?? `⟦${key}⟧`;
+  const facts = S.texts?.facts || {};
+  const values = { hours: facts.retention_hours, controller: facts.controller, ...vars };
+  return text.replace(/\{(\w+)\}/g, (whole, name) => (values[name] !== undefined ? String(values[name]) : whole));
+}
+
+function has(key) {
+  return Boolean(S.texts?.texts && key in S.texts.texts);
+}
+
+function pageDir() {
+  return S.texts?.dir || "ltr";
 }
 
 function label(entry) {
@@ -74,16 +86,9 @@ function languageEntry(code) {
   return S.ref?.languages.find((l) => l.code === code) || null;
 }
 
-function languageLabel(entry) {
-  const local = label(entry);
-  return entry.native && entry.native !== local ? `${entry.native} (${local})` : local;
-}
-
-/** "<native name> (<name in the page language>)", the native part isolated for bidi and tagged with its language. */
+/** A language by its own name, tagged with its language so screen readers say it right. */
 function languageLabelNode(entry, forId) {
-  const local = label(entry);
-  if (!entry.native || entry.native === local) return el("label", { for: forId, text: local });
-  return el("label", { for: forId }, el("bdi", { lang: entry.code, text: entry.native }), ` (${local})`);
+  return el("label", { for: forId, lang: entry.code, dir: entry.rtl ? "rtl" : "ltr", text: entry.native || entry.code });
 }
 
 function el(tag, props = {}, ...children) {
@@ -99,29 +104,65 @@ function el(tag, props = {}, ...children) {
   return node;
 }
 
+/** The ⓘ of system lines as an inline SVG: the character itself is missing from common Linux fonts. */
+function infoIcon() {
+  const svg = document.createElementNS(SVG_NS, "svg");
+  svg.setAttribute("viewBox", "0 0 20 20");
+  svg.setAttribute("width", "16");
+  svg.setAttribute("height", "16");
+  svg.setAttribute("class", "msg-icon");
+  svg.setAttribute("aria-hidden", "true");
+  svg.setAttribute("focusable", "false");
+  const circle = document.createElementNS(SVG_NS, "circle");
+  for (const [k, v] of Object.entries({ cx: 10, cy: 10, r: 8.5, fill: "none", stroke: "currentColor", "stroke-width": 1.6 })) {
+    circle.setAttribute(k, String(v));
+  }
+  const dot = document.createElementNS(SVG_NS, "circle");
+  for (const [k, v] of Object.entries({ cx: 10, cy: 6, r: 1.3, fill: "currentColor" })) dot.setAttribute(k, String(v));
+  const bar = document.createElementNS(SVG_NS, "path");
+  bar.setAttribute("d", "M10 9v6");
+  bar.setAttribute("stroke", "currentColor");
+  bar.setAttribute("stroke-width", "2");
+  bar.setAttribute("stroke-linecap", "round");
+  svg.append(circle, dot, bar);
+  return svg;
+}
+
 function formatWait(seconds) {
   if (seconds === null || seconds === undefined) return t("wait_unknown");
   if (seconds <= 0) return t("wait_none");
   if (seconds < 60) return t("wait_under_minute");
-  return t("wait_minutes", { n: Math.ceil(seconds / 60) });
+  return t("wait_minutes", { n: Math.max(2, Math.ceil(seconds / 60)) });
 }
 
-function locale() {
-  return S.ui === "nb" ? "nb-NO" : "en-GB";
+// Dates are built from the catalogue's words (weekday.1 … weekday.7, when_today …) and 24-hour
+// times in Europe/Oslo, so they read in the page language even where the browser has no locale data.
+const OSLO_PARTS = new Intl.DateTimeFormat("en-GB", {
+  timeZone: "Europe/Oslo", year: "numeric", month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit",
+  weekday: "short", hourCycle: "h23",
+});
+const WEEKDAYS = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
+
+function osloParts(date) {
+  const parts = Object.fromEntries(OSLO_PARTS.formatToParts(date).map((p) => [p.type, p.value]));
+  return { day: `${parts.year}-${parts.month}-${parts.day}`, weekday: WEEKDAYS.indexOf(parts.weekday) + 1, time: `${parts.hour}:${parts.minute}` };
 }
 
 function formatWhen(iso) {
   const date = new Date(iso);
   if (Number.isNaN(date.getTime())) return iso;
-  return new Intl.DateTimeFormat(locale(), {
-    weekday: "long", day: "numeric", month: "long", hour: "2-digit", minute: "2-digit", timeZone: "Europe/Oslo",
-  }).format(date);
+  const when = osloParts(date);
+  const today = osloParts(new Date());
+  const tomorrow = osloParts(new Date(Date.now() + 24 * 3600 * 1000));
+  if (when.day === today.day) return t("when_today", { time: when.time });
+  if (when.day === tomorrow.day) return t("when_tomorrow", { time: when.time });
+  return t("when_day", { day: t(`weekday.${when.weekday}`), time: when.time });
 }
 
 function formatTime(iso) {
   const date = iso ? new Date(iso) : new Date();
   if (Number.isNaN(date.getTime())) return "";
-  return new Intl.DateTimeFormat(locale(), { hour: "2-digit", minute: "2-digit" }).format(date);
+  return new Intl.DateTimeFormat("en-GB", { hour: "2-digit", minute: "2-digit", hourCycle: "h23" }).format(date);
 }
 
 // In a conversation in a right-to-left language, message texts are dir="rtl" unless their first strong
@@ -133,7 +174,7 @@ function textDir(text) {
   return !first || RTL_LETTER.test(first[0]) ? "rtl" : "ltr";
 }
 
-// The page's own texts (nb, en) run left to right even inside a right-to-left chat area.
+// The page's own texts run in the page's direction even inside a chat area in another direction.
 const UI_TEXT_IDS = ["chat-head", "connection", "typing", "enter-hint", "leave-confirm", "ended"];
 
 function newClientId() {
@@ -175,29 +216,62 @@ function forgetStore() {
 // ------------------------------------------------------------------ static texts and page language
 
 function applyStatic() {
-  document.documentElement.lang = S.ui;
+  const root = document.documentElement;
+  root.lang = S.ui;
+  root.dir = pageDir();
   document.title = t("page_title");
   for (const node of document.querySelectorAll("[data-i18n]")) node.textContent = t(node.dataset.i18n);
   for (const node of document.querySelectorAll("[data-i18n-placeholder]")) {
     node.setAttribute("placeholder", t(node.dataset.i18nPlaceholder));
   }
-  $("ui-lang").setAttribute("aria-label", t("ui_language"));
-  for (const button of document.querySelectorAll("[data-ui-lang]")) {
-    button.setAttribute("aria-pressed", String(button.dataset.uiLang === S.ui));
+  $("ui-lang").value = S.ui;
+  for (const id of UI_TEXT_IDS) {
+    $(id).dir = pageDir();
+    $(id).lang = S.ui;
   }
 }
 
-function setUiLanguage(code) {
-  if (!STRINGS[code]) return;
-  S.ui = code;
+function readEmbeddedTexts() {
   try {
-    sessionStorage.setItem(UI_KEY, code);
+    const data = JSON.parse($("nora-texts").textContent);
+    if (data && data.texts) {
+      S.texts = data;
+      S.ui = data.language;
+    }
   } catch {
-    /* ignore */
+    /* no embedded texts: loadTexts() below asks the server */
   }
+}
+
+async function loadTexts(code) {
+  const response = await fetch(`/api/v1/texts?lang=${encodeURIComponent(code)}`, {
+    headers: { Accept: "application/json" }, credentials: "omit",
+  });
+  if (!response.ok) throw new Error(`texts ${response.status}`);
+  return response.json();
+}
+
+async function setUiLanguage(code) {
+  if (code === S.ui && S.texts) return;
+  let data;
+  try {
+    data = await loadTexts(code);
+  } catch {
+    $("ui-lang").value = S.ui;
+    showGlobalError(t("error.unavailable"));
+    return;
+  }
+  S.texts = data;
+  S.ui = data.language;
+  // The address keeps the choice, so a reload (which resumes the chat) shows the same language.
+  const url = new URL(location.href);
+  url.searchParams.set("lang", S.ui);
+  history.replaceState(history.state, "", url);
+  if (S.live) send({ type: "page_language", page_language: S.ui });
   applyStatic();
   renderReference();
   renderStatus();
+  renderSwitchOffer();
   renderChatHead();
   relabelMessages();
   renderEnded();
@@ -222,37 +296,26 @@ function renderReference() {
   const languageSelect = $("language");
   fillSelect(
     languageSelect,
-    S.ref.languages.map((l) => el("option", { value: l.code, lang: l.code, text: languageLabel(l) })),
-    languageSelect.value || "nb",
+    S.ref.languages.map((l) => el("option", { value: l.code, lang: l.code, dir: l.rtl ? "rtl" : "ltr", text: l.native || l.code })),
+    languageSelect.value || (languageEntry(S.ui) ? S.ui : "nb"),
   );
 
   const regionSelect = $("region");
   fillSelect(regionSelect, [
     el("option", { value: "", text: t("region_choose") }),
-    ...S.ref.regions.map((r) => el("option", { value: r.code, text: label(r) })),
+    ...S.ref.regions.map((r) => el("option", { value: r.code, lang: "nb", text: r.name?.nb || r.code })),
     el("option", { value: "none", text: t("region_none") }),
   ]);
 
-  const audienceBox = $("audience-choices");
-  const checked = audienceBox.querySelector("input:checked")?.value ?? "youth";
-  audienceBox.replaceChildren(
-    ...S.ref.audiences.map((a) => {
-      const id = `audience-${a.code}`;
-      return el(
-        "div",
-        { className: "choice" },
-        el("input", { type: "radio", name: "audience", id, value: a.code, checked: a.code === checked }),
-        el("label", { for: id, text: capitalise(label(a)) }),
-      );
-    }),
+  const audienceSelect = $("audience");
+  fillSelect(
+    audienceSelect,
+    S.ref.audiences.map((a) => el("option", { value: a.code, text: has(`audience.${a.code}`) ? t(`audience.${a.code}`) : label(a) })),
+    audienceSelect.value || "youth",
   );
 
   renderAlsoLanguages();
   renderHelpLines();
-}
-
-function capitalise(text) {
-  return text ? text.charAt(0).toLocaleUpperCase(locale()) + text.slice(1) : text;
 }
 
 function renderAlsoLanguages() {
@@ -275,14 +338,49 @@ function renderAlsoLanguages() {
   );
 }
 
+/** Chose a chat language other than the page's: offer, in that language, to show the page in it. */
+function renderSwitchOffer() {
+  const box = $("switch-offer");
+  const code = $("language").value;
+  const target = S.texts?.languages?.find((l) => l.code === code);
+  if (!target || code === S.ui) {
+    box.hidden = true;
+    return;
+  }
+  box.lang = target.code;
+  box.dir = target.dir;
+  $("switch-offer-text").textContent = target.offer;
+  $("switch-offer-yes").textContent = target.offer_yes;
+  box.hidden = false;
+}
+
+// Help-line hours are data an administrator writes ("24/7", "weekdays 9–16", "daily 14–22"): the
+// usual shapes are said in the page language; anything else is shown as written.
+const HOURS = [
+  [/^24\/7$/i, "hours_always"],
+  [/^24\/7 \(phone\)$/i, "hours_always_phone"],
+  [/^weekdays (\d{1,2})\s*[–-]\s*(\d{1,2})$/i, "hours_weekdays"],
+  [/^daily (\d{1,2})\s*[–-]\s*(\d{1,2})$/i, "hours_daily"],
+];
+
+function hoursText(hours) {
+  for (const [pattern, key] of HOURS) {
+    const match = String(hours).trim().match(pattern);
+    if (match) return { text: t(key, { from: match[1], to: match[2] }), local: true };
+  }
+  return { text: hours, local: false };
+}
+
 function helpLineItem(line, urgent) {
   const digits = String(line.number).replace(/[^0-9+]/g, "");
+  const named = has(`help.${line.code}`);
+  const hours = line.hours ? hoursText(line.hours) : null;
   return el(
     "li",
     { className: urgent ? "help-line help-line-urgent" : "help-line" },
-    el("a", { className: "help-number", href: `tel:${digits}`, text: line.number }),
-    el("span", { className: "help-name", text: label(line) }),
-    line.hours ? el("span", { className: "help-hours", text: line.hours }) : null,
+    el("a", { className: "help-number", href: `tel:${digits}`, dir: "ltr", text: line.number }),
+    el("span", { className: "help-name", lang: named ? null : "nb", text: named ? t(`help.${line.code}`) : label(line) }),
+    hours ? el("span", { className: "help-hours", lang: hours.local ? null : "en", text: hours.text }) : null,
   );
 }
 
@@ -294,6 +392,7 @@ function renderHelpLines() {
   const rest = lines.filter((l) => !EMERGENCY_CODES.includes(l.code));
   $("help-lines-more").replaceChildren(...rest.map((l) => helpLineItem(l, false)));
   $("more-help").hidden = rest.length === 0;
+  $("closed-help").replaceChildren(...lines.map((l, i) => helpLineItem(l, i === 0)));
 }
 
 function regionChoice() {
@@ -347,6 +446,7 @@ function renderStatus() {
     box.replaceChildren(el("span", { text: t("status_failed") }));
     return;
   }
+  renderClosed(!status.open, status.next_opening);
   const parts = [];
   if (!status.open) {
     box.classList.add("status-closed");
@@ -360,6 +460,14 @@ function renderStatus() {
   box.replaceChildren(...parts);
 }
 
+/** Closed: said at the top with the next opening and the help lines, and Start cannot be pressed. */
+function renderClosed(closed, nextOpening) {
+  $("closed-banner").hidden = !closed;
+  $("closed-next").textContent = closed && nextOpening ? t("status_next_opening", { when: formatWhen(nextOpening) }) : "";
+  $("start-button").disabled = closed || S.phase !== "setup";
+  $("start-closed-hint").hidden = !closed;
+}
+
 // ------------------------------------------------------------------ starting
 
 function showFieldError(id, key) {
@@ -367,7 +475,7 @@ function showFieldError(id, key) {
   node.textContent = key ? t(key) : "";
   node.hidden = !key;
   node.dataset.key = key || "";
-  const target = id === "audience" ? $("audience-fieldset") : $(id);
+  const target = $(id);
   if (key) target.setAttribute("aria-invalid", "true");
   else target.removeAttribute("aria-invalid");
 }
@@ -376,7 +484,7 @@ function onStart(event) {
   event.preventDefault();
   hideGlobalError();
   const region = regionChoice();
-  const audience = document.querySelector("input[name=audience]:checked")?.value;
+  const audience = $("audience").value;
   showFieldError("region", region === undefined ? "region_required" : null);
   showFieldError("audience", audience ? null : "audience_required");
   if (region === undefined) {
@@ -384,7 +492,7 @@ function onStart(event) {
     return;
   }
   if (!audience) {
-    document.querySelector("input[name=audience]")?.focus();
+    $("audience").focus();
     return;
   }
   const language = $("language").value;
@@ -397,6 +505,7 @@ function onStart(event) {
     audience,
     urgent: $("urgent").checked,
     also_languages: [...document.querySelectorAll("input[name=also_languages]:checked")].map((i) => i.value),
+    page_language: S.ui,
   };
   S.phase = "connecting";
   showChat();
@@ -432,7 +541,7 @@ function connect() {
   S.ws = ws;
   ws.addEventListener("open", () => {
     if (S.ws !== ws) return;
-    if (S.token) send({ type: "resume", token: S.token, last_seq: S.lastSeq });
+    if (S.token) send({ type: "resume", token: S.token, last_seq: S.lastSeq, page_language: S.ui });
     else if (S.pendingStart) send(S.pendingStart);
   });
   ws.addEventListener("message", (event) => {
@@ -553,7 +662,7 @@ function handleError(frame) {
   if (frame.ref === "start") {
     resetConversation();
     showSetup();
-    showGlobalError(t("error_generic", { message: frame.message || frame.code }));
+    showGlobalError(errorText(frame.code));
     refreshStatus();
     return;
   }
@@ -575,7 +684,15 @@ function handleError(frame) {
     if (refused) markRefused(refused.el);
     sendNext();
   }
-  showConnection(t("error_generic", { message: frame.message || frame.code }), true);
+  showConnection(errorText(frame.code), true);
+}
+
+/** The server's error codes in the page language (its own message is English, for developers). */
+function errorText(code) {
+  if (code === "rate_limited" || code === "too_many_connections") return t("error.busy");
+  if (code === "unavailable") return t("error.unavailable");
+  if (code === "not_found") return t("error.ended");
+  return t("error.generic");
 }
 
 // ------------------------------------------------------------------ transcript
@@ -593,7 +710,7 @@ function buildMessage(message) {
       "li",
       { className: "msg msg-system", dataset: { sender, event: message.event || "" } },
       el("span", { className: "visually-hidden msg-sender", text: `${senderName(sender)}: ` }),
-      el("span", { className: "msg-icon", "aria-hidden": "true", text: "ⓘ" }),
+      infoIcon(),
       el("p", { className: "msg-text", dir: "auto", text: message.text || "" }),
     );
   }
@@ -605,7 +722,7 @@ function buildMessage(message) {
   });
   const meta = el(
     "p",
-    { className: "msg-meta", dir: "ltr", lang: S.ui },
+    { className: "msg-meta", dir: pageDir(), lang: S.ui },
     el("span", { className: "msg-sender", text: senderName(sender) }),
     el("span", { className: "msg-time", text: formatTime(message.sent_at) }),
     sender === "visitor" ? el("span", { className: "msg-state" }) : null,
@@ -628,7 +745,10 @@ function relabelMessages() {
     const name = node.querySelector(".msg-sender");
     if (name) name.textContent = sender === "system" ? `${senderName(sender)}: ` : senderName(sender);
     const meta = node.querySelector(".msg-meta");
-    if (meta) meta.lang = S.ui;
+    if (meta) {
+      meta.lang = S.ui;
+      meta.dir = pageDir();
+    }
     if (sender === "visitor") setDelivery(node, node.dataset.state === "pending");
   }
 }
@@ -718,8 +838,8 @@ function markRefused(node) {
 }
 
 function scrollToEnd() {
-  const list = $("transcript");
-  list.scrollTop = list.scrollHeight;
+  const box = $("transcript-log");
+  box.scrollTop = box.scrollHeight;
 }
 
 function onSend(event) {
@@ -773,7 +893,8 @@ function showSetup() {
   $("setup").hidden = false;
   $("chat").hidden = true;
   $("ended").hidden = true;
-  $("start-button").disabled = false;
+  const status = S.status && typeof S.status === "object" ? S.status : null;
+  renderClosed(Boolean(status && !status.open), status?.next_opening);
 }
 
 function showChat() {
@@ -781,10 +902,15 @@ function showChat() {
   document.body.classList.add("in-chat");
   $("setup").hidden = true;
   $("ended").hidden = true;
+  $("closed-banner").hidden = true;
   const chat = $("chat");
   chat.hidden = false;
   chat.dir = S.rtl ? "rtl" : "ltr";
-  for (const id of UI_TEXT_IDS) $(id).dir = "ltr";
+  chat.lang = S.language || S.ui;
+  for (const id of UI_TEXT_IDS) {
+    $(id).dir = pageDir();
+    $(id).lang = S.ui;
+  }
   const box = $("message");
   box.dir = S.rtl ? "rtl" : "auto";
   if (S.language) box.lang = S.language;
@@ -802,13 +928,14 @@ function renderChatHead() {
   const name = S.adviser?.name || t("adviser_generic");
   if (S.phase === "assigned") {
     heading.textContent = t("heading_assigned", { name });
-    const service = S.adviser?.service ? t(`service_${S.adviser.service}`) : "";
+    const service = S.adviser?.service && has(`service.${S.adviser.service}`) ? t(`service.${S.adviser.service}`) : "";
     status.textContent = service ? t("assigned_status", { name, service }) : "";
   } else if (S.phase === "queued") {
     heading.textContent = t("heading_queued");
-    const parts = [];
+    const parts = [t("queue_welcome")];
     if (S.queue && Number.isInteger(S.queue.position)) parts.push(t("queue_position", { n: S.queue.position }));
-    if (S.queue) parts.push(t("queue_wait", { wait: formatWait(S.queue.estimated_wait_s) }));
+    if (S.queue) parts.push(t("wait_estimate", { wait: formatWait(S.queue.estimated_wait_s) }));
+    if (S.queue && S.queue.estimated_wait_s) parts.push(t("queue_honest"));
     parts.push(t("queue_write_meanwhile"));
     status.textContent = parts.join(" ");
   } else if (S.phase === "connecting") {
@@ -874,15 +1001,39 @@ function endChat(frame) {
 
 function renderEnded() {
   if (!S.ended) return;
-  const key = `closed_${S.ended.reason}`;
-  $("ended-reason").textContent = STRINGS.nb[key] ? t(key) : t("closed_other");
+  const reason = S.ended.reason;
+  $("ended-reason").textContent = has(`closed.${reason}`) ? t(`closed.${reason}`) : t("closed.other");
+  const closedHours = reason === "closed_hours";
+  // Closed before it started: the next opening instead of what happens to a conversation.
   const next = $("ended-next");
-  next.hidden = !S.ended.next_opening;
-  next.textContent = S.ended.next_opening ? t("status_next_opening", { when: formatWhen(S.ended.next_opening) }) : "";
+  next.textContent = closedHours
+    ? S.ended.next_opening ? t("status_next_opening", { when: formatWhen(S.ended.next_opening) }) : ""
+    : t("ended_next");
+  next.hidden = !next.textContent;
+  $("feedback").hidden = closedHours;
+  $("feedback-buttons").hidden = S.feedbackGiven;
+  $("feedback-thanks").hidden = !S.feedbackGiven;
+  const lines = S.ended.help_lines || S.ref?.help_lines || [];
   const help = $("ended-help");
-  const lines = S.ended.help_lines || (S.ended.reason === "closed_hours" ? S.ref?.help_lines : null);
-  help.hidden = !lines?.length;
-  help.replaceChildren(...(lines || []).map((l, i) => helpLineItem(l, i === 0)));
+  help.hidden = !lines.length;
+  help.replaceChildren(...lines.map((l, i) => helpLineItem(l, i === 0)));
+}
+
+/** "Did you get help?" — one answer, counted per day only, never tied to the chat. */
+async function onFeedback(answer) {
+  if (S.feedbackGiven) return;
+  S.feedbackGiven = true;
+  renderEnded();
+  try {
+    await fetch("/api/v1/feedback", {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      credentials: "omit",
+      body: JSON.stringify({ answer }),
+    });
+  } catch {
+    /* an answer lost on a bad connection is not worth bothering the visitor about */
+  }
 }
 
 function resetConversation() {
@@ -890,7 +1041,7 @@ function resetConversation() {
   clearTimeout(S.reconnectTimer);
   clearTimeout(S.retryTimer);
   clearTimeout(S.typingTimer);
-  const keep = { ui: S.ui, ref: S.ref, status: S.status };
+  const keep = { ui: S.ui, texts: S.texts, ref: S.ref, status: S.status };
   Object.assign(S, freshState(), keep);
   $("transcript").replaceChildren();
   $("typing").textContent = "";
@@ -963,7 +1114,7 @@ function forget() {
   clearTimeout(S.reconnectTimer);
   clearTimeout(S.retryTimer);
   clearTimeout(S.typingTimer);
-  Object.assign(S, freshState(), { ui: S.ui, ref: S.ref });
+  Object.assign(S, freshState(), { ui: S.ui, texts: S.texts, ref: S.ref });
   $("transcript").replaceChildren();
   $("message").value = "";
   $("setup").reset();
@@ -999,7 +1150,7 @@ function onPageShow(event) {
   document.documentElement.classList.remove("exited");
   exited = false;
   dropSocket();
-  Object.assign(S, freshState(), { ui: S.ui, ref: S.ref });
+  Object.assign(S, freshState(), { ui: S.ui, texts: S.texts, ref: S.ref });
   $("transcript").replaceChildren();
   hideConnection();
   hideGlobalError();
@@ -1027,19 +1178,24 @@ function bind() {
   QUICK_EXIT.addEventListener("click", quickExit);
   document.addEventListener("keydown", onKeyDown, true);
   window.addEventListener("pageshow", onPageShow);
-  for (const button of document.querySelectorAll("[data-ui-lang]")) {
-    button.addEventListener("click", () => setUiLanguage(button.dataset.uiLang));
-  }
+  $("ui-lang").addEventListener("change", () => setUiLanguage($("ui-lang").value));
   $("setup").addEventListener("submit", onStart);
   $("language").addEventListener("change", () => {
     renderAlsoLanguages();
+    renderSwitchOffer();
     refreshStatus();
+  });
+  $("switch-offer-yes").addEventListener("click", async () => {
+    await setUiLanguage($("language").value);
+    $("language").focus();
   });
   $("region").addEventListener("change", () => {
     if (regionChoice() !== undefined) showFieldError("region", null);
     refreshStatus();
   });
-  $("audience-choices").addEventListener("change", () => showFieldError("audience", null));
+  $("audience").addEventListener("change", () => showFieldError("audience", null));
+  $("feedback-yes").addEventListener("click", () => onFeedback("yes"));
+  $("feedback-no").addEventListener("click", () => onFeedback("no"));
   $("composer").addEventListener("submit", onSend);
   $("message").addEventListener("keydown", onComposerKey);
   $("message").addEventListener("input", onComposerInput);
@@ -1057,11 +1213,15 @@ function bind() {
 }
 
 async function init() {
-  try {
-    const stored = sessionStorage.getItem(UI_KEY);
-    if (stored && STRINGS[stored]) S.ui = stored;
-  } catch {
-    /* ignore */
+  readEmbeddedTexts();
+  if (!S.texts) {
+    try {
+      const wanted = new URLSearchParams(location.search).get("lang") || document.documentElement.lang || "nb";
+      S.texts = await loadTexts(wanted);
+      S.ui = S.texts.language;
+    } catch {
+      /* the page keeps the texts the server wrote into it */
+    }
   }
   applyStatic();
   bind();
