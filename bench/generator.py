@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed
+from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.typing import Origin
 
 from bench.checks import Outgoing, Sent, View
@@ -29,6 +29,7 @@ from bench.scenarios import Scenario
 
 now = time.monotonic
 START = {"type": "start", "language": "nb", "region": "03", "audience": "youth"}
+WS_1012_SERVICE_RESTART = 1012
 
 
 class RunFailure(Exception):
@@ -83,6 +84,8 @@ class Stats:
     latency_v2a: list[float] = field(default_factory=list)
     latency_a2v: list[float] = field(default_factory=list)
     ack_times: list[float] = field(default_factory=list)
+    restart_closes: int = 0  # sockets the server closed with 1012 (a rolling restart), each rejoined
+    rejoin_s: list[float] = field(default_factory=list)  # from such a close until the socket works again
 
     def acks_in_last_5s(self) -> int:
         t = now() - 5
@@ -368,6 +371,8 @@ class Visitor:
         self.t_start = 0.0
         self.t_assigned: float | None = None
         self.slots: asyncio.Semaphore | None = None
+        self.rejoining = False
+        self.tasks: set[asyncio.Task[None]] = set()
 
     def out(self) -> Outgoing:
         assert self.cid is not None
@@ -420,8 +425,8 @@ class Visitor:
                     gen.conv(self.cid).visitor = self
                     self.started.set()
                 elif kind == "assigned":
-                    if self.replaying:
-                        self.replaying = False
+                    if self.replaying or self.rejoining:
+                        self.replaying = self.rejoining = False
                         await self.resend()
                         self.connected.set()
                     elif self.t_assigned is None:
@@ -437,8 +442,26 @@ class Visitor:
         except ConnectionClosed:
             pass
         if not self.dropping and not gen.closing:
+            if ws.close_code == WS_1012_SERVICE_RESTART and self.cid is not None:
+                rejoin(self, self.rejoin())
+                return
             gen.stats.closed_unexpectedly += 1
             gen.stats.errors[f"{self.role}_socket_closed:{ws.close_code}:{ws.close_reason or ''}"] += 1
+
+    async def rejoin(self) -> None:
+        """Told to reconnect (1012, a rolling restart): connect again (through the load balancer, to
+        another instance) and resume from the last seq seen in a row. What arrives is not a replay for
+        the checks: a seq seen twice or out of order after a restart counts."""
+        t0 = now()
+        self.gen.stats.restart_closes += 1
+        self.connected.clear()
+        self.rejoining = True
+        await reconnect(self.connect)
+        assert self.cid is not None
+        last = self.gen.convs[self.cid].vview.contiguous()
+        await self.send({"type": "resume", "token": self.token, "last_seq": last})
+        await asyncio.wait_for(self.connected.wait(), 30)
+        self.gen.stats.rejoin_s.append(now() - t0)
 
     async def resend(self) -> None:
         for sent in list(self.out().by_client.values()):
@@ -481,6 +504,7 @@ class Adviser:
         self.dropping = False
         self.resuming = False
         self.capacity = gen.s.capacity
+        self.tasks: set[asyncio.Task[None]] = set()
 
     def wake(self, cid: str) -> None:
         slots = self.slots.get(cid)
@@ -544,8 +568,32 @@ class Adviser:
         except ConnectionClosed:
             pass
         if not self.dropping and not gen.closing:
+            if ws.close_code == WS_1012_SERVICE_RESTART:
+                rejoin(self, self.rejoin())
+                return
             gen.stats.closed_unexpectedly += 1
             gen.stats.errors[f"{self.role}_socket_closed:{ws.close_code}:{ws.close_reason or ''}"] += 1
+
+    async def rejoin(self) -> None:
+        """Told to reconnect (1012): open the console socket again (its ``state`` brings every held
+        conversation) and resend what was not acknowledged."""
+        t0 = now()
+        self.gen.stats.restart_closes += 1
+        self.connected.clear()
+        await reconnect(self.connect)
+        self.gen.stats.rejoin_s.append(now() - t0)
+        await self.resend_unacked()
+
+    async def resend_unacked(self) -> None:
+        for cid in sorted(self.convs):
+            conv = self.gen.convs[cid]
+            for sent in list(conv.aout.by_client.values()):
+                if sent.seq is None:
+                    sent.resent += 1
+                    self.gen.stats.resent += 1
+                    await self.send(
+                        {"type": "message", "conversation_id": cid, "client_id": sent.client_id, "text": sent.text}
+                    )
 
     async def drop_and_resume(self, at: float) -> None:
         await asyncio.sleep(max(0.0, at - now()))
@@ -569,3 +617,24 @@ class Adviser:
                     await self.send(
                         {"type": "message", "conversation_id": cid, "client_id": sent.client_id, "text": sent.text}
                     )
+
+
+def rejoin(client: Visitor | Adviser, job: Any) -> None:
+    """Run a client's rejoin in a task of its own (the reader that saw the close is ending)."""
+    task = asyncio.ensure_future(job)
+    client.tasks.add(task)
+    task.add_done_callback(client.tasks.discard)
+
+
+async def reconnect(connect: Any, timeout: float = 30.0) -> None:
+    """``connect`` until it succeeds: right after a 1012 the balancer may not yet have taken the
+    instance out (its refusal, 503, is retried elsewhere by HAProxy; a refused connection too)."""
+    deadline = now() + timeout
+    while True:
+        try:
+            await connect()
+            return
+        except (OSError, InvalidStatus, TimeoutError):
+            if now() > deadline:
+                raise
+            await asyncio.sleep(0.1)

@@ -170,7 +170,7 @@ def table(scenarios: list[Scenario], runs: list[dict[str, Any]]) -> str:
                 f"| {_verdict(r)} | {_targets_cell(r.get('targets', {}))} |"
             )
         lines.append("")
-    burst = rows_for("burst")
+    burst = rows_for("burst") + rows_for("bursts")
     if burst:
         lines += [
             "| scenario | server | start->assigned p50 ms | p99 ms | max ms | longest wait with room s "

@@ -16,7 +16,7 @@ from typing import Any
 from bench.checks import check_conversation
 from bench.generator import Generator
 from bench.scenarios import Scenario
-from bench.servers import VENV_BIN, Deployment, proc_cpu_s
+from bench.servers import VENV_BIN, Deployment, Nora, proc_cpu_s
 
 now = time.monotonic
 
@@ -63,6 +63,8 @@ class Meter:
     async def __aenter__(self) -> Meter:
         self.t0 = now()
         self.cpu0 = self.dep.cpu_s()
+        self.pids0 = self.dep.pids
+        self.each0 = self.dep.cpu_each()
         self.db0 = await self.dep.db_cpu_snapshot()
         self.gen0 = proc_cpu_s(os.getpid())
         return self
@@ -70,6 +72,10 @@ class Meter:
     async def __aexit__(self, *exc: object) -> None:
         self.elapsed = now() - self.t0
         self.cpu = (self.dep.cpu_s() - self.cpu0) / self.elapsed
+        # Per process, when the processes are the same ones as at the start (not after a restart).
+        same = self.dep.pids == self.pids0
+        each = zip(self.each0, self.dep.cpu_each(), strict=True) if same else []
+        self.each = [(b - a) / self.elapsed for a, b in each]
         db1 = await self.dep.db_cpu_snapshot()
         self.db = sum(v - self.db0.get(pid, 0.0) for pid, v in db1.items()) / self.elapsed if db1 else None
         self.gen = (proc_cpu_s(os.getpid()) - self.gen0) / self.elapsed
@@ -179,6 +185,8 @@ async def run_one(
                 await _idle(scenario, dep, result)
             elif scenario.kind == "burst":
                 await _burst(scenario, dep, result, profile_dir, profile_mode)
+            elif scenario.kind == "bursts":
+                await _bursts(scenario, dep, result)
             else:
                 raise ValueError(f"unknown scenario kind {scenario.kind!r}")
     except Exception as exc:  # noqa: BLE001 - any failure of a run is reported as a failure of that run
@@ -263,7 +271,13 @@ async def _chat(
         await _until(gen.window[0])
         profiler = Profiler(dep, profile_dir, f"{s.name}-{dep.name}", s.duration_s, profile_mode)
         profiler.start()
+        restarts: list[float] = []
         async with Meter(dep) as meter:
+            if s.rolling and isinstance(dep, Nora):
+                await asyncio.sleep(2.0)
+                for index in range(len(dep.procs)):
+                    restarts.append(round(await dep.restart(index), 2))
+                    await asyncio.sleep(2.0)
             await _until(gen.window[1])
         await play
         profiles = profiler.finish()
@@ -302,6 +316,19 @@ async def _chat(
         )
         if result["delivered_per_s"]:
             result["cpu_ms_per_msg"] = round(1000 * meter.cpu / result["delivered_per_s"], 3)
+        if len(meter.each) > 1:
+            result["cpu_cores_each"] = [round(c, 3) for c in meter.each]
+        if s.rolling or st.restart_closes:
+            views = [v for c in frozen.values() for v in (c.vview, c.aview)]
+            result.update(
+                restarts_s=restarts,
+                restart_closes=st.restart_closes,
+                longest_rejoin_ms=round(1000 * max(st.rejoin_s, default=0.0), 1),
+                wire_duplicates=sum(v.wire_dups for v in views),
+                out_of_order=sum(v.out_of_order for v in views),
+                # acked and not stored as acked, or a seq a participant never saw
+                lost=sum(1 for f in failures if "never acked" in f or "acked as seq" in f or "never saw" in f),
+            )
         if profiles:
             result["profiles"] = profiles
         result["failures"] += _summarise_failures(failures)
@@ -406,6 +433,22 @@ async def _burst(
     finally:
         sampler.cancel()
         await gen.close_all()
+
+
+async def _bursts(s: Scenario, dep: Deployment, result: dict[str, Any]) -> None:
+    """The second client (``bench/burst_client.py``): starts 50 at a time, start -> assigned."""
+    from bench import burst_client
+
+    async with Meter(dep) as meter:
+        tally = await burst_client.run(dep.bases[0], dep.cookies, s.conversations, s.capacity)
+    result.update(
+        dist(tally.assign_ms, "assign_ms"),
+        cpu_cores=round(meter.cpu, 3),
+        gen_cpu_cores=round(meter.gen, 3),
+        burst_s=round(meter.elapsed, 1),
+    )
+    if tally.errors:
+        result["failures"].append(f"{len(tally.errors)} problem(s), e.g. {tally.errors[0]}")
 
 
 def meter_elapsed(meter: Meter) -> float:

@@ -32,7 +32,7 @@ RAISED_RATE = {"NORA_RATE_PER_S": "1000", "NORA_RATE_BURST": "1000"}
 @dataclass(frozen=True)
 class Scenario:
     name: str
-    kind: str  # chat | idle | burst
+    kind: str  # chat | idle | burst | bursts (the second client, bench/burst_client.py)
     conversations: int = 0
     rate: float | None = 1.0  # msg/s per side per conversation; None = saturated
     window: int = 4  # saturated: unacknowledged messages in flight per sender
@@ -48,6 +48,8 @@ class Scenario:
     ramp_s: float = 10.0
     instances: int = 1
     redis: bool = False
+    lb: bool = False  # the instances behind HAProxy (tests/services.py), clients through it only
+    rolling: bool = False  # restart every instance in turn with SIGTERM during the window
     server_env: dict[str, str] = field(default_factory=dict)
     targets: dict[str, tuple[str, float]] = field(default_factory=dict)
     note: str = ""
@@ -63,9 +65,13 @@ class Scenario:
             rate = "saturated" if self.rate is None else f"{self.rate:g} msg/s/side"
             drops = f", {self.drops:.0%} drop+resume" if self.drops else ""
             where = f", {self.instances} instances on Redis" if self.instances > 1 else ""
+            where += " behind HAProxy" if self.lb else ""
+            where += ", every instance restarted in turn (SIGTERM)" if self.rolling else ""
             return f"{self.conversations} conversations x {rate}{drops}{where}"
         if self.kind == "idle":
             return f"{self.sockets} idle visitor sockets" + (" (started, queued)" if self.start_conversations else "")
+        if self.kind == "bursts":
+            return f"{self.conversations} visitors starting 50 at a time, {self.advisers} advisers x {self.capacity}"
         return f"{self.conversations} visitors starting within {self.ramp_s:g}s"
 
 
@@ -134,6 +140,47 @@ EXTRA: tuple[Scenario, ...] = (
         instances=2,
         redis=True,
         note="two instances sharing PostgreSQL/SQLite and Redis; clients spread round-robin",
+    ),
+    # chat-1000 across instances behind a real load balancer (round robin, no stickiness), the relay in
+    # the same run: the cost of one more instance on the same two cores.
+    replace(
+        STANDARD[1],
+        name="chat-1000-2x-lb",
+        instances=2,
+        redis=True,
+        lb=True,
+        note="two instances on Redis behind HAProxy; every client connects through it",
+    ),
+    replace(
+        STANDARD[1],
+        name="chat-1000-4x-lb",
+        instances=4,
+        redis=True,
+        lb=True,
+        note="four instances on Redis behind HAProxy; every client connects through it",
+    ),
+    # A rolling restart during chat-1000: each instance in turn drains (SIGTERM) and starts again; the
+    # clients reconnect on 1012 and resume. Nothing may be lost, duplicated or reordered.
+    replace(
+        STANDARD[1],
+        name="rolling-1000-2x-lb",
+        instances=2,
+        redis=True,
+        lb=True,
+        rolling=True,
+        duration_s=40,
+        targets={},
+        server_env={"NORA_DRAIN_NOTICE_MS": "1500"},
+        note="two instances behind HAProxy, each restarted in turn with SIGTERM during the window",
+    ),
+    # The second client (bench/burst_client.py, its own websocket code): 1,000 starts 50 at a time against
+    # 100 advisers with room for 10 each, start -> assigned, as the independent harness of issue 20 did.
+    Scenario(
+        "burst50-1000",
+        "bursts",
+        conversations=1000,
+        capacity=10,
+        note="second client: 50 starts sent back to back per burst, 100 advisers x 10",
     ),
     Scenario(
         "idle-5000-started",

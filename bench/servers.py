@@ -144,7 +144,11 @@ class Deployment:
 
     @property
     def bases(self) -> list[str]:
+        """Where clients connect: each process, or the load balancer in front of them."""
         return [p.base for p in self.procs]
+
+    def cpu_each(self) -> list[float]:
+        return [proc_cpu_s(pid) for pid in self.pids]
 
     @property
     def pids(self) -> list[int]:
@@ -242,6 +246,13 @@ class Nora(Deployment):
         # Each deployment's own Redis keys: a repeated round must not find the last one's advisers
         # (full, in the routing state) and waiting chats there.
         self.redis_prefix: str | None = None
+        self.balancer: Any = None  # tests.services.HAProxy, when the scenario puts one in front
+
+    @property
+    def bases(self) -> list[str]:
+        if self.balancer is not None:
+            return [self.balancer.base]
+        return super().bases
 
     # ------------------------------------------------------------------ databases
 
@@ -346,7 +357,11 @@ class Nora(Deployment):
         self.url = await self._fresh_database(scenario)
         self.cookies = await self._sessions(self.url, scenario.advisers, scenario.capacity)
         ports = [free_port() for _ in range(scenario.instances)]
-        origins = ",".join(f"http://127.0.0.1:{p}" for p in ports)
+        if scenario.lb:
+            from tests.services import HAProxy
+
+            self.balancer = HAProxy(free_port(), ports, str(self.workdir), inter_ms=500)
+        origins = ",".join(f"http://127.0.0.1:{p}" for p in ports + ([self.balancer.port] if self.balancer else []))
         self.procs = []
         for i, port in enumerate(ports):
             env = self.env(scenario)
@@ -371,8 +386,26 @@ class Nora(Deployment):
             p.start()
         for p in self.procs:
             await p.wait_ready()
+        if self.balancer is not None:
+            self.balancer.start()
+            for i in range(len(self.procs)):
+                await asyncio.to_thread(self.balancer.wait_state, i, "UP", 30)
         if self.cookies:
-            self.cookies[0] = await self._login(self.procs[0].base, "adv0000")
+            self.cookies[0] = await self._login(self.bases[0], "adv0000")
+
+    async def restart(self, index: int) -> float:
+        """A rolling restart of one instance: SIGTERM, wait for it to drain and exit, start it again on
+        its port, wait until the load balancer has it back; returns the seconds it was gone."""
+        proc = self.procs[index]
+        assert proc.popen is not None
+        t0 = time.monotonic()
+        proc.popen.send_signal(signal.SIGTERM)
+        await asyncio.to_thread(proc.popen.wait, 60)
+        proc.start()
+        await proc.wait_ready()
+        if self.balancer is not None:
+            await asyncio.to_thread(self.balancer.wait_state, index, "UP", 30)
+        return time.monotonic() - t0
 
     async def _login(self, base: str, username: str) -> str:
         async with httpx.AsyncClient(base_url=base, timeout=30) as http:
@@ -427,6 +460,9 @@ class Nora(Deployment):
 
     async def teardown(self) -> None:
         await super().teardown()
+        if self.balancer is not None:
+            self.balancer.stop()
+            self.balancer = None
         if self.redis_prefix is not None:
             await _delete_redis_keys(f"{self.redis_prefix}:*")
             self.redis_prefix = None
