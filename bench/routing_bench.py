@@ -2,6 +2,7 @@
 
     .venv/bin/python -m bench.routing_bench            # the full table (well under two minutes)
     .venv/bin/python -m bench.routing_bench --quick    # 1k and 10k only
+    .venv/bin/python -m bench.routing_bench --redis redis://127.0.0.1:6379/15   # the state in Redis
 
 The state is that of an overloaded service, the only way that many conversations wait: 900 advisers in
 20 languages and 15 regions are full, 100 more speak two languages nobody is queued for and have room.
@@ -27,11 +28,21 @@ The reference (``MemoryRoutingState(indexed=False)``, running ``policy.route`` o
 step, and ``estimates_by_definition``) replays the same events at 1k and, for a few events, at 10k, and
 must make the same decisions. At 100k it is skipped: ``route`` takes about 2 s per event there (measured
 once on the machine the first figures came from), minutes per row, and ``estimates_by_definition`` longer.
+
+``--redis URL`` measures the same decisions with the state in Redis (``RedisRoutingState``), as the
+service calls it: 10,000 waiting (1 in 20 visitors absent, so presence is part of the state) and 1,000
+advisers by default. Events are timed from the call of the operation to the end of the step after it
+(two calls, each through Redis): ``arrival`` (enqueue, step), ``frees up`` (release, step) and
+``presence`` (a waiting visitor closes or reopens its socket, step). ``--instances 2`` sends
+consecutive events to two state objects on the same Redis, as two instances would, so that every
+operation first has to take in the other's. Its decisions are checked against the memory state fed the
+same operations.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import gc
 import random
 import sys
@@ -48,6 +59,7 @@ if __package__ in (None, ""):  # run as ``python bench/routing_bench.py``
 from routing.backends.memory import MemoryRoutingState
 from routing.model import Adviser, AdviserStatus, Assignment, ChatRequest, Service
 from routing.policy import TierDelays, estimates, estimates_by_definition
+from routing.state import RoutingState
 
 T = TypeVar("T")
 REGIONS = ["03", "11", "15", "18", "31", "32", "33", "34", "39", "40", "42", "46", "50", "55", "56"]
@@ -75,7 +87,9 @@ class World:
         self.rng = random.Random(seed)
         self.next_id = 0
 
-    def chat(self, now: float, *, spare: bool = False, enqueued_at: float | None = None) -> ChatRequest:
+    def chat(
+        self, now: float, *, spare: bool = False, enqueued_at: float | None = None, present: bool = True
+    ) -> ChatRequest:
         rng = self.rng
         self.next_id += 1
         language = rng.choice(SPARE) if spare else rng.choices(LANGUAGES, LANGUAGE_WEIGHTS)[0]
@@ -88,6 +102,7 @@ class World:
             enqueued_at=now if enqueued_at is None else enqueued_at,
             urgent=rng.random() < 0.02,
             also_languages=tuple(x for x in also if x != language),
+            present=present,
         )
 
     def advisers(self, n: int) -> list[Adviser]:
@@ -297,13 +312,217 @@ def bench_size(n_waiting: int, counts: dict[str, int], reference: int, seed: int
     return rows
 
 
+class RedisRun:
+    """The Redis state driven through arrivals, finishes and presence changes, each followed by a step.
+
+    A memory state (``shadow``) gets the same operations, untimed, and must make the same decisions.
+    The bench keeps its own books of who holds what (it cannot read the Redis state's dictionaries).
+    """
+
+    def __init__(self, states: list[RoutingState], n_waiting: int, n_advisers: int, seed: int) -> None:
+        self.states = states
+        self.turn = 0
+        self.world = World(seed)
+        self.shadow = MemoryRoutingState(DELAYS)
+        self.now = 1_000_000.0
+        self.advisers = self.world.advisers(n_advisers)
+        self.busy = [a.id for a in self.advisers if a.active]
+        self.busy_ids = set(self.busy)
+        self.active = {a.id: set(a.active) for a in self.advisers}
+        self.target = n_waiting
+        self.line: deque[str] = deque()  # waiting chat ids, oldest first (some already assigned)
+        self.waiting: dict[str, bool] = {}  # waiting chat id -> present
+        self.mismatches = 0
+
+    @property
+    def state(self) -> RoutingState:
+        return self.states[self.turn % len(self.states)]
+
+    async def both(self, op: str, *args: Any) -> Any:
+        """The operation on the Redis state (the next instance in turn) and, untimed, on the shadow."""
+        result = await getattr(self.state, op)(*args)
+        self.turn += 1
+        if op == "step":
+            self.decided(result, sync(self.shadow.step(*args)))
+        else:
+            sync(getattr(self.shadow, op)(*args))
+        return result
+
+    def decided(self, got: list[Assignment], expected: list[Assignment]) -> None:
+        if got != expected:
+            self.mismatches += 1
+        for d in got:
+            self.waiting.pop(d.conversation_id, None)
+            self.active[d.adviser_id].add(d.conversation_id)
+
+    async def setup(self) -> float:
+        """Fill the state: 1 in 20 waiting visitors absent. Returns the seconds it took."""
+        started = time.perf_counter()
+        span = self.target / ARRIVALS_PER_S
+        chats = [
+            self.world.chat(
+                self.now, enqueued_at=self.now - span + k / ARRIVALS_PER_S, present=self.world.rng.random() >= 0.05
+            )
+            for k in range(self.target)
+        ]
+        for adviser in self.advisers:
+            sync(self.shadow.put_adviser(adviser))
+        for chat in chats:
+            sync(self.shadow.enqueue(chat))
+            self.line.append(chat.id)
+            self.waiting[chat.id] = chat.present
+        seed = getattr(self.states[0], "_transact", None)
+        if seed is not None:  # the state before issue 20: one key holding the whole state, written at once
+            import orjson
+
+            first = self.states[0]
+            await first.redis.set(first.key, orjson.dumps(self.shadow.dump()))  # type: ignore[attr-defined]
+        else:  # through the interface, as the service fills it
+            for adviser in self.advisers:
+                await self.state.put_adviser(adviser)
+            for chat in chats:
+                await self.state.enqueue(chat)
+        await self.both("step", self.now)
+        return time.perf_counter() - started
+
+    async def settle(self, decisions: list[Assignment]) -> None:
+        """Untimed, as ``Run._settle``: chats given to spare advisers end, the queue stays at n."""
+        for d in decisions:
+            if d.adviser_id not in self.busy_ids:
+                await self.both("release", d.adviser_id, d.conversation_id, self.now)
+                self.active[d.adviser_id].discard(d.conversation_id)
+        while len(self.waiting) < self.target:
+            chat = self.world.chat(self.now)
+            await self.both("enqueue", chat)
+            self.line.append(chat.id)
+            self.waiting[chat.id] = True
+        while len(self.waiting) > self.target:
+            gone = self.line.popleft()
+            if gone in self.waiting:
+                await self.both("withdraw", gone)
+                del self.waiting[gone]
+
+    async def timed(self, first: tuple[Any, ...]) -> tuple[int, int, list[Assignment]]:
+        wall, cpu = time.perf_counter_ns(), time.thread_time_ns()
+        await getattr(self.state, first[0])(*first[1:])
+        self.turn += 1
+        decisions = await self.state.step(self.now)
+        self.turn += 1
+        wall, cpu = time.perf_counter_ns() - wall, time.thread_time_ns() - cpu
+        sync(getattr(self.shadow, first[0])(*first[1:]))
+        self.decided(decisions, sync(self.shadow.step(self.now)))
+        return wall, cpu, decisions
+
+    async def arrival(self) -> tuple[int, int, int]:
+        self.now += 1 / ARRIVALS_PER_S
+        chat = self.world.chat(self.now, spare=self.world.rng.random() < 0.1)
+        self.line.append(chat.id)
+        self.waiting[chat.id] = True
+        wall, cpu, decisions = await self.timed(("enqueue", chat))
+        await self.settle(decisions)
+        return wall, cpu, len(decisions)
+
+    async def frees_up(self) -> tuple[int, int, int]:
+        self.now += 1 / ARRIVALS_PER_S
+        adviser_id = self.world.rng.choice(self.busy)
+        while not self.active[adviser_id]:
+            adviser_id = self.world.rng.choice(self.busy)
+        chat_id = self.world.rng.choice(sorted(self.active[adviser_id]))
+        self.active[adviser_id].discard(chat_id)
+        wall, cpu, decisions = await self.timed(("release", adviser_id, chat_id, self.now))
+        await self.settle(decisions)
+        return wall, cpu, len(decisions)
+
+    async def presence(self) -> tuple[int, int, int]:
+        self.now += 1 / ARRIVALS_PER_S
+        chat_id = self.line[self.world.rng.randrange(len(self.line))]
+        while chat_id not in self.waiting:
+            chat_id = self.line[self.world.rng.randrange(len(self.line))]
+        present = not self.waiting[chat_id]
+        self.waiting[chat_id] = present
+        wall, cpu, decisions = await self.timed(("set_present", chat_id, present))
+        await self.settle(decisions)
+        return wall, cpu, len(decisions)
+
+
+REDIS_EVENTS = ("arrival", "frees_up", "presence")
+
+
+async def bench_redis(url: str, n_waiting: int, count: int, instances: int, seed: int) -> list[Row]:
+    import uuid
+
+    from redis.asyncio import Redis
+
+    from routing.backends.redis import RedisRoutingState
+
+    clients = [Redis.from_url(url) for _ in range(instances)]
+    key = f"nora:bench:routing:{uuid.uuid4().hex[:8]}"
+    states: list[RoutingState] = [RedisRoutingState(c, DELAYS, key=key) for c in clients]
+    run = RedisRun(states, n_waiting, 1000, seed)
+    tag = f"{label(n_waiting)} redis x{instances}"
+    try:
+        setup_s = await run.setup()
+        gc.collect()
+        gc.freeze()
+        rows = [Row(tag, "setup", [], [], 0, f"{setup_s:.1f} s, {len(run.waiting):,} waiting")]
+        for name in REDIS_EVENTS:
+            walls, cpus, made = [], [], 0
+            for _ in range(count):
+                wall, cpu, n = await getattr(run, name)()
+                walls.append(wall)
+                cpus.append(cpu)
+                made += n
+            rows.append(Row(tag, name.replace("_", " "), walls, cpus, made))
+        snap = await run.states[0].snapshot()
+        same = run.mismatches == 0 and {c.id for c in snap.waiting} == set(run.waiting)
+        rows.append(Row(tag, "same decisions as memory", [], [], 0, "yes" if same else "NO"))
+        gc.unfreeze()
+        if not same:
+            raise SystemExit("the Redis state and the memory state disagree")
+        return rows
+    finally:
+        keys = [k async for k in clients[0].scan_iter(match=f"{key}*")]
+        if keys:
+            await clients[0].delete(*keys)
+        for c in clients:
+            await c.aclose()
+
+
+def write_table(rows: list[Row], title: str, started: float) -> None:
+    head = ["waiting", "event", "n", "p50", "p99", "p99 CPU", "events/s", "decisions", "note"]
+    table = [head, *(r.cells() for r in rows)]
+    widths = [max(len(line[i]) for line in table) for i in range(len(head))]
+    out = sys.stdout
+    out.write(title + "\n\n")
+    for i, line in enumerate(table):
+        cells = [c.rjust(w) if 2 <= j <= 7 else c.ljust(w) for j, (c, w) in enumerate(zip(line, widths, strict=True))]
+        out.write("  ".join(cells).rstrip() + "\n")
+        if i == 0:
+            out.write("  ".join("-" * w for w in widths) + "\n")
+    out.write(f"\n(total {time.perf_counter() - started:.0f} s)\n")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Routing decision latency (see the module docstring).")
     parser.add_argument("--quick", action="store_true", help="1k and 10k waiting only")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--redis", metavar="URL", help="measure the Redis state on this Redis instead")
+    parser.add_argument("--waiting", type=int, default=10_000, help="with --redis: waiting chats")
+    parser.add_argument("--events", type=int, default=1000, help="with --redis: timed events of each kind")
+    parser.add_argument("--instances", type=int, default=1, help="with --redis: state objects taking turns")
     args = parser.parse_args(argv)
-    sizes = [1_000, 10_000] if args.quick else [1_000, 10_000, 100_000]
     started = time.perf_counter()
+    if args.redis:
+        redis_rows = asyncio.run(bench_redis(args.redis, args.waiting, args.events, args.instances, args.seed))
+        write_table(
+            redis_rows,
+            f"Routing state in Redis, 1,000 advisers (900 full, 100 spare), 1 in 20 waiting visitors absent, "
+            f"Python {sys.version.split()[0]}; each event is an operation and the step after it, in µs unless "
+            "marked (wall clock; CPU: this thread's, Redis's own not included)",
+            started,
+        )
+        return 0
+    sizes = [1_000, 10_000] if args.quick else [1_000, 10_000, 100_000]
     rows: list[Row] = []
     for n in sizes:
         counts = {"arrival": 3000, "frees_up": 3000, "tick": 300, "estimates": 3 if n >= 100_000 else 10}
@@ -311,21 +530,13 @@ def main(argv: list[str] | None = None) -> int:
         rows += bench_size(n, counts, reference, args.seed)
         if not reference:
             rows.append(Row(f"{label(n)} ref", "route(), by definition", [], [], 0, "skipped: ~2 s per event"))
-    head = ["waiting", "event", "n", "p50", "p99", "p99 CPU", "events/s", "decisions", "note"]
-    table = [head, *(r.cells() for r in rows)]
-    widths = [max(len(line[i]) for line in table) for i in range(len(head))]
-    out = sys.stdout
-    out.write(
+    write_table(
+        rows,
         f"Routing, 1,000 advisers (900 full, 100 spare), {ARRIVALS_PER_S:g} arrivals/s, tier delays "
         f"{DELAYS.t1:g}/{DELAYS.t2:g}/{DELAYS.t3:g} s, Python {sys.version.split()[0]}; "
-        "latencies in µs unless marked (wall clock; CPU: this thread's CPU time)\n\n"
+        "latencies in µs unless marked (wall clock; CPU: this thread's CPU time)",
+        started,
     )
-    for i, line in enumerate(table):
-        cells = [c.rjust(w) if 2 <= j <= 7 else c.ljust(w) for j, (c, w) in enumerate(zip(line, widths, strict=True))]
-        out.write("  ".join(cells).rstrip() + "\n")
-        if i == 0:
-            out.write("  ".join("-" * w for w in widths) + "\n")
-    out.write(f"\n(total {time.perf_counter() - started:.0f} s)\n")
     return 0
 
 
