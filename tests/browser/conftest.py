@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -52,6 +53,15 @@ SCREENSHOTS = Path(os.environ.get("NORA_SCREENSHOTS", "/tmp/nora-chat-screens"))
 DESKTOP = ViewportSize(width=1280, height=900)
 PHONE = ViewportSize(width=390, height=844)
 A11Y_SCRIPT = (Path(__file__).parent / "a11y_check.js").read_text("utf-8")
+# axe-core from npm (tests/browser/package.json, installed with `npm ci` on first use), run in the page.
+AXE_DIR = Path(__file__).parent
+AXE_SCRIPT = AXE_DIR / "node_modules" / "axe-core" / "axe.min.js"
+AXE_RUN = """async () => {
+  const result = await axe.run(document, { resultTypes: ["violations"] });
+  return result.violations
+    .filter((v) => v.impact === "critical" || v.impact === "serious")
+    .map((v) => `${v.impact} ${v.id}: ${v.nodes.slice(0, 3).map((n) => n.target.join(" ")).join(", ")}`);
+}"""
 EXTERNAL = re.compile(r"^(?!https?://127\.0\.0\.1[:/]|wss?://127\.0\.0\.1[:/]|data:|about:|blob:)")
 
 
@@ -207,7 +217,7 @@ def start_chat(
 ) -> None:
     page.select_option("#language", language)
     page.select_option("#region", region)
-    page.check(f"#audience-{audience}")
+    page.select_option("#audience", audience)
     if urgent:
         page.check("#urgent")
     page.click("#start-button")
@@ -259,6 +269,25 @@ def connected_chat(web: Browsing, **start: Any) -> tuple[Page, Page, str]:
 
 def audit(page: Page) -> list[str]:
     problems: list[str] = page.evaluate(A11Y_SCRIPT)
+    return problems
+
+
+def axe_source() -> str:
+    """axe.min.js, installed from the lock file the first time a test needs it."""
+    if not AXE_SCRIPT.exists():
+        npm = shutil.which("npm")
+        if npm is None:
+            pytest.fail("npm is needed to install axe-core for the accessibility tests (Debian package npm)")
+        subprocess.run([npm, "ci", "--no-audit", "--no-fund"], cwd=AXE_DIR, check=True, capture_output=True)
+    return AXE_SCRIPT.read_text("utf-8")
+
+
+def axe(page: Page) -> list[str]:
+    """axe-core's critical and serious violations on the page as it is now. Evaluated through the
+    DevTools protocol, so the page's strict CSP (no inline scripts) stays on and is not in the way."""
+    if not page.evaluate("() => typeof window.axe === 'object'"):
+        page.evaluate(axe_source())
+    problems: list[str] = page.evaluate(AXE_RUN)
     return problems
 
 

@@ -35,7 +35,7 @@ def test_arabic_visitor_and_adviser_exchange_messages_right_to_left(web: Browsin
     visitor = web.page("/")
     start_chat(visitor, language="ar", region="03")
     expect(visitor.locator("#chat-heading")).to_have_text("Venter på en rådgiver")
-    expect(visitor.locator("#chat-status")).to_contain_text("Du er nummer 1 i køen")
+    expect(visitor.locator("#chat-status")).to_contain_text("Din plass i køen: 1.")
     expect(visitor.locator("#chat-status")).to_contain_text("Beregnet ventetid: ukjent")
 
     console = web.page("/console")
@@ -116,7 +116,7 @@ def test_reload_resumes_the_conversation_with_the_whole_transcript(web: Browsing
     visitor.reload()
     # everything again, in order, from seq 1 (the transcript was only ever in memory)
     expect(said).to_have_text(conversation)
-    expect(visitor.locator("#transcript .msg").first).to_contain_text("Amina er her")
+    expect(visitor.locator("#transcript .msg").first).to_contain_text("Nå chatter du med Amina")
     seqs = visitor.eval_on_selector_all("#transcript .msg", "nodes => nodes.map(n => Number(n.dataset.seq))")
     assert seqs == sorted(seqs) and seqs[0] == 1 and len(set(seqs)) == len(seqs)
     expect(visitor.locator("#chat-heading")).to_have_text("Du chatter med Amina")
@@ -320,16 +320,20 @@ def test_outside_opening_hours_the_widget_says_so_and_shows_the_help_lines(
     web = Browsing(browser, server.base)
     try:
         page = web.page("/")
-        expect(page.locator("#status")).to_contain_text("Chatten er stengt nå.")
-        expect(page.locator("#status")).to_contain_text("Den åpner igjen")
-        page.select_option("#language", "nb")
-        page.select_option("#region", "03")
-        page.click("#start-button")
-        expect(page.locator("#ended-reason")).to_contain_text("Chatten er stengt nå")
-        expect(page.locator("#ended-next")).to_contain_text("Den åpner igjen")
-        help_lines = page.locator("#ended-help")
+        # said at the top, before the form, with the next opening and the help lines; Start disabled
+        banner = page.locator("#closed-banner")
+        expect(banner).to_be_visible()
+        expect(banner).to_contain_text("Chatten er stengt nå.")
+        expect(banner).to_contain_text("Den åpner igjen i morgen klokka")
+        help_lines = page.locator("#closed-help")
         expect(help_lines).to_contain_text("112")
         expect(help_lines).to_contain_text("116 111")
+        expect(help_lines).to_contain_text("hverdager 9–16")  # the hours in the page's language
+        banner_top = banner.bounding_box()
+        form_top = page.locator("#setup").bounding_box()
+        assert banner_top and form_top and banner_top["y"] < form_top["y"]
+        expect(page.locator("#start-button")).to_be_disabled()
+        expect(page.locator("#start-closed-hint")).to_be_visible()
         assert page.evaluate("() => sessionStorage.length") == 0
         assert not web.page_errors
     finally:
