@@ -25,6 +25,7 @@ from admin import (
     queue_actions,
     reference_admin,
     register,
+    retention_view,
     stats,
     supervisor,
     users,
@@ -77,7 +78,7 @@ def web_routes() -> list[BaseRoute]:
     routes: list[BaseRoute] = []
     for package, pages in (
         ("chat", {}),  # "/" is chat.page.widget: the page in the visitor's language
-        ("admin", {"/console": "console.html", "/supervisor": "supervisor.html"}),
+        ("admin", {"/console": "console.html", "/supervisor": "supervisor.html", "/admin": "admin.html"}),
     ):
         root = WEB_ROOT / package / "web"
         for path, name in pages.items():
@@ -139,6 +140,7 @@ def create_app(
         Route("/api/v1/notices", queue_actions.notices, methods=["POST"]),
         Route("/api/v1/users", users.users, methods=["GET", "POST"]),
         Route("/api/v1/users/{username:str}", users.user, methods=["PATCH"]),
+        Route("/api/v1/retention", retention_view.retention),
         WebSocketRoute("/ws/visitor", visitor_socket),
         WebSocketRoute("/ws/adviser", adviser_socket),
         WebSocketRoute("/ws/supervisor", supervisor.supervisor_socket),

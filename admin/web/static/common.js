@@ -211,6 +211,13 @@ export async function api(path, { method = "GET", body } = {}) {
 
 // ------------------------------------------------------------------ login / logout
 
+// The staff pages by the role each needs; a signed-in user on a page not for them is shown the others.
+const STAFF_PAGES = {
+  adviser: ["/console", "page_console"],
+  supervisor: ["/supervisor", "page_supervisor"],
+  admin: ["/admin", "page_admin"],
+};
+
 /**
  * Wire the login view. ``role`` is the role the page needs; ``onReady(user)`` runs once logged in
  * (after a fresh login or because the cookie session is still valid).
@@ -219,7 +226,61 @@ export function setupAuth({ role, wrongRoleKey, onReady, onLoggedOut, beforeLogo
   const form = $("login-form");
   const error = $("login-error");
 
+  let elsewherePages = [];
+
+  function showElsewhere(data) {
+    const pages = Object.entries(STAFF_PAGES)
+      .filter(([r, [href]]) => data?.user?.roles?.includes(r) && href !== location.pathname)
+      .map(([, page]) => page);
+    if (!pages.length) return false;
+    elsewherePages = pages;
+    session.csrf = data.csrf_token;
+    session.user = data.user;
+    $("app-view").hidden = true;
+    $("login-view").hidden = true;
+    $("account").hidden = true;
+    let view = $("elsewhere-view");
+    if (!view) {
+      view = el("section", { id: "elsewhere-view", className: "login", "aria-labelledby": "elsewhere-heading" });
+      $("login-view").after(view);
+      i18n.onChange(() => {
+        if (!view.hidden && session.user) renderElsewhere(view, session.user, elsewherePages);
+      });
+    }
+    renderElsewhere(view, data.user, pages);
+    view.hidden = false;
+    $("elsewhere-heading").focus();
+    return true;
+  }
+
+  function renderElsewhere(view, user, pages) {
+    const logout = el("button", { type: "button", className: "button button-quiet", text: t("logout") });
+    logout.addEventListener("click", async () => {
+      try {
+        await api("/api/v1/auth/logout", { method: "POST" });
+      } catch {
+        /* the session may be gone already */
+      }
+      session.csrf = null;
+      session.user = null;
+      showLogin(null);
+    });
+    view.replaceChildren(
+      el(
+        "div",
+        { className: "card login-card" },
+        el("h1", { id: "elsewhere-heading", tabindex: "-1", text: t(`page_not_for_${role}`) }),
+        el("p", { text: t("elsewhere_signed_in", { name: user.name }) }),
+        el("p", { text: t("elsewhere_pages") }),
+        el("ul", { className: "page-list" }, ...pages.map(([href, key]) => el("li", {}, el("a", { href, text: t(key) })))),
+        el("div", { className: "form-actions" }, logout),
+      ),
+    );
+  }
+
   function showLogin(messageKey) {
+    const elsewhere = $("elsewhere-view");
+    if (elsewhere) elsewhere.hidden = true;
     $("app-view").hidden = true;
     $("login-view").hidden = false;
     $("account").hidden = true;
@@ -232,7 +293,9 @@ export function setupAuth({ role, wrongRoleKey, onReady, onLoggedOut, beforeLogo
 
   function accept(data) {
     if (!data?.user?.roles?.includes(role)) {
-      // Logged in, but not for this page: end that session again rather than leave it open.
+      // Logged in, but not for this page: keep the login and point to the pages this account can use.
+      if (showElsewhere(data)) return false;
+      // No page at all for these roles: end that session again rather than leave it open.
       session.csrf = data?.csrf_token || null;
       api("/api/v1/auth/logout", { method: "POST" }).catch(() => {});
       session.csrf = null;
