@@ -174,7 +174,6 @@ class AdviserCommands(Commands):
         conn.outbox.push(Untrack(conversation_id))
         await self.fanout.publish(Requeued(conversation_id))
         await self.routing.enqueue(self.assigner.request(moved, not_adviser=conn.user_id))
-        self.assigner.hold_transfer(conversation_id)
         await self.assigner.route()
 
     async def sync(self, conn: StaffConn, wanted: dict[str, int]) -> None:

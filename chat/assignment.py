@@ -26,9 +26,12 @@ from routing.policy import TierDelays, estimates
 log = logging.getLogger("nora.chat")
 
 
-def chat_request(conv: Conversation, *, not_adviser: str | None = None, diverted: bool = False) -> ChatRequest:
+def chat_request(
+    conv: Conversation, *, not_adviser: str | None = None, hold_until: float | None = None, diverted: bool = False
+) -> ChatRequest:
     """The routing view of a conversation; a transfer's target overrides region, language or service.
-    A diverted conversation (``chat.diversions``) starts at tier 1, where the national team is."""
+    A diverted conversation (``chat.diversions``) starts at tier 1, where the national team is.
+    ``not_adviser`` (who transferred it) is not offered it before ``hold_until``."""
     return ChatRequest(
         id=conv.id,
         language=conv.target_language or conv.language,
@@ -38,6 +41,7 @@ def chat_request(conv: Conversation, *, not_adviser: str | None = None, diverted
         urgent=conv.urgent,
         also_languages=tuple(x for x in conv.also_languages.split(",") if x),
         not_adviser=not_adviser,
+        not_adviser_until=hold_until,
         only_adviser=conv.target_adviser_id,
         service=Service(conv.target_service) if conv.target_service else None,
         # A transfer to the national team must reach it now, not after the tier-1 delay.
@@ -82,17 +86,20 @@ class Assigner:
         self.delays = delays
         self.clock = clock
         self.local_status: dict[str, AdviserStatus] = {}  # advisers connected here, to rebuild state
-        # Chats transferred from here, and when their transferring adviser may be offered them again:
-        # not at once, but not never either (a chat nobody else can take must not wait forever).
-        self.transfer_holds: dict[str, float] = {}
         self.diversions = Diversions(store.db, clock)
         self._step_lock = asyncio.Lock()
         self._route_calls = 0  # route() calls so far
         self._routed_calls = 0  # of which a step that started after them has run (or is running)
 
     def request(self, conv: Conversation, *, not_adviser: str | None = None) -> ChatRequest:
-        """``chat_request`` with the diversions in force."""
-        return chat_request(conv, not_adviser=not_adviser, diverted=self.diversions.applies(conv))
+        """``chat_request`` with the diversions in force. A transferred chat is held from the adviser
+        who transferred it (``not_adviser``) for the first tier delay: not offered to them at once, but
+        not never either (a chat nobody else can take must not wait forever). The hold is part of the
+        routing state, so it lapses on every instance alike."""
+        hold_until = self.clock() + self.delays.t1 if not_adviser is not None else None
+        return chat_request(
+            conv, not_adviser=not_adviser, hold_until=hold_until, diverted=self.diversions.applies(conv)
+        )
 
     async def route(self) -> None:
         """Run a routing step and carry out its assignments.
@@ -148,17 +155,6 @@ class Assigner:
         snap = await self.routing.snapshot()
         result = estimates(snap.waiting, snap.advisers, snap.releases, self.clock(), self.delays)
         return {cid: (e.position, e.estimated_wait_s) for cid, e in result.items()}
-
-    def hold_transfer(self, conversation_id: str) -> None:
-        self.transfer_holds[conversation_id] = self.clock() + self.delays.t1
-
-    async def end_transfer_holds(self, now: float) -> None:
-        """After the first tier delay a transferred chat that nobody else took may go back to the
-        adviser who transferred it, at its original place in line."""
-        for conversation_id, until in list(self.transfer_holds.items()):
-            if now >= until:
-                await self.routing.lift_exclusion(conversation_id)  # if Redis is away, the next tick retries
-                del self.transfer_holds[conversation_id]
 
     async def recover(self) -> None:
         """After a restart: re-queue waiting chats at their place; held chats wait for their adviser

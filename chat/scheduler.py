@@ -1,5 +1,5 @@
 """What happens with time rather than with a frame: the routing tick, adviser leases, grace periods,
-transfer holds, queue positions and the transcript purge."""
+queue positions and the transcript purge. (Transfer holds lapse by time inside the routing state.)"""
 
 from __future__ import annotations
 
@@ -114,7 +114,6 @@ class Scheduler:
                 log.info("purged %d transcript(s) past the retention period", purged)
         await self._requeue_expired_advisers(now)
         await self._close_timed_out_visitors(now)
-        await self.assigner.end_transfer_holds(now)
         await self.assigner.route()
         await self.fanout.publish(QueueChanged())
 

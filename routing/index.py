@@ -5,7 +5,8 @@ the n waiting, times the number of buckets it touches (bounded by the regions, l
 use, not by n):
 
 * waiting chats sit in **buckets** of chats that can be served by exactly the same advisers (equal
-  ``ReachKey`` at their current tier, and equal ``not_adviser``), each bucket a heap in priority order;
+  ``ReachKey`` at their current tier, and the same adviser excluded now, ``policy.excluded``), each
+  bucket a heap in priority order;
 * advisers who can take a chat sit in **groups** (``policy.adviser_groups``), each a heap in the order
   of ``policy.rank``; a bucket's best adviser is the best head among the few groups it reaches;
 * a bucket is **dirty** when it may hold a chat with an eligible adviser: it gained a chat, or an
@@ -19,6 +20,8 @@ use, not by n):
   are passed, ``signed_in.SignedIn``), so per tier threshold a heap by ``enqueued_at`` yields exactly
   the chats that crossed it since the last step; they move to their new bucket, and a chat whose tier
   passing raised is reported in ``raised`` for the plain state to remember (tiers never narrow);
+* likewise a heap by ``not_adviser_until`` yields the transferred chats whose hold lapsed since the last
+  step; they move to the bucket that excludes nobody;
 * only present chats are indexed: an absent visitor's chat is not in any bucket until it is back.
 
 Everything is rebuilt from the plain state when the clock runs backwards (tiers would narrow).
@@ -38,6 +41,7 @@ from routing.policy import (
     TierDelays,
     adviser_groups,
     can_take,
+    excluded,
     key_groups,
     passed_tier,
     reach_key,
@@ -45,7 +49,7 @@ from routing.policy import (
 )
 from routing.signed_in import SignedIn
 
-BucketKey = tuple[ReachKey, str | None]  # reach key, not_adviser
+BucketKey = tuple[ReachKey, str | None]  # reach key, the adviser excluded now
 Priority = tuple[bool, float, str]
 Rank = tuple[float, float, str]
 COMPACT_SLACK = 64  # lazily deleted heap items tolerated before a heap is rebuilt
@@ -56,7 +60,7 @@ class _Chat:
     chat: ChatRequest
     tier: int
     bucket: BucketKey
-    ident: int  # this enqueue of the chat (tier-threshold heaps)
+    ident: int  # this enqueue of the chat (tier-threshold and hold heaps)
     slot: int  # this stay in its current bucket (bucket heap)
 
 
@@ -97,6 +101,7 @@ class RoutingIndex:
         self._buckets: dict[BucketKey, _Bucket] = {}
         self._keys_by_group: dict[Group, set[BucketKey]] = {}
         self._crossing: tuple[list[tuple[float, int, str]], ...] = ([], [], [])  # tiers 1, 2, 3
+        self._lapsing: list[tuple[float, int, str]] = []  # (not_adviser_until, ident, chat id)
         self._dirty: set[BucketKey] = set()
         self._gained: set[BucketKey] = set()  # the dirty buckets that gained a chat
         self._fresh: set[str] = set()  # advisers who became able to take chats since the last step
@@ -117,12 +122,15 @@ class RoutingIndex:
         if not chat.present:
             return
         chat, t = self._current(chat, self.now)
-        entry = _Chat(chat, t, (reach_key(chat, t), chat.not_adviser), next(self._counter), 0)
+        not_adviser = excluded(chat, self.now)
+        entry = _Chat(chat, t, (reach_key(chat, t), not_adviser), next(self._counter), 0)
         self._chats[chat.id] = entry
         self._into_bucket(entry)
         for k, heap in enumerate(self._crossing, start=1):
             if t < k and (k < 3 or chat.also_languages):
                 heapq.heappush(heap, (chat.enqueued_at, entry.ident, chat.id))
+        if not_adviser is not None and chat.not_adviser_until is not None:
+            heapq.heappush(self._lapsing, (chat.not_adviser_until, entry.ident, chat.id))
 
     def _current(self, chat: ChatRequest, now: float) -> tuple[ChatRequest, int]:
         """The chat's tier now, passing tiers that add nobody signed in; a raise is remembered."""
@@ -180,8 +188,19 @@ class RoutingIndex:
         return heap[0]
 
     def _advance(self, now: float) -> None:
-        """Move the chats whose tier widened since the last step (``now`` never earlier)."""
+        """Move the chats whose tier widened or whose hold lapsed since the last step (``now`` never
+        earlier)."""
         self.now = now
+        lapsing = self._lapsing
+        while lapsing and now >= lapsing[0][0]:  # the test ``excluded`` makes
+            _, ident, chat_id = heapq.heappop(lapsing)
+            entry = self._chats.get(chat_id)
+            if entry is not None and entry.ident == ident:
+                self._move(entry, (entry.bucket[0], None))
+        if len(lapsing) > 2 * len(self._chats) + COMPACT_SLACK:
+            kept = [item for item in lapsing if (e := self._chats.get(item[2])) is not None and e.ident == item[1]]
+            heapq.heapify(kept)
+            lapsing[:] = kept
         for threshold, heap in zip(self._thresholds, self._crossing, strict=True):
             # max(0, now - enqueued_at) >= threshold is the test ``tier`` makes, so exactly the same
             # chats cross; it holds for a prefix of the heap because it falls with enqueued_at.
@@ -194,15 +213,17 @@ class RoutingIndex:
                 if t == entry.tier:
                     continue
                 entry.tier = t
-                key = (reach_key(entry.chat, t), entry.chat.not_adviser)
-                if key != entry.bucket:
-                    self._out_of_bucket(entry)
-                    entry.bucket = key
-                    self._into_bucket(entry)
+                self._move(entry, (reach_key(entry.chat, t), excluded(entry.chat, now)))
             if len(heap) > 2 * len(self._chats) + COMPACT_SLACK:
                 kept = [item for item in heap if (e := self._chats.get(item[2])) is not None and e.ident == item[1]]
                 heapq.heapify(kept)
                 heap[:] = kept
+
+    def _move(self, entry: _Chat, key: BucketKey) -> None:
+        if key != entry.bucket:
+            self._out_of_bucket(entry)
+            entry.bucket = key
+            self._into_bucket(entry)
 
     # -- advisers
 

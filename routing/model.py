@@ -29,7 +29,8 @@ class ChatRequest:
     urgent: bool = False
     also_languages: tuple[str, ...] = ()
     min_tier: int = 0
-    not_adviser: str | None = None  # a transferring adviser is not offered it again at once (lift_exclusion)
+    not_adviser: str | None = None  # the adviser who transferred it is not offered it again at once ...
+    not_adviser_until: float | None = None  # ... until this time (``None``: while it waits); policy.excluded
     only_adviser: str | None = None  # transferred to a named adviser
     service: Service | None = None  # transferred to a service
     present: bool = True  # the visitor has an open socket; an absent visitor keeps its place, unserved

@@ -13,6 +13,8 @@ state: available, away, or offline within the reconnect grace) is passed at once
 a chat that passed a tier never narrows back (its ``min_tier`` keeps it). Among eligible advisers the
 least loaded wins, then the one idle longest. Waiting conversations are served urgent first, then
 oldest; a conversation whose visitor is absent (no open socket) is never assigned and keeps its place.
+A transferred conversation is not offered back to the adviser who transferred it until its hold lapses
+(``excluded``).
 """
 
 from __future__ import annotations
@@ -121,8 +123,17 @@ def can_take(adviser: Adviser) -> bool:
     return adviser.status is AdviserStatus.AVAILABLE and adviser.has_room
 
 
+def excluded(chat: ChatRequest, now: float) -> str | None:
+    """The adviser this chat is not offered to at ``now``: the one who transferred it, until the hold
+    (``not_adviser_until``) lapses. Then they may get it back at its place in line, so that a chat
+    nobody else can take does not wait forever."""
+    if chat.not_adviser is None or (chat.not_adviser_until is not None and now >= chat.not_adviser_until):
+        return None
+    return chat.not_adviser
+
+
 def eligible(adviser: Adviser, chat: ChatRequest, now: float, delays: TierDelays) -> bool:
-    return can_take(adviser) and adviser.id != chat.not_adviser and reaches(adviser, chat, tier(chat, now, delays))
+    return can_take(adviser) and adviser.id != excluded(chat, now) and reaches(adviser, chat, tier(chat, now, delays))
 
 
 def rank(adviser: Adviser) -> tuple[float, float, str]:
@@ -213,7 +224,8 @@ def route(
         if not chat.present:
             continue
         t = current_tier(chat, now, delays, adds)
-        best = choose(a for a in free.values() if a.id != chat.not_adviser and reaches(a, chat, t))
+        not_adviser = excluded(chat, now)
+        best = choose(a for a in free.values() if a.id != not_adviser and reaches(a, chat, t))
         if best is None:
             continue
         updated = replace(best, active=best.active | {chat.id}, last_assigned_at=now)

@@ -33,11 +33,6 @@ class RoutingState(ABC):
         visitor is present and the adviser available with room; ``None`` (nothing changed) otherwise."""
 
     @abstractmethod
-    async def lift_exclusion(self, chat_id: str) -> bool:
-        """The transferring adviser may be offered this waiting chat again (its ``not_adviser`` is
-        cleared). ``False`` when it is no longer waiting or excluded nobody."""
-
-    @abstractmethod
     async def put_adviser(self, adviser: Adviser) -> None:
         """Register an adviser as connected, keeping the active set and idle time already known."""
 

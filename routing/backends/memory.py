@@ -106,13 +106,6 @@ class MemoryRoutingState(RoutingState):
         self._put(replace(adviser, active=adviser.active | {chat_id}, last_assigned_at=now))
         return Assignment(chat_id, adviser_id, tier(chat, now, self.delays))
 
-    async def lift_exclusion(self, chat_id: str) -> bool:
-        chat = self._waiting.get(chat_id)
-        if chat is None or chat.not_adviser is None:
-            return False
-        await self.enqueue(replace(chat, not_adviser=None))
-        return True
-
     async def put_adviser(self, adviser: Adviser) -> None:
         known = self._advisers.get(adviser.id)
         if known is not None:
@@ -197,22 +190,17 @@ class MemoryRoutingState(RoutingState):
     async def snapshot(self) -> Snapshot:
         return Snapshot(tuple(self._waiting.values()), tuple(self._advisers.values()), tuple(self._releases))
 
+    @property
+    def stepped_at(self) -> float:
+        """The time of the last step (0 before the first)."""
+        return self._now
+
     # -- plain-data form, so that another backend can keep this state elsewhere (see backends.redis)
 
     def dump(self) -> dict[str, Any]:
-        # Shallow, field by field: ``asdict`` deep-copies, which cost milliseconds per write of a
-        # thousand waiting chats in the Redis backend.
         return {
-            "waiting": [{name: getattr(c, name) for name in _CHAT_FIELDS} for c in self._waiting.values()],
-            "advisers": [
-                {
-                    **{name: getattr(a, name) for name in _ADVISER_FIELDS},
-                    "regions": sorted(a.regions),
-                    "languages": sorted(a.languages),
-                    "active": sorted(a.active),
-                }
-                for a in self._advisers.values()
-            ],
+            "waiting": [chat_data(c) for c in self._waiting.values()],
+            "advisers": [adviser_data(a) for a in self._advisers.values()],
             "releases": [list(r) for r in self._releases],
             "now": self._now,
         }
@@ -222,26 +210,52 @@ class MemoryRoutingState(RoutingState):
         """The inverse of ``dump``; the index is derived again on the first step."""
         state = cls(delays, indexed=indexed)
         for c in data.get("waiting", []):
-            service = c.get("service")
-            chat = ChatRequest(
-                **{**c, "also_languages": tuple(c["also_languages"]), "service": Service(service) if service else None}
-            )
+            chat = chat_of(c)
             state._waiting[chat.id] = chat
         for a in data.get("advisers", []):
-            before = a.get("status_before_offline")
-            adviser = Adviser(
-                **{
-                    **a,
-                    "service": Service(a["service"]),
-                    "status": AdviserStatus(a["status"]),
-                    "status_before_offline": AdviserStatus(before) if before else None,
-                    "regions": frozenset(a["regions"]),
-                    "languages": frozenset(a["languages"]),
-                    "active": frozenset(a["active"]),
-                }
-            )
+            adviser = adviser_of(a)
             state._advisers[adviser.id] = adviser
             state._signed.put(adviser)
         state._now = float(data.get("now", 0.0))
         state._releases.extend((str(r[0]), float(r[1])) for r in data.get("releases", []))
         return state
+
+
+# Shallow, field by field: ``asdict`` deep-copies, which cost milliseconds per thousand chats.
+
+
+def chat_data(chat: ChatRequest) -> dict[str, Any]:
+    """A chat as plain JSON-able data (``chat_of`` is the inverse)."""
+    return {name: getattr(chat, name) for name in _CHAT_FIELDS}
+
+
+def chat_of(data: dict[str, Any]) -> ChatRequest:
+    service = data.get("service")
+    return ChatRequest(
+        **{**data, "also_languages": tuple(data["also_languages"]), "service": Service(service) if service else None}
+    )
+
+
+def adviser_data(adviser: Adviser) -> dict[str, Any]:
+    """An adviser as plain JSON-able data, sets sorted (``adviser_of`` is the inverse)."""
+    return {
+        **{name: getattr(adviser, name) for name in _ADVISER_FIELDS},
+        "regions": sorted(adviser.regions),
+        "languages": sorted(adviser.languages),
+        "active": sorted(adviser.active),
+    }
+
+
+def adviser_of(data: dict[str, Any]) -> Adviser:
+    before = data.get("status_before_offline")
+    return Adviser(
+        **{
+            **data,
+            "service": Service(data["service"]),
+            "status": AdviserStatus(data["status"]),
+            "status_before_offline": AdviserStatus(before) if before else None,
+            "regions": frozenset(data["regions"]),
+            "languages": frozenset(data["languages"]),
+            "active": frozenset(data["active"]),
+        }
+    )

@@ -1,41 +1,133 @@
-"""Routing state in Redis, shared by several instances.
+"""Routing state in Redis, shared by several instances: a log of operations that every instance replays.
 
-Each operation is one optimistic transaction (WATCH the state key, run the reference logic of
-``MemoryRoutingState`` on it, MULTI/SET/EXEC, retry if another instance wrote in between). So two
-instances never assign the same conversation or overfill an adviser, and a stalled instance cannot
-corrupt the state the way an expired lock could. The whole state travels on each write: right for a
-national service of this size (hundreds waiting at most), and measured in ``bench/``.
+Every ``RoutingState`` operation is one entry (its name and arguments as JSON) appended to a Redis
+stream by one Lua script call. Each instance keeps a replica, the indexed ``MemoryRoutingState``, and
+applies the entries in stream order. To perform an operation it appends it, takes in the entries other
+instances appended before it (the script returns them when they are few), applies its own and returns
+the result it got there. The log decides the order; every replica applies the same operations in the
+same order with the same explicit times, so all reach the same state and the same decisions (the memory
+state decides from its plain data alone, whatever its index went through: ``tests/routing/test_index.py``
+loads it afresh at random points). So two instances never assign one conversation twice or overfill an
+adviser, and nobody retries: an append cannot conflict, it only lands at its place. One operation costs
+one round trip and O(log n) in the n waiting, where the whole state used to travel on each one.
+
+Keys (``<key>`` is ``<prefix>:routing``), each renewed to ``STATE_TTL_S`` by every append:
+
+* ``<key>:meta``, a hash: ``gen``, a random name for this log's life; ``seq``, the number of its last
+  entry; ``ckpt``, the entry the newest checkpoint covers;
+* ``<key>:log``, the stream: entry ``<seq>-0`` with fields ``o`` (the operation) and ``a`` (arguments);
+* ``<key>:ckpt``, the newest checkpoint: the replica's ``dump()`` as of entry ``seq``, with ``gen``.
+  Whoever appends entry k·``CHECKPOINT_EVERY`` writes one; the stream keeps the entries after the one
+  before it, so a replica a little behind reads the stream and one far behind (or new) loads the
+  checkpoint and replays after it.
+
+If Redis loses the keys (a restart without persistence, a flush), ``gen`` is gone: the next instance to
+write starts a new log under a new name, and every replica that sees a name other than its own starts
+empty, rather than keep a state nobody else has; the chat layer's rebuild (``chat/assignment.py``)
+then puts back the waiting conversations from the database. If Redis went back to an older copy of the
+same log, a replica ahead of it loads the checkpoint again and replays.
 """
 
 from __future__ import annotations
 
 import asyncio
-import random
-import time
-from collections.abc import Awaitable, Callable, Iterable
-from typing import Any, TypeVar
+import contextlib
+import uuid
+from collections.abc import Iterable
+from typing import Any
 
 import orjson
 from redis.asyncio import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
-from redis.exceptions import WatchError
 
-from routing.backends.memory import MemoryRoutingState
-from routing.errors import StateBusy
+from routing.backends.memory import MemoryRoutingState, adviser_data, adviser_of, chat_data, chat_of
+from routing.errors import RoutingError
 from routing.model import Adviser, AdviserStatus, Assignment, ChatRequest, Snapshot
 from routing.policy import TierDelays
 from routing.state import RoutingState
 
-T = TypeVar("T")
-BUSY_BUDGET_S = 10.0  # how long one operation keeps retrying while other instances write the state
-MAX_BACKOFF_S = 0.05
 RECONNECT_ATTEMPTS = 3
-STATE_TTL_S = 7 * 24 * 3600  # every key expires (docs/reliability.md 35); any write renews it
+STATE_TTL_S = 7 * 24 * 3600  # every key expires (docs/reliability.md 35); every append renews them all
+CHECKPOINT_EVERY = 1000  # entries between checkpoints; the stream holds at most about twice as many
+MISSED_INLINE = 64  # entries of others an append returns at once; more are read in batches of READ_BATCH
+READ_BATCH = 1000
+
+# KEYS: meta, log, ckpt. ARGV: gen, operation, arguments, ttl, the replica's seq, MISSED_INLINE.
+# Returns {seq of the new entry, the entries between the replica's and it (when few)}, or {-1, gen} when
+# the log is not the replica's.
+APPEND_LUA = """
+local gen = redis.call('HGET', KEYS[1], 'gen')
+if gen ~= ARGV[1] then return {-1, gen or ''} end
+local seq = redis.call('HINCRBY', KEYS[1], 'seq', 1)
+redis.call('XADD', KEYS[2], seq .. '-0', 'o', ARGV[2], 'a', ARGV[3])
+for i = 1, 3 do redis.call('EXPIRE', KEYS[i], ARGV[4]) end
+local have = tonumber(ARGV[5])
+local missed = {}
+if seq - 1 > have and seq - 1 - have <= tonumber(ARGV[6]) then
+  missed = redis.call('XRANGE', KEYS[2], (have + 1) .. '-0', (seq - 1) .. '-0')
+end
+return {seq, missed}
+"""
+
+# KEYS: meta, log. ARGV: gen, the replica's seq, the last entry wanted (0: the newest), count.
+# Returns {seq of the newest entry, entries after the replica's}, {-1, gen} (another log) or {-2, seq}
+# (the log is shorter than the replica: Redis went back to an older copy).
+READ_LUA = """
+local meta = redis.call('HMGET', KEYS[1], 'gen', 'seq')
+if meta[1] ~= ARGV[1] then return {-1, meta[1] or ''} end
+local seq, have, upto = tonumber(meta[2]), tonumber(ARGV[2]), tonumber(ARGV[3])
+if seq < have then return {-2, seq} end
+if upto == 0 or upto > seq then upto = seq end
+if upto <= have then return {seq, {}} end
+return {seq, redis.call('XRANGE', KEYS[2], (have + 1) .. '-0', upto .. '-0', 'COUNT', ARGV[4])}
+"""
+
+# KEYS: meta, log, ckpt. ARGV: a new gen, ttl. Starts a log if there is none; returns the current gen.
+START_LUA = """
+local gen = redis.call('HGET', KEYS[1], 'gen')
+if gen then return gen end
+redis.call('DEL', KEYS[2], KEYS[3])
+redis.call('HSET', KEYS[1], 'gen', ARGV[1], 'seq', 0, 'ckpt', 0)
+redis.call('EXPIRE', KEYS[1], ARGV[2])
+return ARGV[1]
+"""
+
+# KEYS: meta, log, ckpt. ARGV: gen, seq, checkpoint, ttl. Keeps the newest checkpoint and the entries
+# after the one before it.
+CHECKPOINT_LUA = """
+if redis.call('HGET', KEYS[1], 'gen') ~= ARGV[1] then return 0 end
+local before, seq = tonumber(redis.call('HGET', KEYS[1], 'ckpt') or '0'), tonumber(ARGV[2])
+if seq <= before then return 0 end
+redis.call('SET', KEYS[3], ARGV[3], 'EX', ARGV[4])
+redis.call('HSET', KEYS[1], 'ckpt', seq)
+if before > 0 then redis.call('XTRIM', KEYS[2], 'MINID', (before + 1) .. '-0') end
+return 1
+"""
+
+# KEYS: meta. ARGV: gen. The log cannot be replayed (its stream and checkpoint are gone): end it, so
+# that the next write starts another.
+ABANDON_LUA = """
+if redis.call('HGET', KEYS[1], 'gen') == ARGV[1] then redis.call('DEL', KEYS[1]) end
+return 0
+"""
 
 
-class RoutingContention(StateBusy):
-    """Other instances wrote the routing state all through ``BUSY_BUDGET_S``; the caller may retry."""
+class ReplicaBehind(RoutingError):
+    """The log was trimmed past this replica while its operation was appended (about a thousand entries
+    within one round trip); the operation took effect, its result is unknown here."""
+
+
+class _OtherLog(Exception):
+    """The log in Redis is not the one the replica follows: start again from the one there is."""
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _seq_of(entry_id: Any) -> int:
+    return int(_text(entry_id).split("-", 1)[0])
 
 
 class RedisRoutingState(RoutingState):
@@ -43,87 +135,200 @@ class RedisRoutingState(RoutingState):
         self.redis = redis
         self.delays = delays
         self.key = key
-        # One transaction at a time per instance: concurrent WATCHes of one key from the same process
-        # only invalidate each other (a burst of 1,000 starts exhausted the retries). What remains is
-        # contention between instances, met with jittered backoff.
+        self.keys = [f"{key}:meta", f"{key}:log", f"{key}:ckpt"]
+        self._append = redis.register_script(APPEND_LUA)
+        self._read = redis.register_script(READ_LUA)
+        self._start = redis.register_script(START_LUA)
+        self._checkpoint = redis.register_script(CHECKPOINT_LUA)
+        self._abandon = redis.register_script(ABANDON_LUA)
+        self._gen: str | None = None  # the log the replica follows
+        self._seq = 0  # the last entry applied
+        self._replica = MemoryRoutingState(delays)
+        # One operation at a time per instance: the replica is brought up to date, then changed.
         self._lock = asyncio.Lock()
 
-    def _decode(self, raw: Any) -> MemoryRoutingState:
-        if not raw:
-            return MemoryRoutingState(self.delays)
-        return MemoryRoutingState.load(orjson.loads(raw), self.delays)
+    # -- the interface: each operation is an entry of the log
 
-    async def _apply(self, op: Callable[[MemoryRoutingState], Awaitable[T]]) -> T:
+    async def enqueue(self, chat: ChatRequest) -> None:
+        await self._perform("enqueue", [chat_data(chat)])
+
+    async def withdraw(self, chat_id: str) -> ChatRequest | None:
+        result: ChatRequest | None = await self._perform("withdraw", [chat_id])
+        return result
+
+    async def set_present(self, chat_id: str, present: bool) -> bool:
+        return bool(await self._perform("set_present", [chat_id, present]))
+
+    async def assign_to(self, chat_id: str, adviser_id: str, now: float) -> Assignment | None:
+        result: Assignment | None = await self._perform("assign_to", [chat_id, adviser_id, now])
+        return result
+
+    async def put_adviser(self, adviser: Adviser) -> None:
+        await self._perform("put_adviser", [adviser_data(adviser)])
+
+    async def set_status(self, adviser_id: str, status: AdviserStatus, now: float) -> Adviser:
+        result: Adviser = await self._perform("set_status", [adviser_id, status.value, now])
+        return result
+
+    async def release(self, adviser_id: str, chat_id: str, now: float) -> None:
+        await self._perform("release", [adviser_id, chat_id, now])
+
+    async def remove_adviser(self, adviser_id: str) -> Adviser | None:
+        result: Adviser | None = await self._perform("remove_adviser", [adviser_id])
+        return result
+
+    async def touch(self, adviser_ids: Iterable[str], now: float) -> None:
+        ids = list(adviser_ids)
+        if ids:
+            await self._perform("touch", [ids, now])
+
+    async def expire_leases(self, now: float, lease_s: float) -> list[str]:
+        result: list[str] = await self._perform("expire_leases", [now, lease_s])
+        return result
+
+    async def step(self, now: float) -> list[Assignment]:
+        result: list[Assignment] = await self._perform("step", [now])
+        return result
+
+    async def snapshot(self) -> Snapshot:
         async with self._lock:
-            return await self._transact(op)
-
-    async def _transact(self, op: Callable[[MemoryRoutingState], Awaitable[T]]) -> T:
-        deadline = time.monotonic() + BUSY_BUDGET_S
-        attempt = -1
-        while True:
-            attempt += 1
-            async with self.redis.pipeline(transaction=True) as pipe:
+            for attempt in range(RECONNECT_ATTEMPTS + 2):
                 try:
-                    await pipe.watch(self.key)
-                    state = self._decode(await pipe.get(self.key))
-                    result = await op(state)
-                    pipe.multi()  # type: ignore[no-untyped-call]
-                    pipe.set(self.key, orjson.dumps(state.dump()), ex=STATE_TTL_S)
-                    await pipe.execute()
-                    return result
-                except WatchError:
-                    # Another instance wrote first. Under a burst of starts on two busy instances that
-                    # can happen a hundred times in a row; a time budget, not a count, decides.
-                    if time.monotonic() >= deadline:
-                        raise RoutingContention(
-                            f"routing state busy for {BUSY_BUDGET_S:.0f} s ({attempt + 1} attempts)"
-                        ) from None
-                    await asyncio.sleep(random.uniform(0, min(MAX_BACKOFF_S, 0.002 * (attempt + 1))))
-                    continue
+                    await self._follow()
+                    await self._catch_up(0)
+                    return await self._replica.snapshot()
+                except _OtherLog:
+                    self._forget()
+                except (RedisConnectionError, RedisTimeoutError):
+                    if attempt >= RECONNECT_ATTEMPTS:
+                        raise
+                    await asyncio.sleep(0.05 * (attempt + 1))
+            raise RoutingError("the routing log kept changing")
+
+    # -- the log
+
+    async def _perform(self, op: str, args: list[Any]) -> Any:
+        raw = orjson.dumps(args)
+        async with self._lock:
+            for attempt in range(RECONNECT_ATTEMPTS + 2):
+                try:
+                    await self._follow()
+                    reply = await self._append(
+                        keys=self.keys, args=[self._gen or "", op, raw, STATE_TTL_S, self._seq, MISSED_INLINE]
+                    )
+                    seq = int(reply[0])
+                    if seq < 0:
+                        raise _OtherLog
+                    if seq <= self._seq:  # Redis went back to an older copy of this log: replay it
+                        self._restart()
+                    if not self._take(reply[1], seq - 1):
+                        await self._catch_up(seq - 1)
+                    try:
+                        return self._apply(op, orjson.loads(raw))  # decoded as every other replica does
+                    finally:
+                        self._seq = seq
+                        if seq % CHECKPOINT_EVERY == 0:
+                            await self._write_checkpoint()
+                except _OtherLog:
+                    # Redis lost the log (or was flushed): follow the one there is, or start one. The
+                    # operation is appended there; nothing of the old log is kept.
+                    self._forget()
                 except (RedisConnectionError, RedisTimeoutError):
                     # After a Redis restart the first command on a pooled connection fails; the pool
                     # reconnects on the next one. Give up (and let the caller fail) after a few.
                     if attempt >= RECONNECT_ATTEMPTS:
                         raise
                     await asyncio.sleep(0.05 * (attempt + 1))
+            raise RoutingError("the routing log kept changing")
 
-    async def enqueue(self, chat: ChatRequest) -> None:
-        await self._apply(lambda s: s.enqueue(chat))
+    async def _follow(self) -> None:
+        """Adopt the log in Redis (starting one if there is none) with an empty replica."""
+        if self._gen is None:
+            self._gen = _text(await self._start(keys=self.keys, args=[uuid.uuid4().hex, STATE_TTL_S]))
+            self._restart()
 
-    async def withdraw(self, chat_id: str) -> ChatRequest | None:
-        return await self._apply(lambda s: s.withdraw(chat_id))
+    def _forget(self) -> None:
+        self._gen = None
+        self._restart()
 
-    async def set_present(self, chat_id: str, present: bool) -> bool:
-        return await self._apply(lambda s: s.set_present(chat_id, present))
+    def _restart(self) -> None:
+        self._seq = 0
+        self._replica = MemoryRoutingState(self.delays)
 
-    async def assign_to(self, chat_id: str, adviser_id: str, now: float) -> Assignment | None:
-        return await self._apply(lambda s: s.assign_to(chat_id, adviser_id, now))
+    def _take(self, entries: list[Any], upto: int) -> bool:
+        """Apply entries if they continue the replica's; ``True`` when it is then at ``upto``."""
+        if entries and _seq_of(entries[0][0]) == self._seq + 1:
+            for entry_id, fields in entries:  # fields: o, the operation, a, its arguments
+                try:
+                    self._apply(_text(fields[1]), orjson.loads(fields[3]))
+                except RoutingError:
+                    pass  # its caller was told (an unknown adviser); it changed nothing
+                self._seq = _seq_of(entry_id)
+        return self._seq >= upto
 
-    async def lift_exclusion(self, chat_id: str) -> bool:
-        return await self._apply(lambda s: s.lift_exclusion(chat_id))
+    async def _catch_up(self, upto: int) -> None:
+        """Bring the replica to entry ``upto`` (0: the newest), from the stream or the checkpoint."""
+        while True:
+            reply = await self._read(keys=self.keys[:2], args=[self._gen or "", self._seq, upto, READ_BATCH])
+            status, entries = int(reply[0]), reply[1]
+            if status == -1:
+                raise _OtherLog
+            if status == -2:  # Redis went back to an older copy of this log: replay it
+                self._restart()
+                continue
+            target = status if upto == 0 else min(upto, status)
+            if self._seq >= target:
+                return
+            if not entries or _seq_of(entries[0][0]) != self._seq + 1:
+                await self._load_checkpoint(target)  # trimmed past the replica
+            elif self._take(entries, target):
+                return
 
-    async def put_adviser(self, adviser: Adviser) -> None:
-        await self._apply(lambda s: s.put_adviser(adviser))
+    async def _load_checkpoint(self, upto: int) -> None:
+        raw = await self.redis.get(self.keys[2])
+        data = orjson.loads(raw) if raw else None
+        if data is None or data["gen"] != self._gen or data["seq"] <= self._seq:
+            # Neither the stream nor a checkpoint continues the replica (the keys were deleted by
+            # hand): end this log, so that the next write starts another, and start afresh.
+            await self._abandon(keys=self.keys[:1], args=[self._gen or ""])
+            raise _OtherLog
+        if data["seq"] > upto:
+            raise ReplicaBehind(f"the routing log moved past entry {upto} while it was read")
+        self._replica = MemoryRoutingState.load(data["state"], self.delays)
+        self._seq = data["seq"]
 
-    async def set_status(self, adviser_id: str, status: AdviserStatus, now: float) -> Adviser:
-        return await self._apply(lambda s: s.set_status(adviser_id, status, now))
+    async def _write_checkpoint(self) -> None:
+        """A missed checkpoint costs nothing but a longer stream until the next one."""
+        data = orjson.dumps({"gen": self._gen, "seq": self._seq, "state": self._replica.dump()})
+        with contextlib.suppress(RedisConnectionError, RedisTimeoutError):
+            await self._checkpoint(keys=self.keys, args=[self._gen or "", self._seq, data, STATE_TTL_S])
 
-    async def release(self, adviser_id: str, chat_id: str, now: float) -> None:
-        await self._apply(lambda s: s.release(adviser_id, chat_id, now))
+    def _apply(self, op: str, args: list[Any]) -> Any:
+        """One entry on the replica. Its coroutines never suspend, so they are driven here directly."""
+        replica = self._replica
+        if op == "step":
+            # Instances' clocks, and the moments between reading one and appending, differ by
+            # milliseconds: a step never goes back before the last (that would narrow tiers for those
+            # milliseconds and rebuild the index).
+            return _run(replica.step(max(args[0], replica.stepped_at)))
+        if op == "enqueue":
+            return _run(replica.enqueue(chat_of(args[0])))
+        if op == "put_adviser":
+            return _run(replica.put_adviser(adviser_of(args[0])))
+        if op == "set_status":
+            return _run(replica.set_status(args[0], AdviserStatus(args[1]), args[2]))
+        if op in _PLAIN:
+            return _run(getattr(replica, op)(*args))
+        raise RoutingError(f"unknown operation {op!r} in the routing log")
 
-    async def remove_adviser(self, adviser_id: str) -> Adviser | None:
-        return await self._apply(lambda s: s.remove_adviser(adviser_id))
 
-    async def touch(self, adviser_ids: Iterable[str], now: float) -> None:
-        ids = list(adviser_ids)
-        if ids:
-            await self._apply(lambda s: s.touch(ids, now))
+_PLAIN = frozenset({"withdraw", "set_present", "assign_to", "release", "remove_adviser", "touch", "expire_leases"})
 
-    async def expire_leases(self, now: float, lease_s: float) -> list[str]:
-        return await self._apply(lambda s: s.expire_leases(now, lease_s))
 
-    async def step(self, now: float) -> list[Assignment]:
-        return await self._apply(lambda s: s.step(now))
-
-    async def snapshot(self) -> Snapshot:
-        return await self._decode(await self.redis.get(self.key)).snapshot()
+def _run(coro: Any) -> Any:
+    try:
+        coro.send(None)
+    except StopIteration as done:
+        return done.value
+    coro.close()
+    raise RuntimeError("a memory state operation suspended")

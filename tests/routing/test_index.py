@@ -49,6 +49,8 @@ def chats(draw: st.DrawFn, now: float = 0.0, ids: list[str] = CHATS) -> ChatRequ
         also_languages=tuple(x for x in dict.fromkeys(also) if x != language),
         min_tier=draw(st.sampled_from([0, 0, 0, 1, 2, 3, 5])),
         not_adviser=draw(st.sampled_from([None, None, None, None, *ADVISERS])),
+        # A transfer hold that lapses: already, on the step, between steps, at a tier delay, or never.
+        not_adviser_until=draw(st.sampled_from([None, now - 1.0, now, now + 0.5, now + 10.0, now + 60.0])),
         only_adviser=draw(st.sampled_from([None] * 12 + ADVISERS)),
         service=draw(st.sampled_from([None, None, Service.MR, Service.AT])),
         present=draw(st.sampled_from([True, True, True, False])),

@@ -20,7 +20,7 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, pr
 
 from routing import Adviser, AdviserStatus, Assignment, ChatRequest, Service, TierDelays
 from routing.backends.memory import MemoryRoutingState
-from routing.policy import adds_by_definition, eligible, estimates, reaches, tier, top_tier
+from routing.policy import adds_by_definition, eligible, estimates, excluded, reaches, tier, top_tier
 
 REGIONS = ["03", "46", None]
 LANGUAGES = ["nb", "ar", "so"]
@@ -108,7 +108,8 @@ class RoutingMachine(RuleBasedStateMachine):
         else:
             moved = replace(before, language=language, also_languages=())
         self.request[conversation] = moved
-        self.run(self.state.enqueue(replace(moved, not_adviser=adviser)))
+        # Not back to the transferring adviser at once; after the first tier delay they may get it back.
+        self.run(self.state.enqueue(replace(moved, not_adviser=adviser, not_adviser_until=self.now + D.t1)))
         self.step()
 
     @rule(n=st.integers(0, 5))
@@ -226,7 +227,7 @@ class RoutingMachine(RuleBasedStateMachine):
             for left in snap.waiting:
                 if left.present and left.priority() < served.priority():
                     adviser = advisers[decision.adviser_id]
-                    could = adviser.id != left.not_adviser and reaches(adviser, left, tier(left, self.now, D))
+                    could = adviser.id != excluded(left, self.now) and reaches(adviser, left, tier(left, self.now, D))
                     assert not could, (left.id, "passed over for", served.id)
 
     @invariant()
@@ -270,7 +271,7 @@ class RoutingMachine(RuleBasedStateMachine):
                     for a in snap.advisers
                     if a.status is AdviserStatus.AVAILABLE
                     and a.capacity > 0
-                    and a.id != chat.not_adviser
+                    and a.id != excluded(chat, now)
                     and reaches(a, chat, tier(chat, now, D))
                 ]
                 assert not able, (chat.id, "starved although", able, "could take it")

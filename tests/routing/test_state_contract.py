@@ -27,10 +27,11 @@ async def state(request: pytest.FixtureRequest) -> AsyncIterator[RoutingState]:
 
     client = Redis.from_url(services.need("Redis", services.REDIS_URL))
     key = f"nora:test:routing:{uuid.uuid4().hex}"
+    state = RedisRoutingState(client, delays, key=key)
     try:
-        yield RedisRoutingState(client, delays, key=key)
+        yield state
     finally:
-        await client.delete(key)
+        await client.delete(*state.keys)
         await client.aclose()
 
 
@@ -127,15 +128,17 @@ async def test_concurrent_steps_never_assign_twice(state: RoutingState) -> None:
     assert all(len(a.active) == 2 for a in snap.advisers) and len(snap.waiting) == 4
 
 
-async def test_an_exclusion_is_lifted_only_while_the_chat_waits(state: RoutingState) -> None:
+async def test_a_transfer_hold_keeps_the_chat_from_its_adviser_until_it_lapses(state: RoutingState) -> None:
     await state.put_adviser(mr("a"))
-    await state.enqueue(replace(req("c1"), not_adviser="a"))
+    await state.enqueue(replace(req("c1"), not_adviser="a", not_adviser_until=60))
+    await state.enqueue(replace(req("c2"), not_adviser="a"))  # no end: excluded while it waits
     assert await state.step(1) == []  # the adviser who transferred it is not offered it at once
-    assert await state.lift_exclusion("c1") is True
-    assert await state.lift_exclusion("c1") is False  # nothing left to lift
-    assert [(d.conversation_id, d.adviser_id) for d in await state.step(2)] == [("c1", "a")]
-    assert await state.lift_exclusion("c1") is False  # no longer waiting
-    assert await state.lift_exclusion("nobody") is False
+    assert await state.step(59.9) == []
+    assert [(d.conversation_id, d.adviser_id) for d in await state.step(60)] == [("c1", "a")]
+    await state.release("a", "c1", 61)
+    assert await state.step(1000) == []  # the chat without an end to its hold never goes back to "a"
+    (waiting,) = (await state.snapshot()).waiting
+    assert waiting.id == "c2" and waiting.not_adviser == "a"
 
 
 async def test_an_absent_visitor_keeps_its_place_and_is_served_when_back(state: RoutingState) -> None:
