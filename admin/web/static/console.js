@@ -6,11 +6,12 @@ import {
   $, Socket, announce, api, applyStatic, cap, duration, el, i18n, initPage, isRtl, loadReference, name, ref,
   regionName, setupAuth, shortTime, showConnection, t, textDir,
 } from "./common.js";
-import { RegistrationForm } from "./register.js";
+import { InquiryForm, RegistrationForm } from "./register.js";
 
 const TYPING_SEND_EVERY_MS = 3000;
 const TYPING_SHOW_MS = 5000;
 const SOUND_KEY = "nora-admin.sound";
+const CHAT_SERVICES = ["MR", "AT"]; // advisers of IR and KT register inquiries but never chat
 
 const C = {
   me: null,
@@ -23,6 +24,8 @@ const C = {
   lastTransfer: null,
   audio: null,
   holdUntil: 0, // rate limited: send nothing before this time
+  user: null,
+  inquiry: null, // the open InquiryForm, if any
 };
 
 let auth;
@@ -596,6 +599,7 @@ function select(id, { focus = false, seen = focus } = {}) {
   if (!conv) return;
   C.selected = id;
   if (seen) markSeen(conv, false);
+  closeInquiry();
   $("pane-empty").hidden = true;
   $("pane-notice").hidden = true;
   if (!conv.view) buildView(conv);
@@ -846,6 +850,47 @@ async function refreshPending(missing = []) {
   updateTitle();
 }
 
+// ------------------------------------------------------------------ inquiries from other channels
+
+/** The form for a phone call, meeting, e-mail …, in the pane in place of a conversation. */
+function openInquiry() {
+  C.selected = null;
+  for (const conv of C.convs.values()) if (conv.view) conv.view.root.hidden = true;
+  renderLists();
+  $("pane-empty").hidden = true;
+  $("pane-notice").hidden = true;
+  if (!C.inquiry) {
+    C.inquiry = new InquiryForm({
+      user: C.user,
+      onSaved: inquirySaved,
+      onExpired: () => auth.expired(),
+      onCancel: () => {
+        closeInquiry();
+        showPaneEmpty();
+        $("new-inquiry").focus();
+      },
+    });
+    $("inquiry-view").replaceChildren(C.inquiry.element);
+  }
+  $("inquiry-view").hidden = false;
+  C.inquiry.element.querySelector('input[name="is_case"]')?.focus();
+}
+
+function closeInquiry() {
+  C.inquiry = null;
+  $("inquiry-view").replaceChildren();
+  $("inquiry-view").hidden = true;
+}
+
+function inquirySaved(_conv, _how, saved) {
+  const ref = saved?.case?.ref || saved?.ref;
+  const text = saved?.case_id && ref ? t("inquiry_saved_case", { ref }) : t("inquiry_saved");
+  closeInquiry();
+  showPaneEmpty();
+  paneNotice(text);
+  announce(text);
+}
+
 function registered(conv, how) {
   const text = t(how === "already" ? "reg_already" : "reg_saved", { alias: conv.alias });
   drop(conv);
@@ -869,6 +914,7 @@ function paneNotice(text) {
 function relabel() {
   renderLists();
   updateTitle();
+  C.inquiry?.render();
   for (const conv of C.convs.values()) {
     if (!conv.view) continue;
     renderTranscript(conv);
@@ -876,7 +922,14 @@ function relabel() {
   }
 }
 
-function start() {
+function start(user) {
+  C.user = user || null;
+  const chats = CHAT_SERVICES.includes(user?.service);
+  // IR and KT advisers never receive chats: no console socket (it would be refused), no status.
+  $("no-chat-notice").hidden = chats;
+  for (const id of ["status-available", "status-away", "sound"]) $(id).closest(".status-control, .sound").hidden = !chats;
+  $("connection").hidden = !chats;
+  if (!chats) return;
   C.socket = new Socket("/ws/adviser", {
     onOpen() {},
     onFrame,
@@ -917,6 +970,8 @@ function confirmLogout() {
 
 function stop() {
   C.socket?.stop();
+  C.socket = null;
+  closeInquiry();
   for (const conv of [...C.convs.values()]) drop(conv);
   C.me = null;
   renderLists();
@@ -941,6 +996,7 @@ async function init() {
     }
     if (C.sound) beep();
   });
+  $("new-inquiry").addEventListener("click", openInquiry);
   $("status-available").addEventListener("click", () => requestStatus("available"));
   $("status-away").addEventListener("click", () => requestStatus("away"));
   document.addEventListener("visibilitychange", () => {

@@ -1,5 +1,7 @@
 // The case-register form (docs/protocol.md §6, Case register): one screen, keyboard friendly, server-side
-// validation shown next to each field. Codes and labels come from /api/v1/reference.
+// validation shown next to each field. Codes and labels come from /api/v1/reference. RegistrationForm
+// registers a closed chat; InquiryForm (below) an inquiry that came another way (phone, meeting …).
+// Both ask "is this a case?" first, and a case may join an open case of the adviser's service.
 
 import { ApiError, api, cap, el, entry, name, ref, t } from "./common.js";
 
@@ -18,6 +20,9 @@ function violenceForms() {
 /** Known server messages, said in the page language; anything else is shown as the server wrote it. */
 function fieldMessage(field, message, body) {
   if (field === "is_case") return t("reg_error_is_case");
+  if (field === "case_id" && /open case/.test(message)) return t("case_error_closed");
+  if (field === "contact_date" && /future/.test(message)) return t("inquiry_error_future");
+  if (/^required/.test(message) && field !== "main_category") return t("inquiry_error_required");
   if (field === "main_category" && /required/.test(message)) return t("reg_error_main_required");
   if (/inquiry/.test(message)) return t("reg_error_no_categories");
   if (field === "note" && /at most/.test(message)) return t("reg_error_note_long");
@@ -38,8 +43,112 @@ export class RegistrationForm {
     this.element.addEventListener("change", (event) => this.changed(event));
     this.element.addEventListener("input", (event) => {
       if (event.target.name === "note") this.updateCount();
+      if (event.target.name === "case_search") this.searchCases(event.target.value);
     });
+    this.element.addEventListener("keydown", (event) => {
+      // Enter in the case search looks, it does not save the form.
+      if (event.key === "Enter" && event.target.name === "case_search") event.preventDefault();
+    });
+    this.cases = [];
     this.render();
+    this.searchCases("");
+  }
+
+  get url() {
+    return `/api/v1/conversations/${encodeURIComponent(this.conv.id)}/registration`;
+  }
+
+  get headingKey() {
+    return "reg_heading";
+  }
+
+  get introKey() {
+    return "reg_intro";
+  }
+
+  /** Fields after "is this a case?" that only some forms have (InquiryForm: channel, date …). */
+  extraFields() {
+    return [];
+  }
+
+  fieldOrder() {
+    return ["is_case", "main_category", "other_categories", "violence_forms", "contact", "age_group", "gender", "actions", "case_id", "case_ref", "note"];
+  }
+
+  // -------------------------------------------------------------- cases
+
+  /** The open cases of the adviser's service an inquiry can join: newest first, or those found. */
+  async searchCases(query) {
+    const q = query.trim();
+    const params = new URLSearchParams({ limit: "50" });
+    if (/^\d{4}-\d{2}-\d{2}$/.test(q)) {
+      params.set("from", q);
+      params.set("to", q);
+    } else if (q) params.set("ref", q);
+    const asked = (this.caseQuery = params.toString());
+    try {
+      const data = await api(`/api/v1/cases?${params}`);
+      if (asked !== this.caseQuery) return;
+      this.cases = data.cases || [];
+    } catch {
+      this.cases = [];
+    }
+    this.fillCases();
+  }
+
+  caseLabel(c) {
+    const category = c.main_category ? cap(name("categories", c.main_category)) : "–";
+    return t("case_option", { ref: c.ref || t("case_no_ref"), date: c.last_contact_date || "", category, n: c.inquiry_count });
+  }
+
+  fillCases() {
+    const select = this.element.elements.case_id;
+    if (!select) return;
+    const chosen = select.value;
+    const known = this.cases.some((c) => c.case_id === chosen);
+    const options = [el("option", { value: "", text: t("case_new") })];
+    if (chosen && !known && this.chosenCase) options.push(el("option", { value: chosen, text: this.caseLabel(this.chosenCase) }));
+    options.push(...this.cases.map((c) => el("option", { value: c.case_id, text: this.caseLabel(c) })));
+    select.replaceChildren(...options);
+    select.value = chosen;
+    this.sync();
+  }
+
+  caseBlock(v) {
+    const search = el(
+      "div",
+      { className: "field field-case_search" },
+      el("label", { for: this.id("case_search"), text: t("case_search") }),
+      el("input", { type: "search", id: this.id("case_search"), name: "case_search", autocomplete: "off", spellcheck: "false" }),
+    );
+    const attach = this.select("case_id", "case_attach", [["", t("case_new")]], "");
+    const refField = el(
+      "div",
+      { className: "field field-case_ref" },
+      el("label", { for: this.id("case_ref"), text: t("case_ref") }),
+      el("input", {
+        type: "text",
+        id: this.id("case_ref"),
+        name: "case_ref",
+        maxlength: 24,
+        autocomplete: "off",
+        spellcheck: "false",
+        "aria-describedby": this.id("case_ref", "-error"),
+      }),
+      this.errorNode("case_ref"),
+    );
+    refField.querySelector("input").value = v.case_ref || "";
+    search.querySelector("input").value = v.case_search || "";
+    const block = el(
+      "fieldset",
+      { className: "field field-case", id: this.id("case") },
+      el("legend", { text: t("case_legend") }),
+      search,
+      attach,
+      refField,
+    );
+    this.chosenCase = this.cases.find((c) => c.case_id === v.case_id) || this.chosenCase;
+    return block;
   }
 
   id(field, suffix = "") {
@@ -63,6 +172,9 @@ export class RegistrationForm {
       gender: form.elements.gender?.value || "unknown",
       actions: checked("actions"),
       note: form.elements.note?.value || "",
+      case_id: form.elements.case_id?.value || "",
+      case_ref: form.elements.case_ref?.value || "",
+      case_search: form.elements.case_search?.value || "",
     };
   }
 
@@ -86,6 +198,8 @@ export class RegistrationForm {
     }
     const violence = [v.main_category, ...v.other_categories].includes("threats_violence");
     if (!violence) body.violence_forms = [];
+    if (v.is_case === true && v.case_id) body.case_id = v.case_id;
+    else if (v.is_case === true && v.case_ref.trim()) body.case_ref = v.case_ref.trim();
     return body;
   }
 
@@ -148,6 +262,9 @@ export class RegistrationForm {
       gender: "unknown",
       actions: [],
       note: "",
+      case_id: "",
+      case_ref: "",
+      case_search: "",
     };
     const categories = codes("categories");
     const isCase = el(
@@ -220,22 +337,30 @@ export class RegistrationForm {
     this.button = button;
 
     this.element.replaceChildren(
-      el("h3", { id: `${this.prefix}-heading`, text: t("reg_heading") }),
-      el("p", { className: "muted", text: t("reg_intro") }),
+      el("h3", { id: `${this.prefix}-heading`, text: t(this.headingKey) }),
+      el("p", { className: "muted", text: t(this.introKey) }),
       this.summary,
       isCase,
+      ...this.extraFields(v),
       el(
         "div",
         { className: "reg-grid" },
         el("div", { className: "reg-col" }, main, inquiryHint, others, forms),
         el("div", { className: "reg-col" }, ...singles, actions),
       ),
+      this.caseBlock(v),
       note,
-      el("div", { className: "form-actions" }, button),
+      el("div", { className: "form-actions" }, button, ...this.moreButtons()),
     );
+    this.fillCases();
+    this.element.elements.case_id.value = v.case_id || "";
     this.sync();
     this.updateCount();
     for (const [field, error] of Object.entries(this.errors)) this.showError(field, fieldMessage(field, error.message, error.body));
+  }
+
+  moreButtons() {
+    return [];
   }
 
   updateCount() {
@@ -256,6 +381,11 @@ export class RegistrationForm {
       if (isMain || inquiry) box.checked = false;
     }
     form.querySelector(".inquiry-hint").hidden = !inquiry;
+    const caseBlock = form.querySelector(".field-case");
+    if (caseBlock) {
+      caseBlock.hidden = v.is_case !== true;
+      form.querySelector(".field-case_ref").hidden = Boolean(v.case_id);
+    }
     const violence = !inquiry && [v.main_category, ...this.values().other_categories].includes("threats_violence");
     const forms = form.querySelector(".field-violence_forms");
     forms.hidden = !violence;
@@ -263,7 +393,7 @@ export class RegistrationForm {
   }
 
   changed(event) {
-    if (["is_case", "main_category", "other_categories"].includes(event.target.name)) this.sync();
+    if (["is_case", "main_category", "other_categories", "case_id"].includes(event.target.name)) this.sync();
     const field = event.target.name;
     if (this.errors[field]) {
       delete this.errors[field];
@@ -275,7 +405,7 @@ export class RegistrationForm {
 
   control(field) {
     const form = this.element;
-    if (["is_case", "other_categories", "violence_forms", "actions"].includes(field)) return form.querySelector(`#${this.id(field)}`);
+    if (["is_case", "other_categories", "violence_forms", "actions", "channel"].includes(field)) return form.querySelector(`#${this.id(field)}`);
     return form.elements[field] || null;
   }
 
@@ -301,7 +431,7 @@ export class RegistrationForm {
   }
 
   focusFirstError() {
-    for (const field of ["is_case", "main_category", "other_categories", "violence_forms", "contact", "age_group", "gender", "actions", "note"]) {
+    for (const field of this.fieldOrder()) {
       if (!this.errors[field]) continue;
       const control = this.control(field);
       const target = control?.matches("fieldset") ? control.querySelector("input:not([disabled])") : control;
@@ -324,8 +454,8 @@ export class RegistrationForm {
     this.button.disabled = true;
     this.button.textContent = t("reg_saving");
     try {
-      await api(`/api/v1/conversations/${encodeURIComponent(this.conv.id)}/registration`, { method: "POST", body });
-      this.onSaved(this.conv, "saved");
+      const saved = await api(this.url, { method: "POST", body });
+      this.onSaved(this.conv, "saved", { ...saved, case: this.cases.find((c) => c.case_id === saved?.case_id) || null, ref: body.case_ref || null });
     } catch (err) {
       if (!(err instanceof ApiError)) throw err;
       if (err.status === 401) {
@@ -354,3 +484,123 @@ export class RegistrationForm {
     }
   }
 }
+
+// ------------------------------------------------------------------ inquiries from other channels
+
+function osloToday() {
+  return new Intl.DateTimeFormat("en-CA", { timeZone: "Europe/Oslo", year: "numeric", month: "2-digit", day: "2-digit" }).format(new Date());
+}
+
+/** The form for an inquiry that did not come through the chat: the registration form plus the channel,
+ * the date and what a conversation would have said (region, language, audience). */
+export class InquiryForm extends RegistrationForm {
+  constructor({ user, onSaved, onExpired, onCancel }) {
+    super({ id: "inquiry" }, { onSaved, onExpired });
+    this.user = user;
+    this.onCancel = onCancel;
+    this.element.classList.add("inquiry-form");
+    this.element.replaceChildren(); // drawn again with the user's defaults (their county)
+    this.render();
+  }
+
+  get url() {
+    return "/api/v1/registrations";
+  }
+
+  get headingKey() {
+    return "inquiry_form_heading";
+  }
+
+  get introKey() {
+    return "inquiry_form_intro";
+  }
+
+  fieldOrder() {
+    return ["is_case", "channel", "contact_date", "region", "language", "audience", ...super.fieldOrder().slice(1)];
+  }
+
+  values() {
+    const v = super.values();
+    if (!v) return null;
+    const form = this.element;
+    return {
+      ...v,
+      channel: form.querySelector('input[name="channel"]:checked')?.value || "",
+      contact_date: form.elements.contact_date?.value || "",
+      region: form.elements.region?.value || "",
+      language: form.elements.language?.value || "",
+      audience: form.elements.audience?.value || "",
+    };
+  }
+
+  body() {
+    const v = this.values();
+    return {
+      ...super.body(),
+      channel: v.channel || null,
+      contact_date: v.contact_date || null,
+      region: v.region || null,
+      language: v.language || null,
+      audience: v.audience || null,
+    };
+  }
+
+  extraFields(v) {
+    const user = this.user || {};
+    const regions = user.regions || [];
+    const channels = codes("channels").filter((c) => c !== "chat");
+    const channel = this.fieldset(
+      "channel",
+      "inquiry_channel",
+      el(
+        "div",
+        { className: "choices choices-inline" },
+        ...channels.map((code) => {
+          const id = this.id("channel", `-${code}`);
+          return el(
+            "div",
+            { className: "choice" },
+            el("input", { type: "radio", id, name: "channel", value: code, checked: v.channel === code }),
+            el("label", { for: id, text: cap(name("channels", code)) }),
+          );
+        }),
+      ),
+    );
+    const today = osloToday();
+    const date = el(
+      "div",
+      { className: "field field-contact_date" },
+      el("label", { for: this.id("contact_date"), text: t("inquiry_contact_date") }),
+      el("input", { type: "date", id: this.id("contact_date"), name: "contact_date", max: today, "aria-describedby": this.id("contact_date", "-error") }),
+      this.errorNode("contact_date"),
+    );
+    date.querySelector("input").value = v.contact_date || today;
+    const region = this.select(
+      "region",
+      "inquiry_region",
+      [["", t("inquiry_region_unknown")], ...codes("regions").map((c) => [c, name("regions", c)])],
+      v.region ?? (regions.length === 1 ? regions[0] : ""),
+    );
+    const languages = codes("languages");
+    const language = this.select(
+      "language",
+      "inquiry_language",
+      languages.map((c) => [c, cap(name("languages", c))]),
+      v.language || (languages.includes("nb") ? "nb" : languages[0]),
+    );
+    const audience = this.select(
+      "audience",
+      "inquiry_audience",
+      [["", t("reg_choose")], ...codes("audiences").map((c) => [c, cap(name("audiences", c))])],
+      v.audience || "",
+    );
+    return [channel, el("div", { className: "reg-grid inquiry-facts" }, el("div", { className: "reg-col" }, date, region), el("div", { className: "reg-col" }, language, audience))];
+  }
+
+  moreButtons() {
+    const cancel = el("button", { type: "button", className: "button button-quiet", text: t("inquiry_cancel") });
+    cancel.addEventListener("click", () => this.onCancel?.());
+    return [cancel];
+  }
+}
+
