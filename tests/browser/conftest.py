@@ -57,6 +57,8 @@ A11Y_SCRIPT = (Path(__file__).parent / "a11y_check.js").read_text("utf-8")
 AXE_DIR = Path(__file__).parent
 AXE_SCRIPT = AXE_DIR / "node_modules" / "axe-core" / "axe.min.js"
 AXE_RUN = """async () => {
+  // a message still fading in would read as low contrast: measure the page as it settles
+  await Promise.all(document.getAnimations().map((a) => a.finished.catch(() => null)));
   const result = await axe.run(document, { resultTypes: ["violations"] });
   return result.violations
     .filter((v) => v.impact === "critical" || v.impact === "serious")
@@ -291,8 +293,8 @@ def axe(page: Page) -> list[str]:
     return problems
 
 
-def screenshot(page: Page, name: str) -> Path:
+def screenshot(page: Page, name: str, *, full_page: bool = True) -> Path:
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     path = SCREENSHOTS / f"{name}.png"
-    page.screenshot(path=str(path), full_page=True, animations="disabled")
+    page.screenshot(path=str(path), full_page=full_page, animations="disabled")
     return path
