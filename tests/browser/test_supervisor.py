@@ -29,7 +29,9 @@ def test_dashboard_shows_a_waiting_conversation_within_seconds(web: Browsing) ->
     expect(row.locator("td").nth(1)).to_have_text("Oslo")
     expect(row.locator("td").nth(2)).to_have_text("arabisk")
     expect(row.locator("td").nth(3)).to_have_text("ungdom / elev")
-    expect(row.locator("td").nth(5)).to_have_text("0 – MR i fylket")
+    # nobody is signed in: tiers 0 and 1 add no adviser and are passed at once (protocol 1.1)
+    expect(row.locator("td").nth(5)).to_have_text("2 – MR i alle fylker")
+    expect(row.locator("td").nth(6)).to_have_text("Tilkoblet")
     expect(supervisor.locator("#kpi-waiting")).to_have_text("1")
 
     group = supervisor.locator("#by-region-table tbody tr")

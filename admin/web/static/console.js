@@ -7,6 +7,7 @@ import {
   regionName, setupAuth, shortTime, showConnection, t, textDir,
 } from "./common.js";
 import { InquiryForm, RegistrationForm } from "./register.js";
+import { clearStaffNotices, relabelStaffNotices, showStaffNotice } from "./staff_notices.js";
 
 const TYPING_SEND_EVERY_MS = 3000;
 const TYPING_SHOW_MS = 5000;
@@ -49,6 +50,7 @@ function newConv(body) {
     closeReason: body.close_reason || null,
     closedAt: body.closed_at || null,
     presence: null,
+    awaySince: null, // when the visitor dropped (ISO), for "disconnected since 16:20"
     unread: 0,
     isNew: false,
     typingTimer: null,
@@ -87,7 +89,24 @@ function upsert(body) {
     conv.hasTranscript = true;
     for (const m of body.messages) addMessage(conv, m, { quiet: true });
   }
+  presenceFrom(conv, body);
   return conv;
+}
+
+/** ``visitor_present`` / ``visitor_away_since`` of an open <conversation> (protocol 1.1). */
+function presenceFrom(conv, body) {
+  if (!("visitor_present" in body) || body.state === "closed") return;
+  if (body.visitor_present) {
+    if (conv.presence === "away") conv.presence = null;
+    conv.awaySince = null;
+  } else {
+    conv.presence = "away";
+    conv.awaySince = body.visitor_away_since || conv.awaySince;
+  }
+}
+
+function presenceText(conv, key) {
+  return key === "presence_away_long" && conv.awaySince ? t("presence_away_since", { t: shortTime(conv.awaySince) }) : t(key);
 }
 
 // ------------------------------------------------------------------ messages
@@ -381,6 +400,7 @@ function buildTransfer(conv) {
   const regionSelect = el("select", { id: `${group}-region-select`, name: "region" });
   const languageSelect = el("select", { id: `${group}-language-select`, name: "language" });
   const note = el("textarea", { id: `${group}-note`, rows: 2, maxlength: 500, name: "note" });
+  const urgent = el("input", { type: "checkbox", id: `${group}-urgent`, name: "urgent" });
   const error = el("p", { className: "field-error", id: `${group}-error`, role: "alert", hidden: true });
   const fieldset = el(
     "fieldset",
@@ -397,6 +417,7 @@ function buildTransfer(conv) {
     { className: "transfer-form", novalidate: true },
     fieldset,
     el("div", { className: "field" }, el("label", { for: note.id, dataset: { i18n: "transfer_note_label" } }), note),
+    el("div", { className: "choice" }, urgent, el("label", { for: urgent.id, dataset: { i18n: "transfer_urgent" } })),
     error,
     el("button", { type: "submit", className: "button button-primary", dataset: { i18n: "transfer_submit" } }),
   );
@@ -421,6 +442,7 @@ function buildTransfer(conv) {
     }
     const frame = { type: "transfer", conversation_id: conv.id, to };
     if (note.value.trim()) frame.note = note.value.trim();
+    if (urgent.checked) frame.urgent = true;
     C.lastTransfer = conv.id;
     C.socket.send(frame);
   });
@@ -494,7 +516,7 @@ function renderView(conv) {
 
   const open = conv.state === "assigned";
   const presenceKey = conv.presence === "away" ? "presence_away_long" : conv.presence === "left" ? "presence_left" : null;
-  view.presence.textContent = presenceKey && open ? t(presenceKey) : "";
+  view.presence.textContent = presenceKey && open ? presenceText(conv, presenceKey) : "";
   view.presence.hidden = !(presenceKey && open);
   view.presence.dataset.presence = conv.presence || "";
 
@@ -553,7 +575,7 @@ function listItem(conv) {
     const reasonKey = `closed_reason_${conv.closeReason}`;
     line3 = t(t(reasonKey) !== reasonKey ? reasonKey : "closed_reason_other");
   } else if (conv.typing) line3 = t("typing_visitor", { alias: conv.alias });
-  else if (conv.presence === "away") line3 = t("presence_away");
+  else if (conv.presence === "away") line3 = conv.awaySince ? t("presence_away_since_short", { t: shortTime(conv.awaySince) }) : t("presence_away");
   else if (conv.presence === "left") line3 = t("presence_left");
   else line3 = conv.waited_s !== null && conv.waited_s !== undefined ? t("waited", { t: duration(conv.waited_s) }) : "";
   const button = el(
@@ -701,7 +723,7 @@ function onFrame(frame) {
       const known = C.convs.has(frame.conversation.id);
       const conv = upsert(frame.conversation);
       conv.state = "assigned";
-      conv.presence = null;
+      if (!("visitor_present" in frame.conversation)) conv.presence = null;
       if (conv.view) {
         renderTranscript(conv);
         renderView(conv);
@@ -730,6 +752,7 @@ function onFrame(frame) {
       const conv = C.convs.get(frame.conversation_id);
       if (!conv) break;
       conv.presence = frame.presence === "back" ? null : frame.presence;
+      conv.awaySince = frame.presence === "away" ? conv.awaySince || new Date().toISOString() : null;
       if (frame.presence === "left") announce(t("visitor_left_announce", { alias: conv.alias }));
       renderView(conv);
       renderLists();
@@ -765,6 +788,9 @@ function onFrame(frame) {
     }
     case "error":
       onError(frame);
+      break;
+    case "notice":
+      showStaffNotice(frame);
       break;
     default:
       break; // additive protocol changes are ignored
@@ -915,6 +941,7 @@ function relabel() {
   renderLists();
   updateTitle();
   C.inquiry?.render();
+  relabelStaffNotices();
   for (const conv of C.convs.values()) {
     if (!conv.view) continue;
     renderTranscript(conv);
@@ -972,6 +999,7 @@ function stop() {
   C.socket?.stop();
   C.socket = null;
   closeInquiry();
+  clearStaffNotices();
   for (const conv of [...C.convs.values()]) drop(conv);
   C.me = null;
   renderLists();

@@ -1,15 +1,20 @@
-// nora-chat supervisor dashboard: live queue from /ws/supervisor (a `queue` frame at least every 2 s)
-// and the published statistics of the case register with small counts suppressed.
+// nora-chat supervisor dashboard: live queue from /ws/supervisor (a `queue` frame at least every 2 s),
+// the supervisor's actions on it (route a waiting conversation, diversions to AT, a notice to every
+// adviser: route_dialog.js, diversions.js, notice_form.js) and the published statistics of the case
+// register with small counts suppressed.
 
 import {
   $, Socket, announce, api, applyStatic, clock, duration, el, i18n, initPage, loadReference, name,
   regionName, setupAuth, showConnection, t,
 } from "./common.js";
+import { initDiversions, relabelDiversions, updateDiversions } from "./diversions.js";
+import { initNotice, relabelNotice } from "./notice_form.js";
+import { initRoute, openRoute, relabelRoute, updateRoute } from "./route_dialog.js";
 
 const GROUPINGS = ["category", "service", "region", "language", "audience", "contact", "age_group", "gender", "month", "is_case"];
 const DEFAULT_BY = ["category", "service"];
 
-const D = { socket: null, queue: null, lastWaiting: null, stats: null };
+const D = { socket: null, queue: null, lastWaiting: null, stats: null, rows: new Map() };
 let auth;
 
 // ------------------------------------------------------------------ live queue
@@ -18,21 +23,131 @@ function cell(text, props = {}) {
   return el("td", props, text);
 }
 
+/**
+ * The adviser figures, from ``adviser_counts`` when they agree with the list shown beside them,
+ * else counted from that list: the page never says "0 of 0" next to a listed adviser.
+ */
+function adviserCounts(q) {
+  const advisers = q.advisers || [];
+  const given = q.adviser_counts;
+  if (given && given.signed_in === advisers.length) return given;
+  const counts = { signed_in: advisers.length, available: 0, busy: 0, away: 0, offline: 0 };
+  for (const a of advisers) if (a.status in counts) counts[a.status] += 1;
+  return counts;
+}
+
+const cellSig = new WeakMap();
+
+/** Replace a cell's content only when it changed (screen readers keep their place). */
+function setCell(td, sig, make) {
+  if (cellSig.get(td) === sig) return;
+  cellSig.set(td, sig);
+  td.replaceChildren(make());
+}
+
+function tierText(tier) {
+  return t(`tier_${tier}`) !== `tier_${tier}` ? t(`tier_${tier}`) : String(tier);
+}
+
+function focusRouteButton(id) {
+  const row = D.rows.get(id);
+  if (row) row.routeButton.focus();
+  else $("waiting-heading").focus();
+}
+
+function routed(text) {
+  const node = $("route-result");
+  node.textContent = text;
+  node.hidden = false;
+  node.focus();
+}
+
+function waitingRow(w) {
+  const id = w.conversation_id;
+  const button = el("button", { type: "button", className: "button button-secondary button-small route-button" });
+  button.addEventListener("click", () => openRoute(id, () => focusRouteButton(id)));
+  const row = el("tr", { dataset: { conversation: id } }, ...Array.from({ length: 7 }, () => el("td")), el("td", {}, button));
+  row.routeButton = button;
+  return row;
+}
+
+function updateWaitingRow(row, w, position) {
+  const present = w.present !== false;
+  row.className = [w.urgent ? "row-urgent" : "", present ? "" : "row-absent"].filter(Boolean).join(" ");
+  const [urgent, region, language, audience, waited, tier, presence] = row.cells;
+  setCell(urgent, `${w.urgent}|${i18n.lang}`, () =>
+    w.urgent ? el("span", { className: "badge badge-urgent", text: `⚠ ${t("urgent")}` }) : el("span", { className: "muted", text: t("no") }),
+  );
+  region.textContent = regionName(w.region);
+  language.textContent = name("languages", w.language);
+  audience.textContent = name("audiences", w.audience);
+  waited.className = "num";
+  waited.textContent = duration(w.waited_s);
+  tier.textContent = tierText(w.tier);
+  setCell(presence, `${present}|${i18n.lang}`, () =>
+    el(
+      "span",
+      { className: `presence-tag presence-tag-${present ? "yes" : "no"}` },
+      el("span", { className: `dot dot-${present ? "available" : "offline"}`, "aria-hidden": "true" }),
+      t(present ? "present_yes" : "present_no"),
+    ),
+  );
+  const context = t("route_button_context", { n: position, region: regionName(w.region), language: name("languages", w.language) });
+  setCell(row.routeButton, `${context}|${i18n.lang}`, () => {
+    const label = document.createDocumentFragment();
+    label.append(t("route_button"), el("span", { className: "visually-hidden", text: ` (${context})` }));
+    return label;
+  });
+}
+
+/** Rows are kept per conversation and moved only when the order changes, so focus stays put. */
+function renderWaiting(waiting) {
+  const tbody = $("waiting-table").querySelector("tbody");
+  const keep = new Set(waiting.map((w) => w.conversation_id));
+  for (const [id, row] of D.rows) {
+    if (!keep.has(id)) {
+      row.remove();
+      D.rows.delete(id);
+    }
+  }
+  let previous = null;
+  waiting.forEach((w, index) => {
+    let row = D.rows.get(w.conversation_id);
+    if (!row) {
+      row = waitingRow(w);
+      D.rows.set(w.conversation_id, row);
+    }
+    updateWaitingRow(row, w, index + 1);
+    const wanted = previous ? previous.nextSibling : tbody.firstChild;
+    if (wanted !== row) {
+      const focused = row.contains(document.activeElement) ? document.activeElement : null;
+      tbody.insertBefore(row, wanted);
+      focused?.focus();
+    }
+    previous = row;
+  });
+}
+
 function renderQueue() {
   const q = D.queue;
   if (!q) return;
   const waiting = q.waiting || [];
   const longest = waiting.reduce((max, w) => Math.max(max, w.waited_s || 0), 0);
   const advisers = q.advisers || [];
-  const available = advisers.filter((a) => a.status === "available").length;
-  const online = advisers.filter((a) => a.status !== "offline").length;
+  const counts = adviserCounts(q);
+  const absent = waiting.filter((w) => w.present === false).length;
 
   $("updated-at").textContent = t("updated_at", { t: clock(q.at) });
   $("kpi-waiting").textContent = String(waiting.length);
+  $("kpi-waiting-detail").textContent = absent ? t("kpi_waiting_absent", { n: absent }) : "";
   $("kpi-waiting-box").classList.toggle("kpi-alert", waiting.some((w) => w.urgent));
   $("kpi-longest").textContent = waiting.length ? duration(longest) : t("none");
   $("kpi-active").textContent = String(q.active_conversations ?? 0);
-  $("kpi-available").textContent = t("kpi_available_value", { n: available, m: online });
+  $("kpi-available").textContent = t("kpi_available_value", { n: counts.available, m: counts.signed_in });
+  $("kpi-available-detail").textContent = ["busy", "away", "offline"]
+    .filter((status) => counts[status] > 0)
+    .map((status) => t(`kpi_counts_${status}`, { n: counts[status] }))
+    .join(" · ");
 
   const groups = q.by_region_language || [];
   $("by-region-table").querySelector("tbody").replaceChildren(
@@ -50,20 +165,7 @@ function renderQueue() {
   $("by-region-table").hidden = groups.length === 0;
   $("by-region-empty").hidden = groups.length > 0;
 
-  $("waiting-table").querySelector("tbody").replaceChildren(
-    ...waiting.map((w) =>
-      el(
-        "tr",
-        { className: w.urgent ? "row-urgent" : "", dataset: { conversation: w.conversation_id } },
-        cell(w.urgent ? el("span", { className: "badge badge-urgent", text: `⚠ ${t("urgent")}` }) : el("span", { className: "muted", text: t("no") })),
-        cell(regionName(w.region)),
-        cell(name("languages", w.language)),
-        cell(name("audiences", w.audience)),
-        cell(duration(w.waited_s), { className: "num" }),
-        cell(t(`tier_${w.tier}`) !== `tier_${w.tier}` ? t(`tier_${w.tier}`) : String(w.tier)),
-      ),
-    ),
-  );
+  renderWaiting(waiting);
   $("waiting-table").hidden = waiting.length === 0;
   $("waiting-empty").hidden = waiting.length > 0;
 
@@ -215,6 +317,9 @@ function relabel() {
   renderByChoices();
   renderQueue();
   renderStats();
+  relabelRoute();
+  relabelDiversions();
+  relabelNotice();
 }
 
 function start() {
@@ -224,6 +329,8 @@ function start() {
       if (frame.type === "queue") {
         D.queue = frame;
         renderQueue();
+        updateRoute(frame);
+        updateDiversions(frame);
       }
     },
     onDown: () => auth.expired(),
@@ -237,6 +344,10 @@ function stop() {
   D.socket?.stop();
   D.queue = null;
   D.lastWaiting = null;
+  if ($("route-dialog").open) $("route-dialog").close();
+  for (const row of D.rows.values()) row.remove();
+  D.rows.clear();
+  updateDiversions(null);
 }
 
 async function init() {
@@ -253,6 +364,10 @@ async function init() {
   } catch {
     /* labels fall back to codes */
   }
+  const expired = () => auth.expired();
+  initRoute({ onExpired: expired, onDone: routed });
+  initDiversions({ onExpired: expired });
+  initNotice({ signedIn: () => (D.queue ? adviserCounts(D.queue).signed_in : 0), onExpired: expired });
   auth = setupAuth({
     role: "supervisor",
     wrongRoleKey: "login_wrong_role_supervisor",
