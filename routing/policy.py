@@ -86,10 +86,18 @@ def passed_tier(chat: ChatRequest, t: int, adds: Adds) -> int:
 def adds_by_definition(signed: Iterable[Adviser]) -> Adds:
     """``Adds`` over a plain list of the signed-in advisers: the reference for ``signed_in.SignedIn``."""
     everyone = tuple(signed)
+    # Chats with equal reach keys reach the same advisers (``reach_key``), so one scan per pair of keys
+    # serves them all: the reference stays a scan, without scanning again for every chat of a step.
+    seen: dict[tuple[ReachKey, ReachKey | None], bool] = {}
 
     def adds(chat: ChatRequest, t: int) -> bool:
-        below = {a.id for a in everyone if reaches(a, chat, t - 1)} if t > start_tier(chat) else set()
-        return any(reaches(a, chat, t) and a.id not in below for a in everyone)
+        lower = t > start_tier(chat)
+        key = (reach_key(chat, t), reach_key(chat, t - 1) if lower else None)
+        answer = seen.get(key)
+        if answer is None:
+            below = {a.id for a in everyone if reaches(a, chat, t - 1)} if lower else set()
+            answer = seen[key] = any(reaches(a, chat, t) and a.id not in below for a in everyone)
+        return answer
 
     return adds
 
