@@ -367,3 +367,30 @@ async def test_counting_cases_keeps_the_small_count_rule(server: LiveServer) -> 
     assert cases["total"] is None
     assert (await sara.get("/api/v1/stats/cases", period="2025", count="cases")).json()["total"] == 7
     assert (await sara.get("/api/v1/stats/cases", period="2025")).json()["total"] == 10
+
+
+async def test_an_amendment_moves_a_registration_out_of_its_case_or_into_one_of_its_own(server: LiveServer) -> None:
+    amina = await server.login("amina")
+    opened = await register(amina, inquiry("phone", today()))
+    joined = await register(amina, inquiry("meeting", today(), case_id=opened["case_id"]))
+    put = dict(CASE)
+
+    async def amend(registration_id: str, body: dict[str, Any]) -> dict[str, Any]:
+        r = await amina.http.put(
+            f"/api/v1/registrations/{registration_id}",
+            json=body,
+            headers={"X-CSRF-Token": amina.csrf, "Origin": amina.origin},
+        )
+        assert r.status_code == 200, r.text
+        answer: dict[str, Any] = r.json()
+        return answer
+
+    # The meeting was not about the case after all: an inquiry now, outside the case.
+    assert (await amend(joined["registration_id"], {**put, **NOT_A_CASE}))["case_id"] is None
+    case = (await amina.get(f"/api/v1/cases/{opened['case_id']}")).json()
+    assert [i["registration_id"] for i in case["inquiries"]] == [opened["registration_id"]]
+    # … and then it was a case after all, a new one of its own.
+    again = await amend(joined["registration_id"], put)
+    assert again["case_id"] not in (None, opened["case_id"])
+    own = (await amina.get(f"/api/v1/cases/{again['case_id']}")).json()
+    assert [i["registration_id"] for i in own["inquiries"]] == [joined["registration_id"]]
