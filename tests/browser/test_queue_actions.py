@@ -68,6 +68,9 @@ def test_the_supervisor_routes_a_waiting_chat_to_a_named_adviser(web: Browsing) 
     # by keyboard: Tab to the row's button, Enter opens the dialog with focus on the first target
     button = row.get_by_role("button", name=re.compile(r"^Send videre … \(nr\. 1 i køen: Oslo, arabisk\)$"))
     button.focus()
+    updated = supervisor.locator("#updated-at").inner_text()
+    expect(supervisor.locator("#updated-at")).not_to_have_text(updated, timeout=5000)
+    expect(button).to_be_focused()  # the 2 s refresh leaves the keyboard where it was
     supervisor.keyboard.press("Enter")
     dialog = supervisor.get_by_role("dialog", name="Send samtalen videre")
     expect(dialog).to_be_visible()
@@ -133,6 +136,15 @@ def test_an_absent_visitor_is_shown_and_cannot_go_to_a_named_adviser(web: Browsi
     supervisor.keyboard.press("Escape")
     expect(dialog).to_be_hidden()
     expect(row.get_by_role("button", name=re.compile("^Send videre"))).to_be_focused()
+
+    # the same in English
+    supervisor.get_by_role("button", name="English").click()
+    expect(supervisor.locator("#waiting-table thead th").nth(6)).to_have_text("Visitor")
+    expect(row.locator("td").nth(6)).to_have_text("Disconnected")
+    expect(supervisor.locator("#kpi-waiting-detail")).to_have_text("1 of them disconnected")
+    expect(supervisor.locator("#kpi-available")).to_have_text("1 of 1 signed in")
+    expect(row.get_by_role("button", name="Route … (no. 1 in the queue: Oslo, Arabic)")).to_be_visible()
+    supervisor.get_by_role("button", name="Norsk").click()
 
     # an absent visitor can still be sent to a county: it keeps its place and waits there
     row.get_by_role("button", name=re.compile("^Send videre")).click()
