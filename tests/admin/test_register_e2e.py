@@ -81,9 +81,10 @@ async def test_the_pending_list_shows_the_conversation_as_the_console_does(serve
     await console.expect("conversation_closed", conversation_id=cid)
     (pending,) = (await amina.get("/api/v1/registrations/pending")).json()["conversations"]
     assert set(pending) == set(live)
-    changed = {"state", "closed_at", "close_reason", "messages"}
+    changed = {"state", "closed_at", "close_reason", "messages", "visitor_present"}
     assert {k: v for k, v in pending.items() if k not in changed} == {k: v for k, v in live.items() if k not in changed}
     assert (pending["state"], pending["close_reason"], live["closed_at"]) == ("closed", "adviser_closed", None)
+    assert (live["visitor_present"], pending["visitor_present"]) == (True, False)  # over: nobody is there
     assert pending["messages"][: len(live["messages"])] == live["messages"] and pending["rtl"] is True
 
 
