@@ -84,6 +84,8 @@ def texts_body(service: ChatService, code: str) -> dict[str, Any]:
         "facts": {
             "retention_hours": service.settings.transcript_retention_hours,
             "controller": service.settings.privacy_controller,
+            # How long registrations are kept, where the service has such a period (else not said).
+            "registration_years": getattr(service.settings, "registration_retention_years", None),
         },
         "languages": [
             {
@@ -108,7 +110,9 @@ def render(body: dict[str, Any]) -> str:
     table: dict[str, str] = body["texts"]
     code = body["language"]
 
+    years = body["facts"]["registration_years"]
     facts = {"hours": str(body["facts"]["retention_hours"]), "controller": body["facts"]["controller"]}
+    facts["years"] = str(years)
 
     def text(key: str) -> str:
         raw = PLACEHOLDER.sub(lambda m: facts.get(m.group(1), m.group(0)), table.get(key, f"⟦{key}⟧"))
@@ -125,6 +129,8 @@ def render(body: dict[str, Any]) -> str:
         for lang in body["languages"]
     )
     page = page.replace("<!--ui-languages-->", options, 1)
+    if years is None:
+        page = page.replace('id="privacy-record-kept"', 'id="privacy-record-kept" hidden', 1)
     data = json.dumps(body, ensure_ascii=False).replace("<", "\\u003c")
     return page.replace("<!--texts-->", f'<script type="application/json" id="nora-texts">{data}</script>', 1)
 

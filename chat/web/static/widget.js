@@ -64,7 +64,7 @@ function t(key, vars = {}) {
   const table = S.texts?.texts || {};
   const text = table[key] ?? `⟦${key}⟧`;
   const facts = S.texts?.facts || {};
-  const values = { hours: facts.retention_hours, controller: facts.controller, ...vars };
+  const values = { hours: facts.retention_hours, controller: facts.controller, years: facts.registration_years, ...vars };
   return text.replace(/\{(\w+)\}/g, (whole, name) => (values[name] !== undefined ? String(values[name]) : whole));
 }
 
@@ -225,6 +225,7 @@ function applyStatic() {
     node.setAttribute("placeholder", t(node.dataset.i18nPlaceholder));
   }
   $("ui-lang").value = S.ui;
+  $("privacy-record-kept").hidden = !S.texts?.facts?.registration_years;
   for (const id of UI_TEXT_IDS) {
     $(id).dir = pageDir();
     $(id).lang = S.ui;
