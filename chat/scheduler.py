@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from datetime import timedelta
 
 from chat import wire
 from chat.assignment import Assigner
@@ -14,7 +13,7 @@ from chat.events import QueueChanged
 from chat.fanout import Fanout
 from chat.hub import Hub
 from chat.lifecycle import Lifecycle
-from chat.retention import purge_transcripts
+from chat.retention import Purged, purge
 from chat.store import ConversationStore
 from core.clock import Clock, to_datetime
 from core.models import ConversationState as S
@@ -110,18 +109,32 @@ class Scheduler:
         if now - self._last_purge >= PURGE_EVERY_S:
             self._last_purge = now
             purged = await self.purge(now)
-            if purged:
-                log.info("purged %d transcript(s) past the retention period", purged)
+            if purged != Purged():
+                log.info(
+                    "purged past their retention periods: %d transcript(s), %d registration(s), %d case(s), "
+                    "%d conversation(s), %d audit entr(ies)",
+                    purged.transcripts,
+                    purged.registrations,
+                    purged.cases,
+                    purged.conversations,
+                    purged.audit_entries,
+                )
         await self._requeue_expired_advisers(now)
         await self._close_timed_out_visitors(now)
         await self.assigner.route()
         await self.fanout.publish(QueueChanged())
 
-    async def purge(self, now: float | None = None) -> int:
-        """Erase transcripts closed longer ago than the retention period; returns how many."""
-        at = to_datetime(self.clock() if now is None else now)
-        cutoff = at - timedelta(hours=self.settings.transcript_retention_hours)
-        return await purge_transcripts(self.store.db, cutoff, at)
+    async def purge(self, now: float | None = None) -> Purged:
+        """Erase what is past its retention period (chat/retention.py): transcripts with their free
+        texts, registrations, the audit log; says how many of each."""
+        s = self.settings
+        return await purge(
+            self.store.db,
+            to_datetime(self.clock() if now is None else now),
+            transcript_hours=s.transcript_retention_hours,
+            registration_years=s.registration_retention_years,
+            audit_years=s.audit_retention_years,
+        )
 
     async def refresh_queues(self) -> None:
         """Send each waiting visitor here its position, if it changed; wake the supervisors' feeds."""

@@ -28,6 +28,7 @@ from chat.hours import hours_from
 from chat.hub import Hub, StaffConn
 from chat.lifecycle import CommandParts, Lifecycle
 from chat.posting import MessagePath
+from chat.retention import Purged
 from chat.scheduler import Scheduler
 from chat.staff import StaffDirectory
 from chat.store import ConversationStore
@@ -157,7 +158,7 @@ class ChatService:
         await self.assigner.route()
         return len(held)
 
-    async def purge(self) -> int:
+    async def purge(self) -> Purged:
         return await self.scheduler.purge()
 
     @contextlib.contextmanager

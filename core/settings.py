@@ -60,6 +60,9 @@ class Settings:
     opening_hours: str | None = None
     closed_dates: tuple[str, ...] = ()
     transcript_retention_hours: int = 72
+    # Registrations are kept this many whole calendar years, the audit log this many years (chat/retention.py).
+    registration_retention_years: int = 10
+    audit_retention_years: int = 5
     # Named in the visitor's privacy notice as responsible for the chat (chat/locale, privacy_responsible).
     privacy_controller: str = "IMDi (Integrerings- og mangfoldsdirektoratet)"
     stats_min_count: int = 5
@@ -154,6 +157,8 @@ class Settings:
             opening_hours=env.get("NORA_OPENING_HOURS", "").strip() or None,
             closed_dates=_list(env, "NORA_CLOSED_DATES"),
             transcript_retention_hours=_int(env, "NORA_TRANSCRIPT_RETENTION_HOURS", 72),
+            registration_retention_years=_int(env, "NORA_REGISTRATION_RETENTION_YEARS", 10, minimum=1),
+            audit_retention_years=_int(env, "NORA_AUDIT_RETENTION_YEARS", 5, minimum=1),
             privacy_controller=env.get("NORA_PRIVACY_CONTROLLER", "").strip()
             or "IMDi (Integrerings- og mangfoldsdirektoratet)",
             stats_min_count=_int(env, "NORA_STATS_MIN_COUNT", 5, minimum=1),

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 from admin.accounts import Accounts, NewUser
 from admin.passwords import Passwords
-from chat.retention import purge_transcripts
+from chat.retention import audit_kept_from, purge, registrations_kept_from
 from core.clock import system_clock, to_datetime
 from core.db import Database
 from core.reference import load_reference
@@ -178,8 +178,21 @@ def cmd_purge(settings: Settings, args: argparse.Namespace) -> int:
 
         now = to_datetime(system_clock())
         cutoff = now - timedelta(hours=settings.transcript_retention_hours)
-        count = await purge_transcripts(db, cutoff, now)
-        _print(f"purged {count} transcript(s) closed before {cutoff.isoformat(timespec='seconds')}")
+        years, audit_years = settings.registration_retention_years, settings.audit_retention_years
+        done = await purge(
+            db,
+            now,
+            transcript_hours=settings.transcript_retention_hours,
+            registration_years=years,
+            audit_years=audit_years,
+        )
+        _print(f"purged {done.transcripts} transcript(s) closed before {cutoff.isoformat(timespec='seconds')}")
+        _print(
+            f"purged {done.registrations} registration(s) counted before {registrations_kept_from(now, years)}"
+            f" ({done.cases} case(s), {done.conversations} conversation(s) with them)"
+        )
+        kept = audit_kept_from(now, audit_years).isoformat(timespec="seconds")
+        _print(f"purged {done.audit_entries} audit entr(ies) from before {kept}")
         return 0
 
     return asyncio.run(_with_db(settings, job))

@@ -4,6 +4,7 @@
 
 import { $, api, el, i18n, initPage, loadReference, setupAuth, t } from "./common.js";
 import { loadAccounts, openForm, relabelAccounts, users } from "./admin-accounts.js";
+import { when } from "./admin-forms.js";
 import { fillAuditChoices, loadAudit, renderAudit, setupAudit } from "./admin-audit.js";
 import { loadGuideline, renderGuideline } from "./admin-guideline.js";
 import { loadReferenceKind, relabelReference, setupReference } from "./admin-reference.js";
@@ -27,7 +28,11 @@ function renderPageLinks(user) {
 function renderRetention() {
   const r = P.retention;
   if (!r) return;
-  const facts = [[t("retention_transcripts"), t("retention_hours_value", { n: r.transcript_hours }), r.transcript_setting]];
+  const facts = [
+    [t("retention_transcripts"), t("retention_hours_value", { n: r.transcript_hours }), r.transcript_setting],
+    [t("retention_registrations"), t("retention_registrations_value", { n: r.registration_years, from: r.registrations_kept_from }), r.registration_setting],
+    [t("retention_audit"), t("retention_audit_value", { n: r.audit_years, from: when(r.audit_kept_from, i18n.lang) }), r.audit_setting],
+  ];
   $("retention-facts").replaceChildren(
     ...facts.map(([term, value, setting]) =>
       el("div", { className: "fact" }, el("dt", { text: term }), el("dd", {}, el("strong", { text: value }), " ", el("span", { className: "muted", text: t("retention_set_by", { name: setting }) }))),

@@ -846,6 +846,10 @@ Object.assign(STRINGS.nb, {
   retention_registrations_value: "{n} hele kalenderår; nå beholdes det som telles fra {from}. En sak slettes samlet når den siste henvendelsen er gammel nok.",
   retention_audit: "Revisjonsloggen",
   retention_audit_value: "{n} år; nå beholdes oppføringer fra {from}",
+  retention_registrations: "Registreringer (henvendelser og saker)",
+  retention_registrations_value: "{n} hele kalenderår; nå beholdes det som telles fra {from}. En sak slettes samlet når den siste henvendelsen er gammel nok.",
+  retention_audit: "Revisjonsloggen",
+  retention_audit_value: "{n} år; nå beholdes oppføringer fra {from}",
   retention_set_by: "(innstilling {name})",
 
   // statistics
@@ -1021,6 +1025,10 @@ Object.assign(STRINGS.en, {
   retention_intro: "Retention periods are operating settings, changed in the environment variables. Erasure runs by itself and with “nora-chat purge”.",
   retention_transcripts: "Transcripts, transfer notes and other free text in the conversation",
   retention_hours_value: "{n} hours after the conversation closed",
+  retention_registrations: "Registrations (inquiries and cases)",
+  retention_registrations_value: "{n} whole calendar years; what is counted from {from} is kept now. A case is erased as a whole when its last inquiry is old enough.",
+  retention_audit: "The audit log",
+  retention_audit_value: "{n} years; entries from {from} are kept now",
   retention_registrations: "Registrations (inquiries and cases)",
   retention_registrations_value: "{n} whole calendar years; what is counted from {from} is kept now. A case is erased as a whole when its last inquiry is old enough.",
   retention_audit: "The audit log",
