@@ -127,9 +127,10 @@ def test_an_absent_visitor_is_shown_and_cannot_go_to_a_named_adviser(web: Browsi
     dialog = supervisor.get_by_role("dialog", name="Send samtalen videre")
     expect(dialog.locator("#route-absent")).to_contain_text("Besøkende er frakoblet nå.")
     expect(dialog.get_by_label(re.compile("^En bestemt rådgiver"))).to_be_disabled()
-    expect(dialog.locator("label[for=route-to-adviser]")).to_contain_text("(besøkende er frakoblet)")
+    expect(dialog.locator("#route-adviser-reason")).to_have_text("besøkende er frakoblet")
     expect(dialog.get_by_label("Marker som haster")).to_be_checked()  # it already is
     expect(dialog.locator("#route-urgent-hint")).to_have_text("Samtalen haster allerede.")
+    shot(supervisor, "supervisor-route-dialog-absent")
     assert axe(supervisor) == []
 
     # Escape closes the dialog and the keyboard is back on the row's button

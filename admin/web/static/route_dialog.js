@@ -110,7 +110,7 @@ function render() {
   // A named adviser needs a connected visitor (409 visitor_absent otherwise): say so where it is chosen.
   $("route-to-adviser").disabled = absent;
   $("route-adviser").disabled = absent;
-  $("route-adviser-reason").textContent = absent ? ` (${t("route_reason_absent")})` : "";
+  $("route-adviser-reason").textContent = absent ? t("route_reason_absent") : "";
   if (absent && $("route-to-adviser").checked) $("route-to-adviser").checked = false;
   renderAdvisers();
   const urgent = $("route-urgent");
