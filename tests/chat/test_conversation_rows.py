@@ -1,0 +1,66 @@
+"""A conversation read back by the store drivers (built without ``__init__``, chat/conversation_sql.py
+``loaded``) is the same object as one built the usual way: equal, same dump, its attributes settable,
+an ORM session can still read the row; on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import datetime
+from typing import Any
+
+import pytest
+
+from chat.store import ConversationStore, hash_token
+from core.clock import as_utc, to_datetime
+from core.db import Database
+from core.models import Conversation
+from tests.conftest import Databases
+
+pytestmark = pytest.mark.anyio
+NOW = to_datetime(1_800_000_000)
+
+
+def utc(values: dict[str, Any]) -> dict[str, Any]:
+    return {k: as_utc(v) if isinstance(v, datetime) else v for k, v in values.items()}
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+async def store(request: pytest.FixtureRequest, databases: Databases) -> AsyncIterator[ConversationStore]:
+    url = await asyncio.to_thread(databases.sqlite if request.param == "sqlite" else databases.postgres)
+    db = Database.from_url(url)
+    the_store = ConversationStore(db)
+    try:
+        yield the_store
+    finally:
+        await the_store.close()
+        await db.dispose()
+
+
+async def test_a_conversation_read_back_is_the_one_stored(store: ConversationStore) -> None:
+    new = Conversation(
+        token_hash=hash_token("rows-token-aaaaaaaaaaaaaaaaaaaaaa"),
+        alias="Gjest 1234",
+        language="ar",
+        also_languages="nb,en",
+        region="03",
+        audience="youth",
+        urgent=True,
+        state="queued",
+        started_at=NOW,
+        enqueued_at=NOW,
+    )
+    created = await store.create(new)
+    got = await store.get(created.id)
+    assert got is not None
+    assert got == Conversation(**got.model_dump())
+    assert utc(got.model_dump()) == utc(created.model_dump())  # SQLite hands back naive UTC times, as before
+    assert (got.language, got.urgent, got.next_seq, got.adviser_id) == ("ar", True, 0, None)
+    got.target_adviser_id = "someone"  # the service sets fields on what it read
+    assert got.model_dump()["target_adviser_id"] == "someone"
+    assert await store.by_token("rows-token-aaaaaaaaaaaaaaaaaaaaaa") == got.model_copy(
+        update={"target_adviser_id": None}
+    )
+    async with store.db.session() as session:  # the ORM reads the same row
+        orm = await session.get(Conversation, created.id)
+    assert orm is not None and orm.model_dump() == (await store.get(created.id)).model_dump()  # type: ignore[union-attr]
