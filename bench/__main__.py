@@ -36,6 +36,13 @@ def _line(r: dict[str, Any]) -> str:
         "gen_cpu_cores",
         "rss_per_conn_kib",
         "assign_ms_p99",
+        "latency_during_starts_ms_p99",
+        "cpu_cores_each",
+        "restart_closes",
+        "longest_rejoin_ms",
+        "lost",
+        "wire_duplicates",
+        "out_of_order",
         "setup_s",
         "wall_s",
     )
