@@ -2,13 +2,14 @@
 
 Nothing here does I/O or knows about sockets, HTTP or SQL. ``policy`` holds the decisions as plain
 functions; ``state.RoutingState`` is the small interface to the live state, implemented in memory
-(``backends.memory``) and later in Redis (``backends.redis``).
+(``backends.memory``) and in Redis (``backends.redis``, a log of operations every instance replays).
 
 Error tree::
 
     RoutingError
      ├── UnknownAdviser
-     └── StateBusy (the Redis state's ``RoutingContention``)
+     ├── StateBusy (a state that could not take a change in time; nothing changed, try again)
+     └── ReplicaBehind (``backends.redis``: the log moved on too far while an operation was appended)
 """
 
 from routing.errors import RoutingError, StateBusy, UnknownAdviser
