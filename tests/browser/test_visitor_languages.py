@@ -69,11 +69,13 @@ def test_the_page_in_every_language_from_start_to_end(web: Browsing, code: str) 
     assert exit_box and picker
     apart = exit_box["x"] >= picker["x"] + picker["width"] or picker["x"] >= exit_box["x"] + exit_box["width"]
     assert apart, f"quick exit {exit_box} covers the language picker {picker}"
+    if shots:
+        screenshot(visitor, f"{code}-setup-1280x800", full_page=False)
     visitor.locator("#privacy summary").click()
     expect(visitor.locator(".privacy-body")).to_be_visible()
     problems["privacy"] = axe(visitor)
     if shots:
-        screenshot(visitor, f"{code}-setup-1280x800", full_page=False)
+        screenshot(visitor, f"{code}-privacy-1280x800", full_page=False)
     visitor.locator("#privacy summary").click()
 
     # Waiting: nobody available yet. A Norwegian chat, so that Amina (ar, nb, en) can take it.
@@ -101,6 +103,10 @@ def test_the_page_in_every_language_from_start_to_end(web: Browsing, code: str) 
     problems["chatting"] = page_problems(visitor, code) + axe(visitor)
     if shots:
         screenshot(visitor, f"{code}-chat-1280x800", full_page=False)
+        visitor.set_viewport_size(PHONE)
+        problems["chatting on a phone"] = axe(visitor)
+        screenshot(visitor, f"{code}-chat-390x844", full_page=False)
+        visitor.set_viewport_size(DESKTOP_800)
 
     # Ended: what happens now, the question, and where else to turn.
     visitor.click("#leave-button")
@@ -113,6 +119,9 @@ def test_the_page_in_every_language_from_start_to_end(web: Browsing, code: str) 
     expect(visitor.locator("#feedback-buttons")).to_be_hidden()
     if shots:
         screenshot(visitor, f"{code}-ended-1280x800", full_page=False)
+        visitor.set_viewport_size(PHONE)
+        visitor.locator("#ended").scroll_into_view_if_needed()
+        screenshot(visitor, f"{code}-ended-390x844", full_page=False)
     away(console)
 
     assert problems == {state: [] for state in problems}

@@ -175,7 +175,7 @@ function textDir(text) {
 }
 
 // The page's own texts run in the page's direction even inside a chat area in another direction.
-const UI_TEXT_IDS = ["chat-head", "connection", "typing", "enter-hint", "leave-confirm", "ended"];
+const UI_TEXT_IDS = ["chat-head", "connection", "typing", "enter-hint", "leave-confirm", "ended", "transcript-label"];
 
 function newClientId() {
   // crypto.getRandomValues works outside secure contexts too; 128 bits, [0-9a-f].
@@ -710,9 +710,10 @@ function buildMessage(message) {
     return el(
       "li",
       { className: "msg msg-system", dataset: { sender, event: message.event || "" } },
-      el("span", { className: "visually-hidden msg-sender", text: `${senderName(sender)}: ` }),
+      el("span", { className: "visually-hidden msg-sender", lang: S.ui, text: `${senderName(sender)}: ` }),
       infoIcon(),
-      el("p", { className: "msg-text", dir: "auto", text: message.text || "" }),
+      // written by the server in the page language the visitor had at that moment
+      el("p", { className: "msg-text", dir: "auto", lang: S.ui, text: message.text || "" }),
     );
   }
   const text = el("p", {
@@ -1094,7 +1095,7 @@ function quickExit(event) {
   S.ws = null;
   if (ws) {
     try {
-      if (ws.readyState === WebSocket.OPEN && S.live) ws.send(JSON.stringify({ type: "leave" }));
+      if (ws.readyState === WebSocket.OPEN && S.live) ws.send(JSON.stringify({ type: "leave", quick_exit: true }));
       ws.close(1000);
     } catch {
       /* ignore: we are leaving anyway */
