@@ -51,15 +51,17 @@ class Closed:
     conversation_id: str
     adviser_id: str | None
     reason: str
+    quick_exit: bool | None = False  # the visitor left by quick exit (None from an older instance)
 
 
 @dataclass(frozen=True, slots=True)
 class Presence:
-    """The visitor's socket went ``away``, came ``back``, or the visitor ``left``."""
+    """The visitor's socket went ``away``, came ``back``, or the visitor ``left`` (by quick exit or not)."""
 
     conversation_id: str
     adviser_id: str | None
     presence: str
+    quick_exit: bool | None = False  # None from an older instance, which does not send it
 
 
 @dataclass(frozen=True, slots=True)

@@ -227,12 +227,12 @@ class Fanout:
             vconn.outbox.push_close(WS_1000_NORMAL)
             self.hub.remove_visitor(vconn)
         for sconn in self.hub.advisers_of(event.adviser_id):
-            sconn.outbox.send(wire.conversation_closed(event.conversation_id, event.reason))
+            sconn.outbox.send(wire.conversation_closed(event.conversation_id, event.reason, bool(event.quick_exit)))
             sconn.outbox.push(Untrack(event.conversation_id))
 
     def _presence(self, event: Presence) -> None:
         for sconn in self.hub.advisers_of(event.adviser_id):
-            sconn.outbox.send(wire.visitor_presence(event.conversation_id, event.presence))
+            sconn.outbox.send(wire.visitor_presence(event.conversation_id, event.presence, bool(event.quick_exit)))
 
     def _unassigned(self, event: Unassigned) -> None:
         for sconn in self.hub.advisers_of(event.adviser_id):

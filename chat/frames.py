@@ -250,6 +250,15 @@ def parse_transfer(data: dict[str, Any], reference: Reference) -> Transfer:
     return Transfer(note=text, urgent=urgent is True, **{key: str(value)})
 
 
+def parse_leave(data: dict[str, Any]) -> bool:
+    """``leave`` may say it came from the widget's quick exit (``quick_exit``, additive): the adviser is
+    told the visitor left in a hurry, which can mean danger, rather than that they ended the chat."""
+    quick_exit = data.get("quick_exit", False)
+    if not isinstance(quick_exit, bool):
+        raise invalid("leave", {"quick_exit": "must be true or false"})
+    return quick_exit
+
+
 def parse_status(data: dict[str, Any]) -> str:
     status = data.get("status")
     if status not in ("available", "away"):

@@ -41,8 +41,9 @@ class Lifecycle:
         self.assigner = assigner
         self.clock = clock
 
-    async def close(self, conversation_id: str, reason: str) -> bool:
-        """Close a queued or assigned conversation; whether this call closed it."""
+    async def close(self, conversation_id: str, reason: str, *, quick_exit: bool = False) -> bool:
+        """Close a queued or assigned conversation; whether this call closed it. ``quick_exit``: the
+        visitor left by the widget's quick exit (reason ``visitor_left``), which the notice says."""
         now = self.clock()
         conv = await self.store.get(conversation_id)
         if conv is None or conv.state == S.CLOSED:
@@ -54,11 +55,12 @@ class Lifecycle:
         elif conv.adviser_id:
             await self.routing.release(conv.adviser_id, conversation_id, now)
         if reason == "visitor_left":
-            await self.messages.system(conv, "visitor_left", conv.adviser_id)
+            event = "visitor_quick_exit" if quick_exit else "visitor_left"
+            await self.messages.system(conv, event, conv.adviser_id)
         else:
             key = reason if reason == "visitor_timeout" else None
             await self.messages.system(conv, "closed", conv.adviser_id, text_key=key)
-        await self.fanout.publish(Closed(conversation_id, conv.adviser_id, reason))
+        await self.fanout.publish(Closed(conversation_id, conv.adviser_id, reason, quick_exit))
         await self.assigner.route()
         return True
 

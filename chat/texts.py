@@ -25,6 +25,12 @@ EVENTS = frozenset(
 )
 
 
+# Notices whose text is another entry of the catalogue. A visitor who left by quick exit sees nothing
+# more (the page is gone), so the notice is the quick-exit button's own label, which every language has;
+# the adviser reads the event, "the visitor left with quick exit", never "you ended the conversation".
+KEYS = {"visitor_quick_exit": "quick_exit"}
+
+
 def notice(event: str, language: str, **values: str) -> str:
     """The notice ``event`` in ``language`` (Norwegian for a language without a catalogue)."""
-    return catalogue().text(language, f"notice.{event}", **values)
+    return catalogue().text(language, KEYS.get(event, f"notice.{event}"), **values)

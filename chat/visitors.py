@@ -203,12 +203,13 @@ class VisitorCommands(Commands):
         conv = await self._conversation(conn, "page_language")
         await self.store.set_ui_language(conv.id, language)
 
-    async def leave(self, conn: VisitorConn) -> None:
+    async def leave(self, conn: VisitorConn, *, quick_exit: bool = False) -> None:
+        """The visitor ends the chat; by the widget's quick exit, the adviser is told so (it can mean danger)."""
         conv = await self._conversation(conn, "leave")
         conn.left = True
         if conv.adviser_id:
-            await self.fanout.publish(Presence(conv.id, conv.adviser_id, "left"))
-        await self.lifecycle.close(conv.id, "visitor_left")
+            await self.fanout.publish(Presence(conv.id, conv.adviser_id, "left", quick_exit))
+        await self.lifecycle.close(conv.id, "visitor_left", quick_exit=quick_exit)
 
     async def disconnected(self, conn: VisitorConn) -> None:
         remaining = self.hub.remove_visitor(conn)

@@ -16,6 +16,8 @@ from chat.messages import StoredMessage
 from core.clock import as_utc, iso
 from core.models import Conversation
 
+QUICK_EXIT_EVENT = "visitor_quick_exit"  # the notice of a leave by the widget's quick exit
+
 
 def encode(body: dict[str, Any]) -> str:
     """A frame as compact JSON text (what ``send_json`` writes, at a fraction of its cost)."""
@@ -127,6 +129,8 @@ def conversation(
         "close_reason": conv.close_reason,
         "visitor_present": conv.visitor_away_since is None and conv.state != "closed",
         "visitor_away_since": iso(conv.visitor_away_since) if conv.state != "closed" else None,
+        # Additive: the visitor left by quick exit (known from its notice, so erased with the transcript).
+        "quick_exit": any(m.event == QUICK_EXIT_EVENT for m in messages),
         "messages": [message(m, owner=owner) for m in messages],
     }
 
@@ -143,17 +147,23 @@ def visitor_typing(conversation_id: str) -> dict[str, Any]:
     return {"type": "typing", "conversation_id": conversation_id, "sender": "visitor"}
 
 
-def conversation_closed(conversation_id: str, reason: str) -> dict[str, Any]:
-    return {
+def conversation_closed(conversation_id: str, reason: str, quick_exit: bool = False) -> dict[str, Any]:
+    out: dict[str, Any] = {
         "type": "conversation_closed",
         "conversation_id": conversation_id,
         "reason": reason,
         "registration_due": True,
     }
+    if reason == "visitor_left":
+        out["quick_exit"] = quick_exit  # additive: whether the visitor left by the widget's quick exit
+    return out
 
 
-def visitor_presence(conversation_id: str, presence: str) -> dict[str, Any]:
-    return {"type": "visitor", "conversation_id": conversation_id, "presence": presence}
+def visitor_presence(conversation_id: str, presence: str, quick_exit: bool = False) -> dict[str, Any]:
+    out: dict[str, Any] = {"type": "visitor", "conversation_id": conversation_id, "presence": presence}
+    if presence == "left":
+        out["quick_exit"] = quick_exit  # additive: whether it was the widget's quick exit
+    return out
 
 
 def notice(text: str, sender: str, at: str) -> dict[str, Any]:

@@ -9,7 +9,7 @@ from starlette.responses import JSONResponse
 from starlette.websockets import WebSocket
 
 from chat import metrics
-from chat.frames import VISITOR_TYPES, parse_page_language, parse_resume, parse_start, parse_text
+from chat.frames import VISITOR_TYPES, parse_leave, parse_page_language, parse_resume, parse_start, parse_text
 from chat.hub import VisitorConn
 from chat.origin import origin_allowed
 from chat.outbox import WS_1008_POLICY, Outbox
@@ -68,7 +68,7 @@ async def visitor_session(websocket: WebSocket, service: ChatService, address: s
         elif kind == "typing":
             await visitors.typing(conn)
         elif kind == "leave":
-            await visitors.leave(conn)
+            await visitors.leave(conn, quick_exit=parse_leave(data))
         elif kind == "page_language":
             await visitors.page_language(conn, parse_page_language(data, reference.codes("languages")))
 

@@ -143,8 +143,11 @@ def test_quick_exit_with_escape_twice_forgets_everything_and_the_adviser_sees_th
 
     # the adviser sees it at once
     item = console.locator("#pending-list .conv-item", has_text=alias)
-    expect(item).to_contain_text("Besøkende forlot samtalen")
-    expect(pane(console).locator(".msg-system[data-event=visitor_left]")).to_contain_text("Besøkende forlot samtalen")
+    expect(item).to_contain_text("Besøkende forlot samtalen med rask utgang")
+    notice = pane(console).locator(".msg-system[data-event=visitor_quick_exit]")
+    expect(notice).to_contain_text("Besøkende forlot samtalen med rask utgang")
+    expect(pane(console).locator(".closed-notice")).to_contain_text("Besøkende forlot samtalen med rask utgang.")
+    expect(pane(console)).not_to_contain_text("Du avsluttet samtalen")  # not what the visitor would have read
     expect(console.locator("#conversation-list .conv-item")).to_have_count(0)
 
     # Back does not lead to the chat: its history entry was replaced

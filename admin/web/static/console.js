@@ -49,6 +49,7 @@ function newConv(body) {
     state: body.state === "closed" ? "closed" : "assigned",
     closeReason: body.close_reason || null,
     closedAt: body.closed_at || null,
+    quickExit: Boolean(body.quick_exit), // the visitor left by the widget's quick exit
     presence: null,
     awaySince: null, // when the visitor dropped (ISO), for "disconnected since 16:20"
     unread: 0,
@@ -83,6 +84,7 @@ function upsert(body) {
     if ("waited_s" in body) conv.waited_s = body.waited_s;
     if ("transferred" in body) conv.transferred = Boolean(body.transferred);
     if ("note" in body) conv.note = body.note;
+    if (body.quick_exit) conv.quickExit = true;
     if (body.state === "assigned") conv.state = "assigned";
   }
   if (Array.isArray(body.messages)) {
@@ -103,6 +105,13 @@ function presenceFrom(conv, body) {
     conv.presence = "away";
     conv.awaySince = body.visitor_away_since || conv.awaySince;
   }
+}
+
+/** Why a closed conversation ended, in words; a quick exit is said as such (it can signal danger). */
+function closedReasonText(conv) {
+  if (conv.quickExit && conv.closeReason === "visitor_left") return t("closed_reason_quick_exit");
+  const reasonKey = `closed_reason_${conv.closeReason}`;
+  return t(t(reasonKey) !== reasonKey ? reasonKey : "closed_reason_other");
 }
 
 function presenceText(conv, key) {
@@ -154,7 +163,8 @@ function addMessage(conv, m, { quiet = false } = {}) {
     setTyping(conv, false);
     if (!quiet && (C.selected !== conv.id || document.hidden)) conv.unread += 1;
   }
-  if (data.event === "visitor_left") conv.presence = "left";
+  if (data.event === "visitor_left" || data.event === "visitor_quick_exit") conv.presence = "left";
+  if (data.event === "visitor_quick_exit") conv.quickExit = true;
   if (!quiet) {
     renderLists();
     updateTitle();
@@ -230,7 +240,8 @@ function messageNode(conv, m) {
         "div",
         {},
         el("p", { className: "msg-event", text: eventLabel(m.event) }),
-        m.text ? el("p", { className: "msg-seen", dir: "auto", text: t("system_seen", { text: m.text }) }) : null,
+        // After a quick exit the visitor's page is gone: nobody saw the notice's text.
+        m.text && m.event !== "visitor_quick_exit" ? el("p", { className: "msg-seen", dir: "auto", text: t("system_seen", { text: m.text }) }) : null,
       ),
       el("span", { className: "msg-time", text: shortTime(m.sent_at) }),
     );
@@ -299,7 +310,10 @@ function buildView(conv) {
   view.note = el("p", { className: "transfer-note", hidden: true });
   view.presence = el("p", { className: "presence", role: "status" });
   view.closed = el("p", { className: "notice notice-info closed-notice", hidden: true });
-  view.transcript = el("ol", { className: "transcript", role: "log", "aria-live": "polite", "aria-relevant": "additions", tabindex: "0" });
+  // The live region is a div around the list: a role on the <ol> itself would take its list semantics
+  // away, and its items would be list items outside any list.
+  view.transcript = el("ol", { className: "transcript", tabindex: "0" });
+  view.log = el("div", { className: "transcript-log", role: "log", "aria-live": "polite", "aria-relevant": "additions" }, view.transcript);
   view.typing = el("p", { className: "typing", "aria-live": "polite" });
 
   // composer
@@ -373,7 +387,7 @@ function buildView(conv) {
     el("header", { className: "conv-header" }, view.title, view.meta, view.note),
     view.presence,
     view.closed,
-    view.transcript,
+    view.log,
     view.typing,
     view.composer,
     view.actions,
@@ -478,14 +492,9 @@ function fillTransferOptions(conv) {
 
 function renderTranscript(conv) {
   const view = conv.view;
-  const list = el("ol", {
-    className: "transcript",
-    role: "log",
-    "aria-live": "polite",
-    "aria-relevant": "additions",
-    tabindex: "0",
-  });
+  const list = el("ol", { className: "transcript", tabindex: "0" });
   list.setAttribute("aria-label", conv.alias);
+  view.log.setAttribute("aria-label", conv.alias);
   const seqs = [...conv.messages.keys()].sort((a, b) => a - b);
   for (const seq of seqs) list.append(messageNode(conv, conv.messages.get(seq)));
   for (const item of conv.pending.values()) {
@@ -513,9 +522,11 @@ function renderView(conv) {
   view.note.hidden = !conv.note;
   view.note.textContent = conv.note ? t("transfer_note", { note: conv.note }) : "";
   view.transcript.setAttribute("aria-label", conv.alias);
+  view.log.setAttribute("aria-label", conv.alias);
 
   const open = conv.state === "assigned";
-  const presenceKey = conv.presence === "away" ? "presence_away_long" : conv.presence === "left" ? "presence_left" : null;
+  const leftKey = conv.quickExit ? "presence_quick_exit" : "presence_left";
+  const presenceKey = conv.presence === "away" ? "presence_away_long" : conv.presence === "left" ? leftKey : null;
   view.presence.textContent = presenceKey && open ? presenceText(conv, presenceKey) : "";
   view.presence.hidden = !(presenceKey && open);
   view.presence.dataset.presence = conv.presence || "";
@@ -535,9 +546,8 @@ function renderView(conv) {
   renderTyping(conv);
 
   if (!open) {
-    const reasonKey = `closed_reason_${conv.closeReason}`;
     view.closed.hidden = false;
-    view.closed.textContent = `${t(t(reasonKey) !== reasonKey ? reasonKey : "closed_reason_other")} ${t("closed_register")}`;
+    view.closed.textContent = `${closedReasonText(conv)} ${t("closed_register")}`;
     if (!conv.form) {
       conv.form = new RegistrationForm(conv, { onSaved: registered, onExpired: () => auth.expired() });
       view.registration.append(conv.form.element);
@@ -572,11 +582,10 @@ function listItem(conv) {
   if (conv.unread > 0) badges.push(el("span", { className: "badge badge-unread", text: t("unread", { n: conv.unread }) }));
   let line3;
   if (conv.state === "closed") {
-    const reasonKey = `closed_reason_${conv.closeReason}`;
-    line3 = t(t(reasonKey) !== reasonKey ? reasonKey : "closed_reason_other");
+    line3 = closedReasonText(conv);
   } else if (conv.typing) line3 = t("typing_visitor", { alias: conv.alias });
   else if (conv.presence === "away") line3 = conv.awaySince ? t("presence_away_since_short", { t: shortTime(conv.awaySince) }) : t("presence_away");
-  else if (conv.presence === "left") line3 = t("presence_left");
+  else if (conv.presence === "left") line3 = t(conv.quickExit ? "presence_quick_exit" : "presence_left");
   else line3 = conv.waited_s !== null && conv.waited_s !== undefined ? t("waited", { t: duration(conv.waited_s) }) : "";
   const button = el(
     "button",
@@ -753,7 +762,8 @@ function onFrame(frame) {
       if (!conv) break;
       conv.presence = frame.presence === "back" ? null : frame.presence;
       conv.awaySince = frame.presence === "away" ? conv.awaySince || new Date().toISOString() : null;
-      if (frame.presence === "left") announce(t("visitor_left_announce", { alias: conv.alias }));
+      if (frame.presence === "left" && frame.quick_exit) conv.quickExit = true;
+      if (frame.presence === "left") announce(t(conv.quickExit ? "visitor_quick_exit_announce" : "visitor_left_announce", { alias: conv.alias }));
       renderView(conv);
       renderLists();
       break;
@@ -780,9 +790,10 @@ function onFrame(frame) {
       conv.closedAt = new Date().toISOString();
       conv.closedSeen = Date.now();
       if (frame.reason === "visitor_left") conv.presence = "left";
+      if (frame.quick_exit) conv.quickExit = true;
       setTyping(conv, false);
       if (conv.view) renderView(conv);
-      if (frame.reason === "visitor_left") announce(t("visitor_left_announce", { alias: conv.alias }));
+      if (frame.reason === "visitor_left") announce(t(conv.quickExit ? "visitor_quick_exit_announce" : "visitor_left_announce", { alias: conv.alias }));
       renderLists();
       break;
     }

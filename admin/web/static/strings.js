@@ -1030,3 +1030,19 @@ Object.assign(STRINGS.en, {
   // statistics
   admin_stats_heading: "Statistics",
 });
+
+// ---------------------------------------------------------------- the adviser's working day (issue 17)
+
+Object.assign(STRINGS.nb, {
+  event_visitor_quick_exit: "Besøkende forlot samtalen med rask utgang",
+  closed_reason_quick_exit: "Besøkende forlot samtalen med rask utgang.",
+  presence_quick_exit: "Besøkende forlot samtalen med rask utgang",
+  visitor_quick_exit_announce: "{alias} forlot samtalen med rask utgang.",
+});
+
+Object.assign(STRINGS.en, {
+  event_visitor_quick_exit: "The visitor left with quick exit",
+  closed_reason_quick_exit: "The visitor left with quick exit.",
+  presence_quick_exit: "The visitor left with quick exit",
+  visitor_quick_exit_announce: "{alias} left with quick exit.",
+});
