@@ -46,7 +46,7 @@ async def status(request: Request) -> Response:
     if language:
         guess = estimates([*snap.waiting, probe], snap.advisers, snap.releases, now, service.delays)[probe.id]
         wait = 0 if any(a.has_room and reaches(a, probe, MAX_TIER) for a in online) else guess.estimated_wait_s
-    hours = service.visitors.opening_hours
+    hours = service.hours.current()
     is_open = hours.is_open(now) if hours else True
     return JSONResponse(
         {

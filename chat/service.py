@@ -24,7 +24,7 @@ from chat.assignment import Assigner
 from chat.broker import Broker
 from chat.events import Event
 from chat.fanout import Fanout
-from chat.hours import hours_from
+from chat.hours import OpeningHoursBook, settings_schedule
 from chat.hub import Hub, StaffConn
 from chat.lifecycle import CommandParts, Lifecycle
 from chat.posting import MessagePath
@@ -105,8 +105,9 @@ class ChatService:
         self.queue_actions = QueueActions(
             store=store, routing=routing, assigner=self.assigner, fanout=self.fanout, clock=clock
         )
-        opening_hours = hours_from(settings.opening_hours, settings.closed_dates)
-        self.visitors = VisitorCommands(parts, opening_hours=opening_hours, admission=self.admission)
+        # The opening hours in force: what an administrator saved, or the settings (chat.hours).
+        self.hours = OpeningHoursBook(store.db, clock, settings_schedule(settings.opening_hours, settings.closed_dates))
+        self.visitors = VisitorCommands(parts, hours=self.hours, admission=self.admission)
         self.advisers = AdviserCommands(parts, views=self.views)
         self.scheduler = Scheduler(
             settings=settings,
@@ -127,10 +128,12 @@ class ChatService:
         if await self.broker.listeners() == 0:
             await self.assigner.recover()
         await self.fanout.start()
+        await self.hours.start()
         self.scheduler.start()
 
     async def stop(self) -> None:
         await self.scheduler.stop()
+        await self.hours.stop()
         await self.fanout.stop()
 
     def now(self) -> float:

@@ -12,7 +12,7 @@ from chat.errors import FrameError, invalid
 from chat.events import Presence, Typing
 from chat.frames import Resume, Start, Text
 from chat.group_commit import Guard
-from chat.hours import Hours
+from chat.hours import OpeningHoursBook
 from chat.hub import VisitorConn
 from chat.lifecycle import CommandParts, Commands
 from chat.outbox import WS_1000_NORMAL, Replay
@@ -38,9 +38,9 @@ def ended(ref: str) -> FrameError:
 
 
 class VisitorCommands(Commands):
-    def __init__(self, parts: CommandParts, *, opening_hours: Hours | None, admission: Admission) -> None:
+    def __init__(self, parts: CommandParts, *, hours: OpeningHoursBook, admission: Admission) -> None:
         super().__init__(parts)
-        self.opening_hours = opening_hours
+        self.hours = hours
         self.admission = admission
 
     async def start(self, conn: VisitorConn, start: Start) -> None:
@@ -52,8 +52,9 @@ class VisitorCommands(Commands):
                 "rate_limited", "Too many chats started from here; wait a moment.", ref="start", retry_after_ms=wait_ms
             )
         now = self.clock()
-        if self.opening_hours is not None and not self.opening_hours.is_open(now):
-            conn.outbox.send(wire.closed_hours(self.opening_hours.next_opening_iso(now), self.reference().help_lines()))
+        opening_hours = self.hours.current()
+        if opening_hours is not None and not opening_hours.is_open(now):
+            conn.outbox.send(wire.closed_hours(opening_hours.next_opening_iso(now), self.reference().help_lines()))
             conn.outbox.push_close(WS_1000_NORMAL)
             return
         start_key = hash_token(start.client_id) if start.client_id else None

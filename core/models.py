@@ -7,7 +7,8 @@ Design notes that matter for privacy and correctness:
   resend can never create a second row and seq stays gapless;
 - message text is nulled by the retention purge; registrations keep no text but the short note;
 - ``0003`` adds the register's import columns, the audit log's registration link and the guideline;
-- ``0006`` adds cases and the inquiry's channel and contact date (older rows: chats, imported ones "other").
+- ``0006`` adds cases and the inquiry's channel and contact date (older rows: chats, imported ones "other");
+- ``0008`` adds the opening hours an administrator edits (``service_hours``).
 """
 
 from __future__ import annotations
@@ -262,6 +263,25 @@ class Diversion(SQLModel, table=True):
     created_at: datetime = Field(sa_column=_ts())
     until: datetime = Field(sa_column=sa.Column(sa.DateTime(timezone=True), nullable=False, index=True))
     ended_at: datetime | None = Field(default=None, sa_column=_ts(True))
+
+
+class ServiceHours(SQLModel, table=True):
+    """The opening hours and closed dates in force, as an administrator last saved them (``0008``).
+
+    One row (``id`` 1) or none: with none, ``NORA_OPENING_HOURS`` and ``NORA_CLOSED_DATES`` are in force,
+    so a fresh install starts from its settings. ``weekly`` is in the setting's own syntax
+    (``mon-fri 08:00-16:00; sat 10:00-14:00``), ``None`` for open around the clock; ``closed_dates`` is
+    JSON, ``[{"date": "2026-12-24", "label": "Julaften"}, …]``. Every instance re-reads it within
+    seconds (``chat.hours``); ``version`` counts the saves."""
+
+    __tablename__ = "service_hours"
+
+    id: int = Field(default=1, primary_key=True, sa_column_kwargs={"autoincrement": False})
+    weekly: str | None = Field(default=None, sa_column=sa.Column(sa.Text, nullable=True))
+    closed_dates: str = Field(default="[]", sa_column=sa.Column(sa.Text, nullable=False))
+    version: int = Field(default=1)
+    updated_at: datetime = Field(sa_column=_ts())
+    updated_by: str | None = Field(default=None, foreign_key="staff_user.id", max_length=32)
 
 
 class VisitorFeedback(SQLModel, table=True):

@@ -177,3 +177,41 @@ def test_staff_strings_are_complete_in_both_languages(web: Browsing) -> None:
         }"""
     )
     assert missing == {"nb": [], "en": []}
+
+
+@pytest.mark.browser
+def test_opening_hours_and_a_closed_day(web: Browsing) -> None:
+    page = web.page("/admin")
+    admin_log_in(page)
+    section = page.locator("#hours")
+    expect(section.locator("#hours-status")).to_contain_text("Åpent nå.")
+    expect(section.locator("#hours-status")).to_contain_text("fra innstillingene")
+    section.get_by_label("Åpent hele døgnet alle dager (unntatt stengte dager)").uncheck()
+    for day in ("Lørdag", "Søndag"):
+        section.get_by_label(f"{day}: åpent").uncheck()
+        expect(section.get_by_label(f"{day}: åpner")).to_be_disabled()
+    section.get_by_label("Tirsdag: stenger").fill("07:00")  # before it opens
+    section.get_by_role("button", name="Lagre åpningstidene").click()
+    expect(section.locator("#hours-week .field-error")).to_have_text("Tirsdag: stengetiden må være etter åpningstiden.")
+    section.get_by_label("Tirsdag: stenger").fill("16:00")
+
+    section.get_by_label("Dato", exact=True).fill("2030-12-24")
+    section.get_by_label("Navn (valgfritt, f.eks. Julaften)").fill("Julaften")
+    section.get_by_role("button", name="Legg til dagen").click()
+    expect(section.locator(".closed-list li")).to_have_text([re.compile("tirsdag 24. desember 2030 – Julaften")])
+    section.get_by_role("button", name="Lagre åpningstidene").click()
+    expect(page.locator("#admin-notice")).to_have_text("Åpningstidene er lagret og gjelder nå.")
+    expect(section.locator("#hours-status")).to_contain_text("Lagret")
+    expect(section.locator("#hours-status")).to_contain_text("av admin (versjon 1)")
+
+    saved = httpx.get(f"{web.base}/api/v1/status").json()
+    hours = page.evaluate("() => fetch('/api/v1/hours').then((r) => r.json())")
+    assert [(w["day"], w["open"], w["close"]) for w in hours["weekly"]] == [
+        (day, "08:00", "16:00") for day in ("mon", "tue", "wed", "thu", "fri")
+    ]
+    assert hours["closed_dates"] == [{"date": "2030-12-24", "label": "Julaften"}]
+    assert saved["open"] == hours["open_now"]
+
+    section.get_by_role("button", name="Tilbake til innstillingene").click()
+    expect(page.locator("#admin-notice")).to_have_text("Åpningstidene fra innstillingene gjelder igjen.")
+    expect(section.get_by_label("Åpent hele døgnet alle dager (unntatt stengte dager)")).to_be_checked()

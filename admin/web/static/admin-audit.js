@@ -9,7 +9,7 @@ const ACTIONS = [
   "user_created", "user_changed", "user_disabled", "user_enabled",
   "transcript_read", "registration_created", "registration_amended", "case_opened", "case_read", "case_closed",
   "registrations_imported", "registrations_exported",
-  "reference_added", "reference_changed", "guideline_replaced",
+  "reference_added", "reference_changed", "guideline_replaced", "hours_changed", "hours_reset",
   "queue.route", "queue.divert", "queue.divert_end", "queue.notice",
 ];
 const L = { entries: [], next: null, query: null };

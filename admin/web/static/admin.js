@@ -7,6 +7,7 @@ import { loadAccounts, openForm, relabelAccounts, users } from "./admin-accounts
 import { when } from "./admin-forms.js";
 import { fillAuditChoices, loadAudit, renderAudit, setupAudit } from "./admin-audit.js";
 import { loadGuideline, renderGuideline } from "./admin-guideline.js";
+import { loadHours, renderHours } from "./admin-hours.js";
 import { loadReferenceKind, relabelReference, setupReference } from "./admin-reference.js";
 
 const P = { retention: null, ready: false, user: null };
@@ -67,6 +68,7 @@ async function start(user) {
   await section(loadAccounts);
   fillAuditChoices(users());
   await Promise.all([
+    section(loadHours),
     section(() => loadReferenceKind()),
     section(loadGuideline),
     section(loadRetention),
@@ -80,6 +82,7 @@ function relabel() {
   if (!P.ready) return;
   if (P.user) renderPageLinks(P.user);
   relabelAccounts();
+  renderHours();
   relabelReference();
   renderGuideline();
   fillAuditChoices(users());
