@@ -116,6 +116,7 @@ def test_the_page_in_every_language_from_start_to_end(web: Browsing, code: str) 
     problems["ended"] = page_problems(visitor, code) + axe(visitor)
     visitor.click("#feedback-yes")
     expect(visitor.locator("#feedback-thanks")).to_be_visible()
+    expect(visitor.locator("#feedback-thanks")).to_be_focused()
     expect(visitor.locator("#feedback-buttons")).to_be_hidden()
     if shots:
         screenshot(visitor, f"{code}-ended-1280x800", full_page=False)

@@ -1026,6 +1026,7 @@ async function onFeedback(answer) {
   if (S.feedbackGiven) return;
   S.feedbackGiven = true;
   renderEnded();
+  $("feedback-thanks").focus(); // the button just pressed is gone: keep the keyboard in place
   try {
     await fetch("/api/v1/feedback", {
       method: "POST",
