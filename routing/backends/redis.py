@@ -15,7 +15,8 @@ Keys (``<key>`` is ``<prefix>:routing``), each renewed to ``STATE_TTL_S`` by eve
 
 * ``<key>:meta``, a hash: ``gen``, a random name for this log's life; ``seq``, the number of its last
   entry; ``ckpt``, the entry the newest checkpoint covers;
-* ``<key>:log``, the stream: entry ``<seq>-0`` with fields ``o`` (the operation) and ``a`` (arguments);
+* ``<key>:log``, the stream: entry ``<seq>-0`` with fields ``o`` (the operation), ``a`` (arguments) and
+  ``i`` (a name for it, so that an append whose answer was lost is found instead of appended twice);
 * ``<key>:ckpt``, the newest checkpoint: the replica's ``dump()`` as of entry ``seq``, with ``gen``.
   Whoever appends entry k·``CHECKPOINT_EVERY`` writes one; the stream keeps the entries after the one
   before it, so a replica a little behind reads the stream and one far behind (or new) loads the
@@ -53,18 +54,18 @@ CHECKPOINT_EVERY = 1000  # entries between checkpoints; the stream holds at most
 MISSED_INLINE = 64  # entries of others an append returns at once; more are read in batches of READ_BATCH
 READ_BATCH = 1000
 
-# KEYS: meta, log, ckpt. ARGV: gen, operation, arguments, ttl, the replica's seq, MISSED_INLINE.
+# KEYS: meta, log, ckpt. ARGV: gen, operation, arguments, its name, ttl, the replica's seq, MISSED_INLINE.
 # Returns {seq of the new entry, the entries between the replica's and it (when few)}, or {-1, gen} when
 # the log is not the replica's.
 APPEND_LUA = """
 local gen = redis.call('HGET', KEYS[1], 'gen')
 if gen ~= ARGV[1] then return {-1, gen or ''} end
 local seq = redis.call('HINCRBY', KEYS[1], 'seq', 1)
-redis.call('XADD', KEYS[2], seq .. '-0', 'o', ARGV[2], 'a', ARGV[3])
-for i = 1, 3 do redis.call('EXPIRE', KEYS[i], ARGV[4]) end
-local have = tonumber(ARGV[5])
+redis.call('XADD', KEYS[2], seq .. '-0', 'o', ARGV[2], 'a', ARGV[3], 'i', ARGV[4])
+for i = 1, 3 do redis.call('EXPIRE', KEYS[i], ARGV[5]) end
+local have = tonumber(ARGV[6])
 local missed = {}
-if seq - 1 > have and seq - 1 - have <= tonumber(ARGV[6]) then
+if seq - 1 > have and seq - 1 - have <= tonumber(ARGV[7]) then
   missed = redis.call('XRANGE', KEYS[2], (have + 1) .. '-0', (seq - 1) .. '-0')
 end
 return {seq, missed}
@@ -141,6 +142,8 @@ class RedisRoutingState(RoutingState):
         self._start = redis.register_script(START_LUA)
         self._checkpoint = redis.register_script(CHECKPOINT_LUA)
         self._abandon = redis.register_script(ABANDON_LUA)
+        self._name = uuid.uuid4().hex[:12]  # names this object's entries: ``<name>:<count>``
+        self._appended = 0
         self._gen: str | None = None  # the log the replica follows
         self._seq = 0  # the last entry applied
         self._replica = MemoryRoutingState(delays)
@@ -209,19 +212,31 @@ class RedisRoutingState(RoutingState):
 
     async def _perform(self, op: str, args: list[Any]) -> Any:
         raw = orjson.dumps(args)
+        self._appended += 1
+        mine = f"{self._name}:{self._appended}"  # finds the entry again if its append went unanswered
         async with self._lock:
+            seq = 0  # where the entry landed, once known
+            unsure = False  # an append was sent and not answered: it may have landed
             for attempt in range(RECONNECT_ATTEMPTS + 2):
                 try:
                     await self._follow()
-                    reply = await self._append(
-                        keys=self.keys, args=[self._gen or "", op, raw, STATE_TTL_S, self._seq, MISSED_INLINE]
-                    )
-                    seq = int(reply[0])
-                    if seq < 0:
-                        raise _OtherLog
-                    if seq <= self._seq:  # Redis went back to an older copy of this log: replay it
-                        self._restart()
-                    if not self._take(reply[1], seq - 1):
+                    if unsure:  # never append one operation twice: look for it first
+                        seq = await self._catch_up(0, mine)
+                        unsure = False
+                    if not seq:
+                        unsure = True
+                        reply = await self._append(
+                            keys=self.keys,
+                            args=[self._gen or "", op, raw, mine, STATE_TTL_S, self._seq, MISSED_INLINE],
+                        )
+                        unsure = False
+                        seq = int(reply[0])
+                        if seq < 0:
+                            raise _OtherLog
+                        if seq <= self._seq:  # Redis went back to an older copy of this log: replay it
+                            self._restart()
+                        self._take(reply[1], seq - 1)  # the entries of others before it, when few
+                    if self._seq < seq - 1:
                         await self._catch_up(seq - 1)
                     try:
                         return self._apply(op, orjson.loads(raw))  # decoded as every other replica does
@@ -230,9 +245,10 @@ class RedisRoutingState(RoutingState):
                         if seq % CHECKPOINT_EVERY == 0:
                             await self._write_checkpoint()
                 except _OtherLog:
-                    # Redis lost the log (or was flushed): follow the one there is, or start one. The
-                    # operation is appended there; nothing of the old log is kept.
+                    # Redis lost the log (or was flushed): follow the one there is, or start one, and
+                    # append the operation there; nothing of the old log is kept.
                     self._forget()
+                    seq, unsure = 0, False
                 except (RedisConnectionError, RedisTimeoutError):
                     # After a Redis restart the first command on a pooled connection fails; the pool
                     # reconnects on the next one. Give up (and let the caller fail) after a few.
@@ -255,19 +271,26 @@ class RedisRoutingState(RoutingState):
         self._seq = 0
         self._replica = MemoryRoutingState(self.delays)
 
-    def _take(self, entries: list[Any], upto: int) -> bool:
-        """Apply entries if they continue the replica's; ``True`` when it is then at ``upto``."""
+    def _take(self, entries: list[Any], upto: int, mine: str | None = None) -> int:
+        """Apply entries if they continue the replica's, up to ``upto``, stopping before the entry
+        named ``mine`` (whose seq it returns; 0 when not met)."""
         if entries and _seq_of(entries[0][0]) == self._seq + 1:
-            for entry_id, fields in entries:  # fields: o, the operation, a, its arguments
+            for entry_id, fields in entries:  # fields: o, the operation, a, its arguments, i, its name
+                seq = _seq_of(entry_id)
+                if seq > upto:
+                    break
+                if mine is not None and _text(fields[5]) == mine:
+                    return seq
                 try:
                     self._apply(_text(fields[1]), orjson.loads(fields[3]))
                 except RoutingError:
                     pass  # its caller was told (an unknown adviser); it changed nothing
-                self._seq = _seq_of(entry_id)
-        return self._seq >= upto
+                self._seq = seq
+        return 0
 
-    async def _catch_up(self, upto: int) -> None:
-        """Bring the replica to entry ``upto`` (0: the newest), from the stream or the checkpoint."""
+    async def _catch_up(self, upto: int, mine: str | None = None) -> int:
+        """Bring the replica to entry ``upto`` (0: the newest), from the stream or the checkpoint; with
+        ``mine``, only to just before that entry, returning its seq (0: not in the log)."""
         while True:
             reply = await self._read(keys=self.keys[:2], args=[self._gen or "", self._seq, upto, READ_BATCH])
             status, entries = int(reply[0]), reply[1]
@@ -278,11 +301,11 @@ class RedisRoutingState(RoutingState):
                 continue
             target = status if upto == 0 else min(upto, status)
             if self._seq >= target:
-                return
+                return 0
             if not entries or _seq_of(entries[0][0]) != self._seq + 1:
                 await self._load_checkpoint(target)  # trimmed past the replica
-            elif self._take(entries, target):
-                return
+            elif found := self._take(entries, target, mine):
+                return found
 
     async def _load_checkpoint(self, upto: int) -> None:
         raw = await self.redis.get(self.keys[2])

@@ -20,6 +20,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from redis.asyncio import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 import routing.backends.redis as backend
 from routing import Adviser, AdviserStatus, ChatRequest, Service, Snapshot, TierDelays, UnknownAdviser
@@ -136,6 +137,33 @@ async def test_a_step_never_goes_back_in_time(client: Redis, key: str) -> None:
     await ahead.release("far", "y", 120.0)
     decisions = await behind.step(119.99)  # would be tier 1 (national team only) at its own time
     assert [(d.conversation_id, d.adviser_id, d.tier) for d in decisions] == [("c1", "far", 2)]
+
+
+async def test_an_append_whose_answer_was_lost_is_found_not_repeated(client: Redis, key: str) -> None:
+    """The connection drops after Redis appended a step but before the answer came back: the retry
+    finds the step in the log and returns its decisions, instead of stepping twice and losing them."""
+    state, other = RedisRoutingState(client, D, key=key), RedisRoutingState(client, D, key=key)
+    await state.put_adviser(mr("a", capacity=2))
+    await state.enqueue(req("c1"))
+    await other.enqueue(req("c2", 1))  # an entry of another instance before the step
+    append = state._append
+    lost = []
+
+    async def answer_lost(*args: Any, **kwargs: Any) -> Any:
+        reply = await append(*args, **kwargs)
+        if not lost:
+            lost.append(reply)
+            raise RedisConnectionError("connection closed by the server")
+        return reply
+
+    state._append = answer_lost  # type: ignore[method-assign]
+    decisions = await state.step(5)
+    assert lost and [d.conversation_id for d in decisions] == ["c1", "c2"]
+    entries = await client.xrange(f"{key}:log")
+    assert [fields[b"o"] for _, fields in entries].count(b"step") == 1
+    await other.enqueue(req("c3", 2))
+    assert await state.step(6) == []  # full: the first step took effect once, and here
+    assert books(await state.snapshot()) == books(await other.snapshot())
 
 
 @pytest.fixture
