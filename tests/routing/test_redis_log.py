@@ -76,6 +76,16 @@ async def test_an_instance_sees_what_another_wrote(client: Redis, key: str) -> N
     assert books(await one.snapshot()) == books(await two.snapshot())
 
 
+async def test_a_transfer_hold_made_on_one_instance_lapses_on_another(client: Redis, key: str) -> None:
+    """The hold travels with the chat in the shared state: no instance needs to remember it."""
+    here, there = RedisRoutingState(client, D, key=key), RedisRoutingState(client, D, key=key)
+    await here.put_adviser(mr("a"))
+    await here.enqueue(replace(req("c1"), not_adviser="a", not_adviser_until=60.0))
+    del here  # the instance the transfer was made on is gone
+    assert await there.step(59.9) == []
+    assert [(d.conversation_id, d.adviser_id) for d in await there.step(60.0)] == [("c1", "a")]
+
+
 async def test_every_key_expires_and_writes_renew_it(client: Redis, key: str, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(backend, "CHECKPOINT_EVERY", 3)
     state = RedisRoutingState(client, D, key=key)
