@@ -2,8 +2,8 @@
 
 The plain dictionaries are the state; ``routing.index.RoutingIndex`` is derived from them so that a
 step costs O(log n) per event instead of ``route``'s O(waiting × advisers). It is built on the first
-step (not on ``load``, so the Redis backend pays for it only when it routes) and then kept up to date
-by every operation.
+step (not on ``load``: a replica of the Redis backend loaded from a checkpoint builds it when it first
+routes) and then kept up to date by every operation.
 
 Tier passing (``policy.passed_tier``) is remembered in each chat's ``min_tier`` so that tiers never
 narrow. A chat's passing can only rise when it arrives or comes back, when its waiting time crosses a
