@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from datetime import UTC, date, datetime, time, timedelta
 
 from sqlalchemy import and_, or_
-from sqlmodel import col, select
+from sqlmodel import col, func, select
 
 from core.clock import as_utc
 from core.db import Database
@@ -70,3 +70,23 @@ def first_inquiries_within(rows: Sequence[Registration]) -> list[Registration]:
     for r in sorted((r for r in rows if r.is_case and r.case_id), key=_first_order):
         first.setdefault(r.case_id or "", r)
     return [r for r in rows if not r.is_case or r.case_id is None or first[r.case_id] is r]
+
+
+async def several_conversations(db: Database, rows: Sequence[Registration]) -> set[str]:
+    """The cases among ``rows`` that took more than one conversation (registered chats, messages left and
+    answered included), counted over all their inquiries, whatever year they are in: ``by=several_conversations``."""
+    ids = sorted({r.case_id for r in rows if r.case_id})
+    found: set[str] = set()
+    async with db.session() as session:
+        for start in range(0, len(ids), 500):
+            query = (
+                select(Registration.case_id)
+                .where(
+                    col(Registration.case_id).in_(ids[start : start + 500]),
+                    col(Registration.conversation_id).is_not(None),
+                )
+                .group_by(col(Registration.case_id))
+                .having(func.count() > 1)
+            )
+            found.update(c for c in (await session.exec(query)).all() if c)
+    return found

@@ -37,6 +37,7 @@ from admin.auth import Staff, require
 from admin.cases import LINK_FIELDS, CaseLink, attach, check_joinable, parse_link
 from admin.context import context
 from admin.reference_admin import fresh_reference
+from admin.threads import thread_case
 from chat import wire
 from chat.messages import StoredMessage
 from core.clock import as_utc, iso, to_datetime
@@ -261,6 +262,9 @@ async def register(request: Request) -> Response:
     except HTTPError as exc:
         fields = dict(exc.fields or {})
     link = parse_link(data, data.get("is_case"), fields)
+    if link == CaseLink() and data.get("is_case") is True:
+        # A conversation of a return code's thread joins the case the thread is in (admin/threads.py).
+        link = CaseLink(case_id=await thread_case(ctx, conv.id, service))
     await check_joinable(ctx.db, link, service, fields)
     if fields or form is None:
         raise HTTPError("invalid", "The registration has invalid fields.", fields=fields)

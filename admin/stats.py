@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import itertools
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from datetime import date
 from functools import partial
 from typing import Any
@@ -34,7 +34,7 @@ from starlette.responses import JSONResponse, Response
 
 from admin.auth import require
 from admin.context import context
-from admin.counting import counted_cases, counted_on, first_inquiries_within
+from admin.counting import counted_cases, counted_on, first_inquiries_within, several_conversations
 from admin.counting import registrations_between as registrations_between  # the CLI reads it here
 from admin.periods import WHOLE_PERIODS, Period, parse_date, parse_period, period_between
 from admin.suppression import (
@@ -66,6 +66,7 @@ GROUPINGS = (
     "is_case",
     "quarter",
     "channel",
+    "several_conversations",
 )
 # Every table is computed with its keys in this order, whatever order ``by`` names them in: the choice of
 # cells to withhold must not depend on how the question was put, or two orders of one table could
@@ -82,6 +83,7 @@ ORDER = (
     "age_group",
     "gender",
     "channel",
+    "several_conversations",
     "is_case",
 )
 TIME = ("quarter", "month")
@@ -96,7 +98,9 @@ SERVICES = ("MR", "AT", "IR", "KT")
 WITHHELD_CSV = ":"
 
 
-def _key(row: Registration, by: str) -> Any:
+def _key(row: Registration, by: str, several: Collection[str] = ()) -> Any:
+    if by == "several_conversations":  # the case took more than one conversation (admin.counting)
+        return row.case_id is not None and row.case_id in several
     if by == "category":
         return row.main_category
     if by == "month":
@@ -129,9 +133,10 @@ class Publication:
     shows it the same way.
     """
 
-    def __init__(self, rows: Iterable[Registration], min_count: int) -> None:
+    def __init__(self, rows: Iterable[Registration], min_count: int, several: Collection[str] = ()) -> None:
         self.rows = list(rows)
         self.min_count = min_count
+        self.several = frozenset(several)
         self._tables: dict[tuple[str, ...], dict[Key, Shown] | None] = {}
 
     def table(self, keys: tuple[str, ...]) -> dict[Key, Shown] | None:
@@ -139,7 +144,7 @@ class Publication:
         if keys in self._tables:
             return self._tables[keys]
         assert keys == closure(keys), keys  # noqa: S101 - callers pass closed, ordered keys
-        cells = dict(Counter(tuple(_key(r, k) for k in keys) for r in self.rows))
+        cells = dict(Counter(tuple(_key(r, k, self.several) for k in keys) for r in self.rows))
         lower: Lower = {}
         for size in range(len(keys)):
             for dims in itertools.combinations(range(len(keys)), size):
@@ -278,9 +283,10 @@ async def cases(request: Request) -> Response:
     if only_cases:
         rows = await counted_cases(ctx.db, rows)
     min_count = ctx.settings.stats_min_count
+    several = await several_conversations(ctx.db, rows) if "several_conversations" in by else set()
     try:
         # The search is CPU work of up to a second or two: off the event loop, so chats go on meanwhile.
-        publication = Publication(rows, min_count)
+        publication = Publication(rows, min_count, several)
         cells, total = await run_in_threadpool(partial(publication.answer, period, by, only_cases=only_cases))
     except Unprotectable:
         # No answer rather than a weaker one: next to the coarser tables and periods, this table would

@@ -12,6 +12,7 @@ from starlette.websockets import WebSocket
 
 from admin.auth import require
 from admin.context import AdminContext, context
+from admin.threads import waiting_summary
 from chat import wire
 from chat.hub import StaffConn
 from chat.outbox import Outbox
@@ -80,6 +81,8 @@ async def queue_view(ctx: AdminContext) -> dict[str, Any]:
         "adviser_counts": counts,
         "active_conversations": active,
         "diversions": [d.body() for d in chat.queue_actions.diversions()],
+        # Additive: messages left while closed that nobody has answered yet, with how long they waited.
+        "left_messages": await waiting_summary(ctx),
     }
 
 

@@ -24,7 +24,9 @@ class VisitorConn:
     last_queue: tuple[int, int | None] | None = None
     left: bool = False
     handed_over: bool = False  # closed by a rolling restart: the visitor reconnects elsewhere (chat/drain.py)
-    address: str | None = field(default=None, repr=False)  # the client's, for the start cap only
+    address: str | None = field(default=None, repr=False)  # the client's, for the start and return-code caps only
+    thread_id: str | None = None  # after ``return`` with a valid code (chat/returning.py)
+    thread_language: str | None = None  # the page language the ``return`` named
 
 
 @dataclass(eq=False)

@@ -11,6 +11,9 @@
   stays, so the case is still counted once, in its first year, and never again in a later one. A
   conversation row goes with its registration (or, never registered, once it would have been due).
 - **The audit log** is kept ``NORA_AUDIT_RETENTION_YEARS`` years from each entry's time.
+- **Return-code threads** (chat/threads.py) go when their code expires, ``NORA_RETURN_CODE_DAYS`` after it
+  was taken: the code's hash, the links between the thread's conversations and any message left that
+  nobody answered. Their conversations are ordinary conversations, erased as above.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from sqlalchemy import and_, delete, or_, update
 from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import col, select
 
+from chat.threads import erase_expired
 from core.db import Database
 from core.models import OSLO, AuditEntry, Case, Conversation, ConversationState, Message, Registration
 
@@ -35,6 +39,7 @@ class Purged:
     cases: int = 0
     conversations: int = 0
     audit_entries: int = 0
+    threads: int = 0
 
 
 def registrations_kept_from(now: datetime, years: int) -> date:
@@ -122,9 +127,16 @@ async def purge_register(db: Database, kept_from: date, audit_from: datetime) ->
 
 
 async def purge(
-    db: Database, now: datetime, *, transcript_hours: int, registration_years: int, audit_years: int
+    db: Database,
+    now: datetime,
+    *,
+    transcript_hours: int,
+    registration_years: int,
+    audit_years: int,
+    return_code_days: int | None = None,
 ) -> Purged:
-    """Everything past its retention period, as of ``now``."""
+    """Everything past its retention period, as of ``now`` (threads first: they refer to conversations)."""
+    threads = 0 if return_code_days is None else await erase_expired(db, now - timedelta(days=return_code_days))
     transcripts = await purge_transcripts(db, now - timedelta(hours=transcript_hours), now)
     register = await purge_register(
         db, registrations_kept_from(now, registration_years), audit_kept_from(now, audit_years)
@@ -135,4 +147,5 @@ async def purge(
         cases=register.cases,
         conversations=register.conversations,
         audit_entries=register.audit_entries,
+        threads=threads,
     )

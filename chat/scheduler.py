@@ -112,12 +112,13 @@ class Scheduler:
             if purged != Purged():
                 log.info(
                     "purged past their retention periods: %d transcript(s), %d registration(s), %d case(s), "
-                    "%d conversation(s), %d audit entr(ies)",
+                    "%d conversation(s), %d audit entr(ies), %d return-code thread(s)",
                     purged.transcripts,
                     purged.registrations,
                     purged.cases,
                     purged.conversations,
                     purged.audit_entries,
+                    purged.threads,
                 )
         await self._requeue_expired_advisers(now)
         await self._close_timed_out_visitors(now)
@@ -134,6 +135,7 @@ class Scheduler:
             transcript_hours=s.transcript_retention_hours,
             registration_years=s.registration_retention_years,
             audit_years=s.audit_retention_years,
+            return_code_days=s.return_code_days,
         )
 
     async def refresh_queues(self) -> None:

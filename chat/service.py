@@ -29,10 +29,12 @@ from chat.hub import Hub, StaffConn
 from chat.lifecycle import CommandParts, Lifecycle
 from chat.posting import MessagePath
 from chat.retention import Purged
+from chat.returning import ReturnCommands
 from chat.scheduler import Scheduler
 from chat.staff import StaffDirectory
 from chat.store import ConversationStore
 from chat.supervision import QueueActions
+from chat.threads import ThreadStore
 from chat.views import ConversationViews
 from chat.visitors import VisitorCommands
 from core.clock import Clock, system_clock
@@ -108,6 +110,17 @@ class ChatService:
         # The opening hours in force: what an administrator saved, or the settings (chat.hours).
         self.hours = OpeningHoursBook(store.db, clock, settings_schedule(settings.opening_hours, settings.closed_dates))
         self.visitors = VisitorCommands(parts, hours=self.hours, admission=self.admission)
+        # Return codes and messages left while closed (chat/threads.py, chat/returning.py).
+        self.threads = ThreadStore(store.db, secret_key=settings.secret_key, days=settings.return_code_days)
+        self.returns = ReturnCommands(
+            parts,
+            threads=self.threads,
+            visitors=self.visitors,
+            admission=self.admission,
+            limits=self.messages.limits,
+            settings=settings,
+            is_open=self.is_open,
+        )
         self.advisers = AdviserCommands(parts, views=self.views)
         self.scheduler = Scheduler(
             settings=settings,
@@ -138,6 +151,11 @@ class ChatService:
 
     def now(self) -> float:
         return self.clock()
+
+    def is_open(self, now: float) -> bool:
+        """Whether the opening hours in force have the chat open at ``now``."""
+        hours = self.hours.current()
+        return hours is None or hours.is_open(now)
 
     async def publish(self, event: Event) -> None:
         """Tell every instance (staff pages use it, e.g. to close the sockets of a revoked session)."""

@@ -18,6 +18,7 @@ from chat.lifecycle import CommandParts, Commands
 from chat.outbox import WS_1000_NORMAL, Replay
 from chat.posting import VISITOR
 from chat.store import AlreadyExists, hash_token
+from chat.threads import Continuation
 from core.clock import to_datetime
 from core.models import Conversation
 from core.models import ConversationState as S
@@ -43,7 +44,8 @@ class VisitorCommands(Commands):
         self.hours = hours
         self.admission = admission
 
-    async def start(self, conn: VisitorConn, start: Start) -> None:
+    async def start(self, conn: VisitorConn, start: Start, *, continuation: Continuation | None = None) -> None:
+        """A new conversation; ``continuation``: it continues a return code's thread (chat/returning.py)."""
         if conn.conversation_id is not None:
             raise FrameError("forbidden", "This connection already has a conversation.", ref="start")
         wait_ms = self.admission.start_wait_ms(conn.address)
@@ -62,7 +64,7 @@ class VisitorCommands(Commands):
             return
         token = secrets.token_urlsafe(32)
         try:
-            conv = await self._create(start, start_key, token, to_datetime(now))
+            conv = await self._create(start, start_key, token, to_datetime(now), continuation)
         except AlreadyExists:
             # The same start arrived twice at once (two sockets after a flaky network): join the twin.
             if start_key is not None and await self._start_again(conn, start_key):
@@ -73,9 +75,15 @@ class VisitorCommands(Commands):
         conn.outbox.last[conv.id] = 0
         self.hub.add_visitor(conn)
         conn.outbox.send(wire.started(conv.id, token, conv.alias))
+        if continuation is not None:
+            await continuation.joined(conv)
         if conv.urgent:
             await self.messages.system(conv, "urgent_help", None)
         await self.routing.enqueue(self.assigner.request(conv))
+        if continuation is not None and continuation.adviser_id is not None:
+            # The adviser of the last visit first, if available with room (checked atomically); otherwise
+            # the step below routes it to the same service in the visitor's region.
+            await self.assigner.assign_to(conv.id, continuation.adviser_id)
         await self.assigner.route()
         self.fanout.queue_dirty = True  # the first `queue` frame comes with the next refresh (< 0.25 s)
 
@@ -94,7 +102,9 @@ class VisitorCommands(Commands):
         await self._attach(conn, conv, 0)
         return True
 
-    async def _create(self, start: Start, start_key: str | None, token: str, now: datetime) -> Conversation:
+    async def _create(
+        self, start: Start, start_key: str | None, token: str, now: datetime, continuation: Continuation | None = None
+    ) -> Conversation:
         return await self.store.create(
             Conversation(
                 token_hash=hash_token(token),
@@ -109,6 +119,7 @@ class VisitorCommands(Commands):
                 state=S.QUEUED,
                 started_at=now,
                 enqueued_at=now,
+                target_service=continuation.service if continuation is not None else None,
             )
         )
 

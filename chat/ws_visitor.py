@@ -13,8 +13,11 @@ from chat.frames import VISITOR_TYPES, parse_leave, parse_page_language, parse_r
 from chat.hub import VisitorConn
 from chat.origin import origin_allowed
 from chat.outbox import WS_1008_POLICY, Outbox
+from chat.returning import RETURN_TYPES
 from chat.service import ChatService
 from chat.ws_common import receive_loop
+
+THREAD_READING_S = 600.0
 
 
 def deny(code: str, message: str, status: int = 403) -> JSONResponse:
@@ -25,6 +28,8 @@ async def close_unless_started(conn: VisitorConn, after_s: float) -> None:
     """A socket that neither starts nor resumes a conversation in time is closed: it holds a place
     and serves nobody."""
     await asyncio.sleep(after_s)
+    if conn.conversation_id is None and conn.thread_id is not None:
+        await asyncio.sleep(THREAD_READING_S)  # after ``return``: time to read, then start or leave a message
     if conn.conversation_id is None:
         conn.outbox.push_close(WS_1008_POLICY, "send start or resume first")
 
@@ -58,8 +63,12 @@ async def visitor_session(websocket: WebSocket, service: ChatService, address: s
     visitors = service.visitors
     max_chars = service.settings.max_text_chars
 
+    returns = service.returns
+
     async def dispatch(kind: str, data: dict[str, Any]) -> None:
-        if kind == "start":
+        if kind == "start" and conn.thread_id is not None and conn.conversation_id is None:
+            await returns.start(conn, data)  # continues the thread of the code sent with ``return``
+        elif kind == "start":
             await visitors.start(conn, parse_start(data, reference.codes("languages"), reference.codes("regions")))
         elif kind == "resume":
             await visitors.resume(conn, parse_resume(data, reference.codes("languages")))
@@ -71,6 +80,12 @@ async def visitor_session(websocket: WebSocket, service: ChatService, address: s
             await visitors.leave(conn, quick_exit=parse_leave(data))
         elif kind == "page_language":
             await visitors.page_language(conn, parse_page_language(data, reference.codes("languages")))
+        elif kind == "return":
+            await returns.return_(conn, data)
+        elif kind == "leave_message":
+            await returns.leave_message(conn, data)
+        elif kind == "withdraw_code":
+            await returns.withdraw(conn)
 
     def submit(kind: str, data: dict[str, Any]) -> asyncio.Future[None] | None:
         if kind != "message":
@@ -78,7 +93,8 @@ async def visitor_session(websocket: WebSocket, service: ChatService, address: s
         return visitors.submit_message(conn, parse_text(data, max_chars, with_conversation=False))
 
     try:
-        await receive_loop(websocket, outbox, VISITOR_TYPES, service.settings.max_frame_bytes, dispatch, submit=submit)
+        types = VISITOR_TYPES | RETURN_TYPES
+        await receive_loop(websocket, outbox, types, service.settings.max_frame_bytes, dispatch, submit=submit)
     finally:
         hello.cancel()
         metrics.CONNECTIONS.labels("visitor").dec()

@@ -9,6 +9,7 @@ Design notes that matter for privacy and correctness:
 - ``0003`` adds the register's import columns, the audit log's registration link and the guideline;
 - ``0006`` adds cases and the inquiry's channel and contact date (older rows: chats, imported ones "other");
 - ``0008`` adds the opening hours an administrator edits (``service_hours``).
+- ``0009`` adds return-code threads, their conversations and the messages left while closed.
 """
 
 from __future__ import annotations
@@ -293,3 +294,47 @@ class VisitorFeedback(SQLModel, table=True):
     day: date = Field(primary_key=True, description="Europe/Oslo date the answer was given")
     answer: str = Field(primary_key=True, max_length=8, description="yes or no")
     count: int = Field(default=0)
+
+
+class ReturnThread(SQLModel, table=True):
+    """Conversations a visitor tied together with an anonymous return code (docs/design.md §9, ``0009``).
+
+    The code is never stored: ``lookup`` is 24 bits of a keyed HMAC of it (it finds candidates, never one
+    visitor) and ``code_hash`` its Argon2id hash (``chat.codes``). The code works
+    ``NORA_RETURN_CODE_DAYS`` after ``code_issued_at``; then, or when the visitor withdraws it, the thread
+    is erased with its links and waiting messages (``chat.threads``). Language, region, audience and page
+    language are those of the visitor's last visit, for a message left and for coming back."""
+
+    __tablename__ = "return_thread"
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
+    lookup: str = Field(max_length=8, index=True)
+    code_hash: str = Field(max_length=255)
+    code_issued_at: datetime = Field(sa_column=_ts())
+    language: str = Field(max_length=8)
+    region: str | None = Field(default=None, max_length=4)
+    audience: str = Field(max_length=32)
+    ui_language: str | None = Field(default=None, max_length=8)
+    created_at: datetime = Field(sa_column=_ts())
+
+
+class ThreadConversation(SQLModel, table=True):
+    """A conversation's place in a thread: the only tie between two visits, erased with the thread."""
+
+    __tablename__ = "thread_conversation"
+
+    conversation_id: str = Field(primary_key=True, foreign_key="conversation.id", max_length=32)
+    thread_id: str = Field(foreign_key="return_thread.id", index=True, max_length=32)
+
+
+class LeftMessage(SQLModel, table=True):
+    """A message a visitor left while the chat was closed (or nobody in their language was signed in),
+    waiting for an adviser's answer. Answering moves it into a closed conversation of the thread, which
+    then follows the transcripts' retention; unanswered, it goes with the thread."""
+
+    __tablename__ = "left_message"
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
+    thread_id: str = Field(foreign_key="return_thread.id", index=True, max_length=32)
+    text: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
+    left_at: datetime = Field(sa_column=sa.Column(sa.DateTime(timezone=True), nullable=False, index=True))

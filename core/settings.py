@@ -101,6 +101,11 @@ class Settings:
     drain_close_s: float = 10.0
     # Bearer token for GET /metrics; unset = /metrics answers 404 (docs/protocol.md §9).
     metrics_token: str | None = None
+    # Return codes (chat/threads.py): valid this many days after they are taken; attempts to use one
+    # per client address (in memory) and in all (shared through Redis when configured), per hour.
+    return_code_days: int = 30
+    return_attempts_per_address: int = 10
+    return_attempts_per_hour: int = 600
 
     @property
     def development(self) -> bool:
@@ -144,6 +149,9 @@ class Settings:
             raise SettingsError("NORA_TIER_DELAYS must be three increasing whole numbers, e.g. 60,120,180")
         default_db = f"sqlite+aiosqlite:///{Path('var') / 'nora.db'}"
         metrics_token = env.get("NORA_METRICS_TOKEN", "").strip() or None
+        if _int(env, "NORA_RETURN_CODE_DAYS", 30, minimum=1) > 365:
+            # A thread must go before its conversations can (registrations are kept at least a whole year).
+            raise SettingsError("NORA_RETURN_CODE_DAYS must be at most 365")
         if metrics_token is not None and len(metrics_token) < 16:
             raise SettingsError(
                 "NORA_METRICS_TOKEN must be at least 16 random characters (or unset to turn /metrics off)"
@@ -185,4 +193,7 @@ class Settings:
             drain_notice_s=_int(env, "NORA_DRAIN_NOTICE_MS", 5000) / 1000,
             drain_close_s=float(_int(env, "NORA_DRAIN_CLOSE_S", 10, minimum=1)),
             metrics_token=metrics_token,
+            return_code_days=_int(env, "NORA_RETURN_CODE_DAYS", 30, minimum=1),
+            return_attempts_per_address=_int(env, "NORA_RETURN_ATTEMPTS_PER_ADDRESS", 10, minimum=1),
+            return_attempts_per_hour=_int(env, "NORA_RETURN_ATTEMPTS_PER_HOUR", 600, minimum=1),
         )

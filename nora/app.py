@@ -29,9 +29,10 @@ from admin import (
     retention_view,
     stats,
     supervisor,
+    threads,
     users,
 )
-from chat import feedback, public_api
+from chat import feedback, public_api, returning
 from chat import page as visitor_page
 from chat.broker import Broker
 from chat.outbox import KeepRawSend
@@ -115,6 +116,10 @@ def create_app(
         Route("/", visitor_page.widget),
         Route("/api/v1/texts", visitor_page.texts),
         Route("/api/v1/feedback", feedback.feedback, methods=["POST"]),
+        Route("/api/v1/return-codes", returning.take_code, methods=["POST"]),
+        Route("/api/v1/conversations/{conversation_id:str}/thread", threads.thread),
+        Route("/api/v1/left-messages", threads.left_messages),
+        Route("/api/v1/left-messages/{message_id:str}/answer", threads.answer, methods=["POST"]),
         Route("/api/v1/auth/login", auth.login, methods=["POST"]),
         Route("/api/v1/auth/logout", auth.logout, methods=["POST"]),
         Route("/api/v1/me", auth.me),

@@ -185,6 +185,7 @@ def cmd_purge(settings: Settings, args: argparse.Namespace) -> int:
             transcript_hours=settings.transcript_retention_hours,
             registration_years=years,
             audit_years=audit_years,
+            return_code_days=settings.return_code_days,
         )
         _print(f"purged {done.transcripts} transcript(s) closed before {cutoff.isoformat(timespec='seconds')}")
         _print(
@@ -193,6 +194,7 @@ def cmd_purge(settings: Settings, args: argparse.Namespace) -> int:
         )
         kept = audit_kept_from(now, audit_years).isoformat(timespec="seconds")
         _print(f"purged {done.audit_entries} audit entr(ies) from before {kept}")
+        _print(f"purged {done.threads} return-code thread(s) whose code is older than {settings.return_code_days} days")
         return 0
 
     return asyncio.run(_with_db(settings, job))
