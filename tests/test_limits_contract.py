@@ -10,7 +10,7 @@ import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -164,6 +164,29 @@ async def test_two_redis_clients_share_one_bucket_and_one_counter(backend: Backe
     assert results.count(0) == 5
     await second.clear("login:user:shared")
     assert await first.hit("login:user:shared", limit=5, window_s=60) == 0
+
+
+@REDIS_ONLY
+async def test_parallel_takes_go_in_batches_and_answer_as_one_at_a_time_would(backend: Backend) -> None:
+    """Takes asked for at once share a few script calls (the message path awaits one per message),
+    and each answers as if taken alone, in the order asked: a bucket of 10 lets exactly the first 10
+    of 40 parallel takes through, while 40 other senders each get their token."""
+    assert isinstance(backend.limits, RedisLimits)
+    calls = 0
+    script = backend.limits._take
+
+    async def counted(**kwargs: Any) -> Any:
+        nonlocal calls
+        calls += 1
+        return await script(**kwargs)
+
+    backend.limits._take = counted  # type: ignore[assignment]
+    same = [backend.limits.take("msg:one:v", rate=1, burst=10) for _ in range(40)]
+    others = [backend.limits.take(f"msg:other{n}:v", rate=1, burst=10) for n in range(40)]
+    answers = await asyncio.gather(*same, *others)
+    assert answers[:10] == [0] * 10 and all(wait > 0 for wait in answers[10:40])
+    assert answers[40:] == [0] * 40
+    assert calls <= 3, f"{calls} script calls for 80 takes"
 
 
 async def test_memory_take_now_answers_without_awaiting() -> None:
