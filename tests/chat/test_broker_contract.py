@@ -88,3 +88,35 @@ async def test_events_published_together_arrive_in_order(broker: Broker) -> None
         await broker.publish({"t": "after"})
         got = [await asyncio.wait_for(queue.get(), 2) for _ in range(len(events) + 2)]
         assert got == [{"t": "before"}, *events, {"t": "after"}]
+
+
+@pytest.mark.redis
+async def test_redis_sends_events_published_together_as_one_message() -> None:
+    """Every instance reads every event, and a Pub/Sub message costs its reader about as much as the
+    event: events published together travel as one message, and the listener gets them one by one."""
+    from redis.asyncio import Redis
+
+    from chat.broker_redis import RedisBroker
+
+    client = Redis.from_url(services.need("Redis", services.REDIS_URL))
+    channel = f"nora:test:{uuid.uuid4().hex}"
+    broker = RedisBroker(client, channel=channel)
+    raw = client.pubsub(ignore_subscribe_messages=True)
+    try:
+        await raw.subscribe(channel)
+        async with broker.listen() as queue:
+            await wait_subscribed(broker, queue)
+            events = [{"t": "msg", "n": n} for n in range(20)]
+            await broker.publish_many(events)
+            got = [await asyncio.wait_for(queue.get(), 2) for _ in events]
+        assert got == events
+        messages = []
+        deadline = asyncio.get_running_loop().time() + 1.0
+        while asyncio.get_running_loop().time() < deadline:  # None may also mean a subscribe notice
+            message = await raw.get_message(timeout=0.1)
+            if message is not None and b'"msg"' in message["data"]:  # not one of the probes
+                messages.append(message)
+        assert len(messages) == 1
+    finally:
+        await raw.aclose()  # type: ignore[no-untyped-call]
+        await client.aclose()
