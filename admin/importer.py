@@ -156,7 +156,12 @@ def parse_rows(raw: bytes, service: str, ref: Reference, now: datetime, author_i
             if values.get(name):
                 form[name] = [v.strip() for v in values[name].split("|") if v.strip()]
         try:
-            parsed = parse_form(form, ref)
+            # Codes as in use on the row's own date: an old row keeps the codes of its time.
+            day: date | None = date.fromisoformat(values.get("closed_date", ""))
+        except ValueError:
+            day = None
+        try:
+            parsed = parse_form(form, ref, on=day, service=service)
         except HTTPError as exc:
             for name, why in (exc.fields or {}).items():
                 report.reject(number, name, why)

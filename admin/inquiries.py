@@ -138,7 +138,8 @@ async def register_inquiry(request: Request) -> Response:
     facts = parse_facts(data, ref, oslo_today(ctx.clock()), fields)
     form: RegistrationForm | None = None
     try:
-        form = parse_form(data, ref, allowed_fields=INQUIRY_FIELDS)
+        day = facts.contact_date if facts is not None else None
+        form = parse_form(data, ref, allowed_fields=INQUIRY_FIELDS, on=day, service=service)
     except HTTPError as exc:
         fields = {**(exc.fields or {}), **fields}
     link = parse_link(data, data.get("is_case"), fields)

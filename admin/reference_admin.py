@@ -10,6 +10,12 @@ Codes are the wire contract and the keys of every registration, so:
 What may change, by kind:
 - ``categories``, ``actions``: ``name`` {nb, en}; new codes; retire/unretire;
 - ``help_lines``: ``name``, ``number``, ``hours``; new codes; retire/unretire;
+- for those three, a validity period: ``valid_from`` and ``retired_from`` (``YYYY-MM-DD`` or null), so a
+  code comes into use or goes out of use on a date and registrations counted before keep theirs
+  (``core.reference``);
+- a new category may belong to one service (``"service": "MR"``, fixed once made): it is offered to
+  that service's registrations beside the common ones, appears in that service's own report
+  (``admin.service_report``) and never in the published statistics or the public reference;
 - ``regions``: ``name``, ``sami``; ``languages``: ``name``, ``native`` — labels only: region and
   language codes also drive routing and staff profiles, so that set changes with a migration.
 
@@ -27,6 +33,7 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import date
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
@@ -44,10 +51,12 @@ from core.models import ReferenceItem
 from core.reference import Reference, load_reference
 
 ADDABLE = frozenset({"categories", "actions", "help_lines"})
+VALIDITY = frozenset({"valid_from", "retired_from"})
+SERVICES = ("MR", "AT", "IR", "KT")
 EDITABLE: dict[str, frozenset[str]] = {
-    "categories": frozenset({"name"}),
-    "actions": frozenset({"name"}),
-    "help_lines": frozenset({"name", "number", "hours"}),
+    "categories": frozenset({"name"}) | VALIDITY,
+    "actions": frozenset({"name"}) | VALIDITY,
+    "help_lines": frozenset({"name", "number", "hours"}) | VALIDITY,
     "regions": frozenset({"name", "sami"}),
     "languages": frozenset({"name", "native"}),
 }
@@ -76,9 +85,11 @@ def _changes(kind: str, data: dict[str, Any], *, partial: bool, fields: dict[str
     allowed = EDITABLE[kind]
     out: dict[str, Any] = {}
     for name, value in data.items():
-        if name in ("code", "retired"):
+        if name in ("code", "retired", "service"):
             continue
-        if name not in allowed:
+        if name in VALIDITY and name in allowed:
+            out[name] = _day(value, name, fields)
+        elif name not in allowed:
             fields[name[:60]] = "cannot be changed" if name in ("forms", "rtl", "chats") else "unknown field"
         elif name == "name":
             out["name"] = _label(value, fields, partial=partial)
@@ -94,6 +105,26 @@ def _changes(kind: str, data: dict[str, Any], *, partial: bool, fields: dict[str
         else:
             out[name] = value.strip()
     return out
+
+
+def _day(value: Any, name: str, fields: dict[str, str]) -> str | None:
+    """A validity date as stored (``YYYY-MM-DD``), or ``None`` to have none."""
+    if value is None:
+        return None
+    try:
+        day = date.fromisoformat(value) if isinstance(value, str) and len(value) == 10 else None
+    except ValueError:
+        day = None
+    if day is None or not 2000 <= day.year <= 2100:
+        fields[name] = "a date YYYY-MM-DD, or null"
+        return None
+    return day.isoformat()
+
+
+def _period_problem(entry: dict[str, Any], fields: dict[str, str]) -> None:
+    start, end = entry.get("valid_from"), entry.get("retired_from")
+    if start is not None and end is not None and end <= start:
+        fields["retired_from"] = "after valid_from"
 
 
 def _check_kind(kind: str) -> None:
@@ -130,6 +161,13 @@ async def add_item(db: Database, kind: str, data: dict[str, Any], actor_id: str 
     if data.get("retired") not in (None, False):
         fields["retired"] = "a new code starts active"
     values = _changes(kind, data, partial=False, fields=fields)
+    service = data.get("service")
+    if service is not None and (kind != "categories" or service not in SERVICES):
+        fields["service"] = "a service's own category: MR, AT, IR or KT" if kind == "categories" else "unknown field"
+    elif service is not None:
+        values["service"] = service
+    values = {k: v for k, v in values.items() if v is not None}
+    _period_problem(values, fields)
     if "name" not in data:
         fields["name"] = "required: the labels nb and en"
     if kind == "help_lines" and "number" not in data:
@@ -181,6 +219,8 @@ async def update_item(
         fields["retired"] = "true or false"
     elif retired is not None and kind not in ADDABLE:
         fields["retired"] = f"{kind} are retired with a migration, not through the API"
+    if "service" in data:
+        fields["service"] = "cannot be changed: a category stays the service's own, or common"
     values = _changes(kind, data, partial=True, fields=fields)
     if fields:
         raise HTTPError("invalid", "The change has invalid fields.", fields=fields)
@@ -198,8 +238,14 @@ async def update_item(
         for name, value in values.items():
             new = {**body.get("name", {}), **value} if name == "name" else value
             if body.get(name) != new:
-                changed.append(name)
-                body[name] = new
+                changed.append(f"{name}={new}" if name in VALIDITY else name)
+                if new is None:
+                    body.pop(name, None)
+                else:
+                    body[name] = new
+        _period_problem(body, fields)
+        if fields:
+            raise HTTPError("invalid", "The change has invalid fields.", fields=fields)
         if isinstance(retired, bool) and retired != row.retired:
             changed.append("retired" if retired else "unretired")
             row.retired = retired

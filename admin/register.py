@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
@@ -128,11 +128,15 @@ def parse_form(
     *,
     keep: Registration | None = None,
     allowed_fields: frozenset[str] = FORM_FIELDS,
+    on: date | None = None,
+    service: str | None = None,
 ) -> RegistrationForm:
     """Validate a registration form; every problem is named in the 422's ``fields``.
 
-    Codes must be active codes of the reference; with ``keep`` (the registration being amended) the codes
-    it already holds stay valid even if they have been retired since.
+    Codes must be codes of the reference in use on ``on``, the day the registration is counted on (default
+    today); with ``keep`` (the registration being amended) the codes it already holds stay valid even if
+    they have been retired since. ``service``'s own categories may be among the other categories, never
+    the main one: the main category is always a common, published one.
     """
     fields: dict[str, str] = {}
     for name in sorted(set(data) - allowed_fields):
@@ -151,14 +155,18 @@ def parse_form(
         }
 
     def codes(kind: str) -> frozenset[str]:
-        return ref.codes(kind) | kept.get(kind, frozenset())
+        return ref.codes(kind, on) | kept.get(kind, frozenset())
 
     categories = codes("categories")
     main = data.get("main_category")
-    if main is not None and (not isinstance(main, str) or main not in categories):
+    if isinstance(main, str) and ref.is_internal("categories", main):
+        fields["main_category"] = "a service's own category can only be one of the other categories"
+        main = None
+    elif main is not None and (not isinstance(main, str) or main not in categories):
         fields["main_category"] = "unknown code"
         main = None
-    others = _code_list(data, "other_categories", categories, fields)
+    own = ref.internal_codes("categories", service, on)
+    others = _code_list(data, "other_categories", categories | own, fields)
     threats = ref.entry("categories", "threats_violence") or {}
     forms = _code_list(data, "violence_forms", frozenset(threats.get("forms", [])), fields)
     actions = _code_list(data, "actions", codes("actions"), fields)
@@ -258,7 +266,10 @@ async def register(request: Request) -> Response:
     fields: dict[str, str] = {}
     form: RegistrationForm | None = None
     try:
-        form = parse_form(data, await fresh_reference(ctx), allowed_fields=FORM_FIELDS | LINK_FIELDS)
+        # Codes as in use on the day the chat is counted on (its close, UTC, as the statistics count it).
+        day = as_utc(conv.closed_at).date() if conv.closed_at is not None else None
+        ref = await fresh_reference(ctx)
+        form = parse_form(data, ref, allowed_fields=FORM_FIELDS | LINK_FIELDS, on=day, service=service)
     except HTTPError as exc:
         fields = dict(exc.fields or {})
     link = parse_link(data, data.get("is_case"), fields)
@@ -431,7 +442,8 @@ async def amend(request: Request) -> Response:
     now = to_datetime(ctx.clock())
     if now >= locked_at(found):
         raise HTTPError("locked", f"A registration can be amended for {AMEND_DAYS} days; this one is locked.")
-    form = parse_form(data, await fresh_reference(ctx), keep=found)
+    day = found.contact_date if found.channel != "chat" else as_utc(found.closed_at).date()
+    form = parse_form(data, await fresh_reference(ctx), keep=found, on=day, service=found.service)
     async with ctx.db.writing() as session:
         row = await session.get(Registration, registration_id, with_for_update=True)
         if row is None:

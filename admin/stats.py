@@ -8,9 +8,9 @@ nesting is part of the protected tables (``admin.suppression``): the months of a
 of a table whose coarser table gives the quarters, whose coarser table gives the year.
 
 CSV (``format=csv``): the ``by`` columns and ``count``, one row per cell, then a total row; a withheld
-cell is ``:`` (Statistics Norway's sign for "not shown for confidentiality"), a withheld total empty.
-``sep=;`` for spreadsheets set up for Norwegian; ``bom=1`` writes a UTF-8 byte-order mark so that
-spreadsheets read æøå right (the default with ``sep=;``, ``bom=0`` turns it off).
+cell is ``:`` (Statistics Norway's sign for "not shown for confidentiality"). By default it opens right
+in a spreadsheet set up for Norwegian (``admin.stats_csv``: ``;``, a byte-order mark, labels, the total
+written out); ``sep=,&labels=0`` gives the codes and commas of the first version.
 
 The yearly summary ``GET /api/v1/stats/summary?year=2026`` has the shape of the published reports:
 per service, the cases per main category as counts and percentages of the service's cases, and the
@@ -37,6 +37,7 @@ from admin.context import context
 from admin.counting import counted_cases, counted_on, first_inquiries_within, several_conversations
 from admin.counting import registrations_between as registrations_between  # the CLI reads it here
 from admin.periods import WHOLE_PERIODS, Period, parse_date, parse_period, period_between
+from admin.stats_csv import cases_table, csv_style, note, summary_table
 from admin.suppression import (
     Key,
     Lower,
@@ -51,7 +52,7 @@ from core.clock import iso, to_datetime
 from core.csv_safe import csv_bytes
 from core.http import NO_STORE, HTTPError
 from core.models import Registration
-from core.reference import Reference
+from core.reference import Reference, in_use_during
 
 GROUPINGS = (
     "category",
@@ -95,7 +96,6 @@ LEVELS = ("year", "quarter", "month")
 # ``count=inquiries`` (the default) counts every registration, ``count=cases`` every case once.
 COUNTS = ("inquiries", "cases")
 SERVICES = ("MR", "AT", "IR", "KT")
-WITHHELD_CSV = ":"
 
 
 def _key(row: Registration, by: str, several: Collection[str] = ()) -> Any:
@@ -221,10 +221,6 @@ def csv_response(header: list[str], rows: list[list[Any]], *, sep: str, bom: boo
     )
 
 
-def _csv_count(value: Any) -> Any:
-    return WITHHELD_CSV if value is None else value
-
-
 TOO_DETAILED = (
     "too detailed to publish for this period without revealing counts under {m}: use fewer groupings or a longer period"
 )
@@ -259,7 +255,7 @@ async def cases(request: Request) -> Response:
     params = request.query_params
     fields: dict[str, str] = {}
     for name in params:
-        if name not in ("period", "from", "to", "by", "count", "format", "sep", "bom"):
+        if name not in ("period", "from", "to", "by", "count", "format", "sep", "bom", "labels", "lang"):
             fields[name[:60]] = "unknown parameter"
     today = to_datetime(ctx.clock()).date()
     period = stats_period(params, today, fields)
@@ -273,7 +269,7 @@ async def cases(request: Request) -> Response:
     fmt = params.get("format", "json")
     if fmt not in ("json", "csv"):
         fields["format"] = "json or csv"
-    sep, bom = csv_options(params, fields)
+    style = csv_style(params, fields)
     if fields or period is None:
         raise HTTPError("invalid", "Some parameters are not valid.", fields=fields)
     # The whole year is always read: a month's figures are protected together with the other months
@@ -296,9 +292,10 @@ async def cases(request: Request) -> Response:
         raise HTTPError("invalid", message, fields={"by" if by else "period": reason}) from None
     start, end = period.start, period.end
     if fmt == "csv":
-        lines = [[*("" if cell[b] is None else cell[b] for b in by), _csv_count(cell["count"])] for cell in cells]
-        lines.append([*(["total"] + [""] * (len(by) - 1) if by else []), "" if total is None else total])
-        return csv_response([*by, "count"], lines, sep=sep, bom=bom, filename=f"nora-cases-{start}-{end}.csv")
+        header, lines = cases_table(cells, total, by, ctx.reference(), style)
+        lines += note(style, period.label, min_count)
+        filename = f"nora-cases-{start}-{end}.csv"
+        return csv_response(header, lines, sep=style.sep, bom=style.bom, filename=filename)
     return JSONResponse(
         {
             "from": start.isoformat(),
@@ -354,7 +351,9 @@ def yearly_summary(
     by_channel = every.table(("service", "channel"))
     withheld_all = by_category is None
     service_codes = list(SERVICES) + sorted({r.service for r in rows} - set(SERVICES))
-    category_codes = _codes(ref, "categories", (r.main_category for r in case_rows if r.is_case))
+    # The common categories only: a service's own are for its own report, never published here.
+    found = (r.main_category for r in case_rows if r.is_case)
+    category_codes = [c for c in _codes(ref, "categories", found) if not ref.is_internal("categories", c)]
     channel_codes = _codes(ref, "channels", (r.channel for r in rows))
     services = []
     for service in service_codes:
@@ -375,7 +374,9 @@ def yearly_summary(
             if withheld_all and any_cases:
                 count = None
             entry = ref.entry("categories", code or "")
-            if count == 0 and entry is not None and entry.get("retired"):
+            # A category not in use at any time of the year (retired, or valid only later) is left out if
+            # it has nothing to show.
+            if count == 0 and entry is not None and not in_use_during(entry, date(year, 1, 1), date(year, 12, 31)):
                 continue
             percent = None
             if isinstance(count, int) and isinstance(cases, int) and cases:
@@ -440,7 +441,8 @@ async def summary(request: Request) -> Response:
     ctx = context(request)
     await require(request, "supervisor")
     params = request.query_params
-    fields = {name[:60]: "unknown parameter" for name in params if name not in ("year", "format", "sep", "bom")}
+    known = ("year", "format", "sep", "bom", "labels", "lang")
+    fields = {name[:60]: "unknown parameter" for name in params if name not in known}
     today = to_datetime(ctx.clock()).date()
     raw = params.get("year") or str(today.year)
     year = int(raw) if raw.isdigit() and 2000 <= int(raw) <= 2100 else 0
@@ -449,28 +451,15 @@ async def summary(request: Request) -> Response:
     fmt = params.get("format", "json")
     if fmt not in ("json", "csv"):
         fields["format"] = "json or csv"
-    sep, bom = csv_options(params, fields)
+    style = csv_style(params, fields)
     if fields:
         raise HTTPError("invalid", "Some parameters are not valid.", fields=fields)
     rows = await registrations_between(ctx.db, date(year, 1, 1), date(year, 12, 31))
     case_rows = await counted_cases(ctx.db, rows)
     body = await run_in_threadpool(yearly_summary, rows, year, ctx.reference(), ctx.settings.stats_min_count, case_rows)
     if fmt == "csv":
-        lines: list[list[Any]] = []
-        for s in body["services"]:
-            for c in s["categories"]:
-                lines.append(
-                    [s["service"], c["category"], _csv_count(c["count"]), "" if c["percent"] is None else c["percent"]]
-                )
-            lines.append(
-                [s["service"], "all_cases", s["cases"], 100.0 if isinstance(s["cases"], int) and s["cases"] else ""]
-            )
-            lines.append([s["service"], "inquiries", _csv_count(s["inquiries"]), ""])
-            lines.append([s["service"], "all_inquiries", _csv_count(s["all_inquiries"]), ""])
-            for c in s["channels"]:
-                lines.append([s["service"], f"channel_{c['channel']}", _csv_count(c["count"]), ""])
-        return csv_response(
-            ["service", "category", "count", "percent"], lines, sep=sep, bom=bom, filename=f"nora-summary-{year}.csv"
-        )
+        header, lines = summary_table(body, ctx.reference(), style)
+        lines += note(style, str(year), ctx.settings.stats_min_count)
+        return csv_response(header, lines, sep=style.sep, bom=style.bom, filename=f"nora-summary-{year}.csv")
     body["generated_at"] = iso(to_datetime(ctx.clock()))
     return JSONResponse(body, headers=NO_STORE)

@@ -2,13 +2,24 @@
 
 Codes are the wire contract; the labels are data an administrator may edit. A retired code is not
 offered to new input but stays valid in old records.
+
+Validity (additive): an entry may say ``valid_from`` and ``retired_from`` (``YYYY-MM-DD``, Europe/Oslo
+days): it is in use on the days from the first to the day before the second, so a change of codes takes
+effect on a date; input is checked against the codes in use *on the day it is counted for* (a chat's
+close, an inquiry's contact date), so older registrations keep theirs. ``retired`` retires at once.
+
+Service-internal categories (additive): a category with ``"service": "MR"`` belongs to that service for
+its own reports. ``codes`` and ``public`` never include one (they are the common, published codes);
+``internal_codes`` gives a service's own.
 """
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from datetime import date, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -31,12 +42,51 @@ WIRE_KINDS = (
 )
 
 
+OSLO = ZoneInfo("Europe/Oslo")
+
+
+def oslo_today() -> date:
+    return datetime.now(OSLO).date()
+
+
+def in_use(entry: dict[str, Any], on: date) -> bool:
+    """Whether ``entry`` is in use on the day ``on``: not retired, and within its validity period."""
+    if entry.get("retired"):
+        return False
+    start, end = entry.get("valid_from"), entry.get("retired_from")
+    return (start is None or date.fromisoformat(start) <= on) and (end is None or on < date.fromisoformat(end))
+
+
+def in_use_during(entry: dict[str, Any], first: date, last: date) -> bool:
+    """Whether ``entry`` is in use on any day from ``first`` to ``last`` (retired ones: never)."""
+    if entry.get("retired"):
+        return False
+    start, end = entry.get("valid_from"), entry.get("retired_from")
+    return (start is None or date.fromisoformat(start) <= last) and (end is None or first < date.fromisoformat(end))
+
+
+def internal(entry: dict[str, Any]) -> bool:
+    return entry.get("service") is not None
+
+
 @dataclass(frozen=True)
 class Reference:
     entries: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
 
-    def codes(self, kind: str) -> frozenset[str]:
-        return frozenset(e["code"] for e in self.entries.get(kind, []) if not e.get("retired"))
+    def codes(self, kind: str, on: date | None = None) -> frozenset[str]:
+        """The common codes of ``kind`` in use on ``on`` (default: today in Oslo)."""
+        day = on or oslo_today()
+        return frozenset(e["code"] for e in self.entries.get(kind, []) if in_use(e, day) and not internal(e))
+
+    def internal_codes(self, kind: str, service: str | None, on: date | None = None) -> frozenset[str]:
+        """``service``'s own codes of ``kind`` in use on ``on`` (none without a service)."""
+        day = on or oslo_today()
+        entries = self.entries.get(kind, [])
+        return frozenset(e["code"] for e in entries if service and e.get("service") == service and in_use(e, day))
+
+    def is_internal(self, kind: str, code: str | None) -> bool:
+        e = self.entry(kind, code or "")
+        return e is not None and internal(e)
 
     def entry(self, kind: str, code: str) -> dict[str, Any] | None:
         for e in self.entries.get(kind, []):
@@ -49,17 +99,20 @@ class Reference:
         return bool(e and e.get("rtl"))
 
     def help_lines(self, *codes: str) -> list[dict[str, Any]]:
-        lines = [e for e in self.entries.get("help_lines", []) if not e.get("retired")]
+        today = oslo_today()
+        lines = [e for e in self.entries.get("help_lines", []) if in_use(e, today)]
         return [e for e in lines if not codes or e["code"] in codes]
 
     def public(self) -> dict[str, Any]:
-        """The body of ``GET /api/v1/reference``: active entries without internal fields."""
+        """The body of ``GET /api/v1/reference``: the common entries in use today, without internal
+        fields (a code coming into use later, or retired, is left out; so is a service's own)."""
+        today = oslo_today()
         out: dict[str, Any] = {}
         for kind in WIRE_KINDS:
             out[kind] = [
-                {k: v for k, v in e.items() if k != "retired"}
+                {k: v for k, v in e.items() if k not in ("retired", "valid_from", "retired_from")}
                 for e in self.entries.get(kind, [])
-                if not e.get("retired")
+                if in_use(e, today) and not internal(e)
             ]
         return out
 

@@ -27,6 +27,7 @@ from admin import (
     reference_admin,
     register,
     retention_view,
+    service_report,
     stats,
     supervisor,
     threads,
@@ -80,7 +81,15 @@ def web_routes() -> list[BaseRoute]:
     routes: list[BaseRoute] = []
     for package, pages in (
         ("chat", {}),  # "/" is chat.page.widget: the page in the visitor's language
-        ("admin", {"/console": "console.html", "/supervisor": "supervisor.html", "/admin": "admin.html"}),
+        (
+            "admin",
+            {
+                "/console": "console.html",
+                "/supervisor": "supervisor.html",
+                "/admin": "admin.html",
+                "/admin/summary": "summary.html",
+            },
+        ),
     ):
         root = WEB_ROOT / package / "web"
         for path, name in pages.items():
@@ -127,6 +136,8 @@ def create_app(
         Route("/api/v1/conversations/{conversation_id:str}/registration", register.register, methods=["POST"]),
         Route("/api/v1/stats/cases", stats.cases),
         Route("/api/v1/stats/summary", stats.summary),
+        Route("/api/v1/stats/service", service_report.service_report),
+        Route("/api/v1/service-categories", service_report.own_categories),
         Route("/api/v1/registrations", inquiries.registrations, methods=["GET", "POST"]),
         Route("/api/v1/cases", cases.search),
         Route("/api/v1/cases/{case_id:str}", cases.read),

@@ -78,14 +78,14 @@ async def test_statistics_and_summary_over_http(make_server: ServerFactory, back
                 lower[dims] = {tuple(c[k] for k in answer["by"]): c["count"] for c in answer["rows"]}
             assert derivable(cells, 2, 5, published, lower) == []
 
-    plain = await sara.get("/api/v1/stats/cases", by="category,service", format="csv", **YEAR)
+    plain = await sara.get("/api/v1/stats/cases", by="category,service", format="csv", sep=",", labels="0", **YEAR)
     assert plain.content.startswith(b"category,service,count\r\n")
-    excel = await sara.get("/api/v1/stats/cases", by="category,service", format="csv", sep=";", **YEAR)
-    assert excel.content.startswith("\ufeffcategory;service;count\r\n".encode())
+    excel = await sara.get("/api/v1/stats/cases", by="category,service", format="csv", labels="0", **YEAR)
+    assert excel.content.startswith("\ufeffcategory;service;count\r\n".encode())  # ; and a BOM by default
     lines = list(csv.reader(io.StringIO(excel.content.decode("utf-8-sig")), delimiter=";"))
     expected_rows = Publication(rows, 5).answer(year, ["category", "service"])[0]
     assert lines[-1][0] == "total" and len(lines) == len(expected_rows) + 2
-    no_bom = await sara.get("/api/v1/stats/cases", by="service", format="csv", sep=";", bom="0", **YEAR)
+    no_bom = await sara.get("/api/v1/stats/cases", by="service", format="csv", bom="0", labels="0", **YEAR)
     assert no_bom.content.startswith(b"service;count")
     assert (await sara.get("/api/v1/stats/cases", sep="|")).status_code == 422
 
@@ -100,7 +100,7 @@ async def test_statistics_and_summary_over_http(make_server: ServerFactory, back
             assert c["percent"] == round(100 * c["count"] / len(cases), 1)
         if all(isinstance(c["count"], int) for c in service["categories"]):
             assert abs(sum(c["percent"] for c in service["categories"]) - 100) < 0.6
-    summary_csv = await sara.get("/api/v1/stats/summary", year="2025", format="csv", sep=";")
+    summary_csv = await sara.get("/api/v1/stats/summary", year="2025", format="csv", labels="0")
     assert summary_csv.content.startswith("\ufeffservice;category;count;percent".encode())
     amina = await server.login("amina")
     assert (await amina.get("/api/v1/stats/summary")).status_code == 403

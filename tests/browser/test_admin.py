@@ -4,6 +4,7 @@ staff pages for someone whose roles they are not for."""
 from __future__ import annotations
 
 import re
+from datetime import date
 
 import httpx
 import pytest
@@ -215,3 +216,86 @@ def test_opening_hours_and_a_closed_day(web: Browsing) -> None:
     section.get_by_role("button", name="Tilbake til innstillingene").click()
     expect(page.locator("#admin-notice")).to_have_text("Åpningstidene fra innstillingene gjelder igjen.")
     expect(section.get_by_label("Åpent hele døgnet alle dager (unntatt stengte dager)")).to_be_checked()
+
+
+def register_inquiry(base: str, username: str, **form: object) -> None:
+    """An inquiry as the console sends it, by ``username`` (an adviser), over HTTP."""
+    with httpx.Client(base_url=base) as http:
+        login = http.post("/api/v1/auth/login", json={"username": username, "password": PASSWORD}).json()
+        body = {
+            "is_case": True,
+            "main_category": "forced_marriage",
+            "channel": "phone",
+            "contact_date": date.today().isoformat(),
+            "region": "03",
+            "language": "nb",
+            "audience": "youth",
+            **form,
+        }
+        r = http.post("/api/v1/registrations", json=body, headers={"X-CSRF-Token": login["csrf_token"], "Origin": base})
+        assert r.status_code == 201, r.text
+
+
+@pytest.mark.browser
+def test_a_category_from_a_future_date_and_a_services_own_category(web: Browsing) -> None:
+    page = web.page("/admin")
+    admin_log_in(page)
+    ref = page.locator("#reference")
+    ref.locator("#reference-add summary").click()
+    add = ref.locator("#reference-add-slot form")
+    add.get_by_label("Kode").fill("school_refusal")
+    add.get_by_label("Navn på bokmål").fill("Skolevegring")
+    add.get_by_label("Navn på engelsk").fill("School refusal")
+    add.get_by_label("Gyldig fra (valgfritt)").fill("2031-01-01")
+    add.get_by_role("button", name="Legg til").click()
+    expect(page.locator("#admin-notice")).to_have_text("school_refusal er lagt til.")
+    row = ref.locator("tr[data-code=school_refusal]")
+    expect(row).to_contain_text("Skolevegring")
+    expect(row).to_contain_text("Fra 1. jan. 2031")
+    expect(row).to_contain_text("Felles")
+    public = httpx.get(f"{web.base}/api/v1/reference").json()
+    assert "school_refusal" not in {c["code"] for c in public["categories"]}  # not offered before its date
+
+    add = ref.locator("#reference-add-slot form")
+    add.get_by_label("Kode").fill("mr_school_meeting")
+    add.get_by_label("Navn på bokmål").fill("Møte med skolen")
+    add.get_by_label("Navn på engelsk").fill("Meeting with the school")
+    add.get_by_label("Hvem bruker den").select_option("MR")
+    add.get_by_role("button", name="Legg til").click()
+    expect(ref.locator("tr[data-code=mr_school_meeting]")).to_contain_text("Egen for MR")
+
+    register_inquiry(web.base, "amina", other_categories=["mr_school_meeting"])
+    register_inquiry(web.base, "amina")
+
+    stats = page.locator("#statistics")
+    stats.get_by_label("Tjeneste").select_option("MR")
+    stats.get_by_role("button", name="Vis rapporten").click()
+    expect(stats.locator("#report-table tbody tr")).to_have_text([re.compile(r"Møte med skolen\s*1")])
+    expect(stats).to_contain_text("Registreringer: 2. Saker blant dem: 2.")
+    expect(stats).to_contain_text("Intern – ikke for publisering.")
+
+    # The published yearly summary, on its own page that prints well: the own category is not in it.
+    with page.expect_navigation():
+        stats.get_by_role("link", name=re.compile(r"^Årsoversikt \d{4} \(utskriftsvennlig side\)")).click()
+    summary = page.locator("#summary-table")
+    expect(summary).to_be_visible()
+    expect(summary.locator("tbody")).to_contain_text("Tvangsekteskap")
+    expect(summary.locator("tbody th")).not_to_contain_text(["Møte med skolen"])
+    assert "Møte med skolen" not in page.locator("#report").inner_text()
+    assert axe(page) == [] and audit(page) == []
+    screenshot(page, "admin-summary")
+    page.emulate_media(media="print")
+    expect(page.locator(".topbar")).to_be_hidden()
+    expect(page.locator("#print-button")).to_be_hidden()
+    expect(summary).to_be_visible()
+    screenshot(page, "admin-summary-print")
+    page.emulate_media(media="screen")
+
+    published = httpx.Client(base_url=web.base)
+    login = published.post("/api/v1/auth/login", json={"username": "sara", "password": PASSWORD})
+    assert login.status_code == 200
+    body = published.get("/api/v1/stats/cases", params={"by": "category,service"}).text
+    csv_text = published.get("/api/v1/stats/summary", params={"format": "csv"}).text
+    published.close()
+    for text in (body, csv_text):
+        assert "mr_school_meeting" not in text and "Møte med skolen" not in text

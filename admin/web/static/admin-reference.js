@@ -2,9 +2,10 @@
 // /api/v1/reference/{kind}. Codes never change and are never reused; an entry is retired, not deleted.
 
 import { $, api, el, i18n, t } from "./common.js";
-import { clearErrors, field, formError, formId, notice, showErrors, textInput } from "./admin-forms.js";
+import { clearErrors, dateInput, field, formError, formId, notice, select, showErrors, textInput } from "./admin-forms.js";
 
 const R = { kind: "categories", entries: [], editing: null, onChange: null };
+const SERVICES = ["MR", "AT", "IR", "KT"];
 
 function label(entry, lang) {
   return entry?.name?.[lang] || "";
@@ -14,9 +15,28 @@ function isHelpLine() {
   return R.kind === "help_lines";
 }
 
+function today() {
+  return new Intl.DateTimeFormat("sv-SE", { timeZone: "Europe/Oslo" }).format(new Date()); // YYYY-MM-DD
+}
+
+function day(iso) {
+  const [y, m, d] = iso.split("-").map(Number);
+  return new Intl.DateTimeFormat(i18n.lang === "nb" ? "nb-NO" : "en-GB", { dateStyle: "medium", timeZone: "UTC" }).format(new Date(Date.UTC(y, m - 1, d)));
+}
+
+/** In use, coming into use, going out of use or retired: in words, with the dates. */
 function status(entry) {
+  const now = today();
   if (entry.retired) return el("span", { className: "badge badge-urgent", text: t("ref_retired") });
-  return el("span", { className: "badge badge-info", text: t("ref_active") });
+  if (entry.retired_from && entry.retired_from <= now) return el("span", { className: "badge badge-urgent", text: t("ref_retired_since", { date: day(entry.retired_from) }) });
+  if (entry.valid_from && entry.valid_from > now) return el("span", { className: "badge badge-new", text: t("ref_from", { date: day(entry.valid_from) }) });
+  const parts = [el("span", { className: "badge badge-info", text: t("ref_active") })];
+  if (entry.retired_from) parts.push(" ", el("span", { className: "muted", text: t("ref_until", { date: day(entry.retired_from) }) }));
+  return el("span", {}, ...parts);
+}
+
+function owner(entry) {
+  return entry.service ? t("ref_own_of", { service: entry.service }) : t("ref_common");
 }
 
 export async function loadReferenceKind(kind = R.kind) {
@@ -42,6 +62,7 @@ export function setupReference(onChange) {
 export function renderReference() {
   const head = [t("ref_code"), t("ref_label_nb"), t("ref_label_en")];
   if (isHelpLine()) head.push(t("ref_number"), t("ref_hours"));
+  if (R.kind === "categories") head.push(t("ref_owner"));
   head.push(t("ref_status"));
   $("reference-table").querySelector("thead tr").replaceChildren(
     ...head.map((text) => el("th", { scope: "col", text })),
@@ -51,6 +72,7 @@ export function renderReference() {
     ...R.entries.map((entry) => {
       const cells = [el("th", { scope: "row" }, el("code", { text: entry.code })), el("td", { lang: "nb", text: label(entry, "nb") }), el("td", { lang: "en", text: label(entry, "en") })];
       if (isHelpLine()) cells.push(el("td", { text: entry.number || "" }), el("td", { text: entry.hours || "" }));
+      if (R.kind === "categories") cells.push(el("td", { text: owner(entry) }));
       const edit = el("button", { type: "button", className: "button button-quiet", text: t("ref_edit"), "aria-label": t("ref_edit_named", { code: entry.code }), dataset: { code: entry.code } });
       edit.addEventListener("click", () => openEdit(entry.code));
       cells.push(el("td", {}, status(entry)), el("td", {}, edit));
@@ -70,10 +92,21 @@ function labelFields(id, entry) {
     extra.hours = textInput(entry?.hours || "", { maxlength: "200" });
     parts.push(field(`${id}-number`, "ref_number", extra.number, { name: "number" }), field(`${id}-hours`, "ref_hours", extra.hours, { name: "hours" }));
   }
+  const from = dateInput(entry?.valid_from || "");
+  const until = dateInput(entry?.retired_from || "");
+  parts.push(field(`${id}-from`, "ref_valid_from", from, { name: "valid_from", hint: "ref_valid_from_hint" }));
+  if (entry) parts.push(field(`${id}-until`, "ref_retired_from", until, { name: "retired_from", hint: "ref_retired_from_hint" }));
   return { parts, values: () => {
     const body = { name: { nb: nb.value.trim(), en: en.value.trim() } };
     if (extra.number) body.number = extra.number.value.trim();
     if (extra.hours && extra.hours.value.trim()) body.hours = extra.hours.value.trim();
+    if (entry) {
+      // A change only: an emptied date clears it.
+      if ((entry.valid_from || "") !== from.value) body.valid_from = from.value || null;
+      if ((entry.retired_from || "") !== until.value) body.retired_from = until.value || null;
+    } else if (from.value) {
+      body.valid_from = from.value;
+    }
     return body;
   } };
 }
@@ -84,12 +117,19 @@ function renderAddForm() {
   const code = textInput("", { autocomplete: "off", autocapitalize: "none", spellcheck: "false", maxlength: "48", pattern: "[a-z][a-z0-9_]{1,47}" });
   const labels = labelFields(id, null);
   const save = el("button", { type: "submit", className: "button button-primary", text: t("ref_add_submit") });
-  form.append(formError(), el("div", { className: "form-grid" }, field(`${id}-code`, "ref_code", code, { name: "code", hint: "ref_code_hint" }), ...labels.parts), el("div", { className: "form-actions" }, save));
+  const parts = [field(`${id}-code`, "ref_code", code, { name: "code", hint: "ref_code_hint" }), ...labels.parts];
+  let service = null;
+  if (R.kind === "categories") {
+    service = select([["", t("ref_common_long")], ...SERVICES.map((s) => [s, t("ref_own_long", { service: s })])], "");
+    parts.push(field(`${id}-service`, "ref_owner", service, { name: "service", hint: "ref_owner_hint" }));
+  }
+  form.append(formError(), el("div", { className: "form-grid" }, ...parts), el("div", { className: "form-actions" }, save));
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
     clearErrors(form);
     try {
       const body = { code: code.value.trim(), ...labels.values() };
+      if (service?.value) body.service = service.value;
       await api(`/api/v1/reference/${R.kind}`, { method: "POST", body });
       notice(t("ref_added", { code: body.code }));
       await loadReferenceKind();

@@ -9,6 +9,7 @@ import { fillAuditChoices, loadAudit, renderAudit, setupAudit } from "./admin-au
 import { loadGuideline, renderGuideline } from "./admin-guideline.js";
 import { loadHours, renderHours } from "./admin-hours.js";
 import { loadReferenceKind, relabelReference, setupReference } from "./admin-reference.js";
+import { renderStats, setupStats } from "./admin-stats.js";
 
 const P = { retention: null, ready: false, user: null };
 let auth;
@@ -65,6 +66,7 @@ async function section(task) {
 
 async function start(user) {
   renderPageLinks(user);
+  setupStats(user);
   await section(loadAccounts);
   fillAuditChoices(users());
   await Promise.all([
@@ -88,6 +90,7 @@ function relabel() {
   fillAuditChoices(users());
   renderAudit();
   renderRetention();
+  renderStats();
 }
 
 async function init() {
