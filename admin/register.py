@@ -37,6 +37,7 @@ from admin.auth import Staff, require
 from admin.cases import LINK_FIELDS, CaseLink, attach, check_joinable, parse_link
 from admin.context import context
 from admin.reference_admin import fresh_reference
+from admin.routed_service import routed_service
 from admin.threads import thread_case
 from chat import wire
 from chat.messages import StoredMessage
@@ -262,7 +263,8 @@ async def register(request: Request) -> Response:
     if conv is None or not _may_register(staff, conv):
         raise HTTPError("not_found", "No such conversation.")
     data = await read_json_object(request)
-    service = conv.service or staff.user.service or "MR"
+    # The service it was routed to, never the registering person's (admin.routed_service).
+    service = await routed_service(ctx.db, conv)
     fields: dict[str, str] = {}
     form: RegistrationForm | None = None
     try:
