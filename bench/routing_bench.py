@@ -36,7 +36,9 @@ advisers by default. Events are timed from the call of the operation to the end 
 ``presence`` (a waiting visitor closes or reopens its socket, step). ``--instances 2`` sends
 consecutive events to two state objects on the same Redis, as two instances would, so that every
 operation first has to take in the other's. Its decisions are checked against the memory state fed the
-same operations.
+same operations, right after each event; the ``in memory`` rows time those, and the ``2 x PING`` rows
+two bare round trips to Redis right after that, so that the machine's own noise (other processes on a
+shared machine, which also delay Redis) shows beside the Redis figures.
 """
 
 from __future__ import annotations
@@ -333,6 +335,8 @@ class RedisRun:
         self.line: deque[str] = deque()  # waiting chat ids, oldest first (some already assigned)
         self.waiting: dict[str, bool] = {}  # waiting chat id -> present
         self.mismatches = 0
+        self.floor: list[tuple[int, int]] = []  # the same decisions in the memory state, right after
+        self.pings: list[tuple[int, int]] = []  # two bare round trips to Redis, right after that
 
     @property
     def state(self) -> RoutingState:
@@ -402,8 +406,16 @@ class RedisRun:
         decisions = await self.state.step(self.now)
         self.turn += 1
         wall, cpu = time.perf_counter_ns() - wall, time.thread_time_ns() - cpu
+        floor_wall, floor_cpu = time.perf_counter_ns(), time.thread_time_ns()
         sync(getattr(self.shadow, first[0])(*first[1:]))
-        self.decided(decisions, sync(self.shadow.step(self.now)))
+        expected = sync(self.shadow.step(self.now))
+        self.floor.append((time.perf_counter_ns() - floor_wall, time.thread_time_ns() - floor_cpu))
+        ping_wall, ping_cpu = time.perf_counter_ns(), time.thread_time_ns()
+        redis = self.state.redis  # type: ignore[attr-defined]
+        await redis.ping()
+        await redis.ping()
+        self.pings.append((time.perf_counter_ns() - ping_wall, time.thread_time_ns() - ping_cpu))
+        self.decided(decisions, expected)
         return wall, cpu, decisions
 
     async def arrival(self) -> tuple[int, int, int]:
@@ -467,6 +479,12 @@ async def bench_redis(url: str, n_waiting: int, count: int, instances: int, seed
                 cpus.append(cpu)
                 made += n
             rows.append(Row(tag, name.replace("_", " "), walls, cpus, made))
+            floor, run.floor = run.floor, []
+            note = "the same operations on the memory state, right after each"
+            rows.append(Row(tag, "  in memory", [w for w, _ in floor], [c for _, c in floor], made, note))
+            pings, run.pings = run.pings, []
+            note = "two PINGs, right after each: the floor of two round trips at that moment"
+            rows.append(Row(tag, "  2 x PING", [w for w, _ in pings], [c for _, c in pings], 0, note))
         calls, usec = (after - earlier for after, earlier in zip(await _script_stats(clients[0]), before, strict=True))
         note = f"{usec / max(calls, 1):.1f} µs per script call inside Redis ({calls:,} calls)"
         rows.append(Row(tag, "Redis's own time", [], [], 0, note))
