@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
+from sqlalchemy import or_
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 from starlette.requests import Request
@@ -213,6 +214,9 @@ async def pending(request: Request) -> Response:
         select(Conversation)
         .outerjoin(Registration, col(Registration.conversation_id) == col(Conversation.id))
         .where(col(Conversation.state) == ConversationState.CLOSED, col(Registration.id).is_(None))
+        # A chat the visitor never wrote in is abandoned, not a case to register (chat/abandoned.py);
+        # conversations closed before that was recorded (NULL) stay pending.
+        .where(or_(col(Conversation.visitor_wrote).is_(None), col(Conversation.visitor_wrote).is_(True)))
         .order_by(col(Conversation.closed_at))
     )
     if "supervisor" not in staff.roles:
@@ -417,7 +421,15 @@ async def mine(request: Request) -> Response:
                 .limit(500)
             )
         ).all()
-    return JSONResponse({"registrations": [registration_body(r, now) for r in rows]}, headers=NO_STORE)
+        ids = [r.conversation_id for r in rows if r.conversation_id]
+        aliases = dict(
+            (await session.exec(select(Conversation.id, Conversation.alias).where(col(Conversation.id).in_(ids)))).all()
+            if ids
+            else []
+        )
+    # Additive: the chat's alias, so the console can name what it lists ("Gjest 4711").
+    body = [{**registration_body(r, now), "alias": aliases.get(r.conversation_id or "")} for r in rows]
+    return JSONResponse({"registrations": body}, headers=NO_STORE)
 
 
 async def read(request: Request) -> Response:

@@ -10,6 +10,7 @@ from functools import partial
 from typing import Any
 
 from chat import wire
+from chat.abuse import audit_abusive
 from chat.assignment import adviser_model
 from chat.errors import FrameError, invalid, not_found
 from chat.events import CapacityChanged, QueueChanged, Requeued, StatusChanged, Typing
@@ -140,9 +141,14 @@ class AdviserCommands(Commands):
         conv = await self._held(conn, conversation_id, "typing")
         await self.fanout.publish(Typing(conv.id, conn.user_id, "adviser", conn.id))
 
-    async def close(self, conn: StaffConn, conversation_id: str) -> None:
+    async def close(self, conn: StaffConn, conversation_id: str, reason: str = "adviser_closed") -> None:
+        """End the conversation; ``abusive`` also keeps the visitor's browser session from starting another
+        chat for a while (chat/abuse.py) and is written to the audit log."""
         await self._held(conn, conversation_id, "close")
-        await self.lifecycle.close(conversation_id, "adviser_closed")
+        if reason == "abusive":
+            block_s = self.abuse.block_s if self.abuse is not None else 0
+            await audit_abusive(self.store, self.clock(), conn.user_id, conversation_id, block_s)
+        await self.lifecycle.close(conversation_id, reason)
 
     async def transfer(self, conn: StaffConn, conversation_id: str, data: dict[str, Any]) -> None:
         """Back to the queue at its original place, for another adviser, service, region or language."""

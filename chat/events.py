@@ -52,6 +52,7 @@ class Closed:
     adviser_id: str | None
     reason: str
     quick_exit: bool | None = False  # the visitor left by quick exit (None from an older instance)
+    registration_due: bool | None = True  # False: the visitor never wrote (None from an older instance)
 
 
 @dataclass(frozen=True, slots=True)

@@ -59,6 +59,8 @@ class Fanout:
         self.queue_dirty = False  # queue positions are due for a refresh (``Scheduler``)
         self.rebuild_due = False  # the routing state may have been lost with Redis (``Scheduler``)
         self.diversions_stale = False  # another instance changed the diversions (``Scheduler``)
+        # Told the browser-session hashes of a conversation's visitor sockets here when it ends as abusive.
+        self.on_abusive: Callable[[list[str]], None] | None = None
         self._queue_watchers: set[Callable[[], None]] = set()
         # Conversations whose visitor sockets a restarting instance closed on purpose, until when.
         self._handed_over: dict[str, float] = {}
@@ -221,13 +223,19 @@ class Fanout:
             sconn.outbox.push(Run(partial(self.views.send_assigned, event.conversation_id)))
 
     def _closed(self, event: Closed) -> None:
+        sessions = [v.session_key for v in self.hub.visitors_of(event.conversation_id) if v.session_key]
+        if event.reason == "abusive" and sessions and self.on_abusive is not None:
+            self.on_abusive(sessions)  # chat/abuse.py: no new chat from those browser sessions for a while
         for vconn in list(self.hub.visitors_of(event.conversation_id)):
             vconn.state = S.CLOSED
             vconn.outbox.send(wire.closed(event.reason))
             vconn.outbox.push_close(WS_1000_NORMAL)
             self.hub.remove_visitor(vconn)
         for sconn in self.hub.advisers_of(event.adviser_id):
-            sconn.outbox.send(wire.conversation_closed(event.conversation_id, event.reason, bool(event.quick_exit)))
+            due = event.registration_due is not False
+            sconn.outbox.send(
+                wire.conversation_closed(event.conversation_id, event.reason, bool(event.quick_exit), due)
+            )
             sconn.outbox.push(Untrack(event.conversation_id))
 
     def _presence(self, event: Presence) -> None:

@@ -79,6 +79,7 @@ class Start:
     also_languages: tuple[str, ...]
     client_id: str | None = None  # additive: a repeated start with it finds the same conversation
     page_language: str | None = None  # additive: the widget's language, which system notices are written in
+    session: str | None = None  # additive: the browser session's random id (chat/abuse.py)
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +87,7 @@ class Resume:
     token: str
     last_seq: int
     page_language: str | None = None
+    session: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,9 +131,19 @@ def parse_start(data: dict[str, Any], languages: Collection[str], regions: Colle
     if client_id is not None and (not isinstance(client_id, str) or not START_KEY.fullmatch(client_id)):
         errors["client_id"] = "22-64 characters of A-Z a-z 0-9 _ - (a random id, e.g. 16 random bytes in base64url)"
     page_language = _page_language(data, languages, errors)
+    session = _session(data, errors)
     if errors:
         raise invalid("start", errors)
-    return Start(language, region, audience, urgent, tuple(also_out), client_id, page_language)
+    return Start(language, region, audience, urgent, tuple(also_out), client_id, page_language, session)
+
+
+def _session(data: dict[str, Any], errors: dict[str, str]) -> str | None:
+    """The optional ``session`` of start and resume: the browser session's random id (``chat.abuse``)."""
+    value = data.get("session")
+    if value is not None and (not isinstance(value, str) or not START_KEY.fullmatch(value)):
+        errors["session"] = "22-64 characters of A-Z a-z 0-9 _ - (a random id kept for the browser session)"
+        return None
+    return value
 
 
 def _page_language(data: dict[str, Any], languages: Collection[str], errors: dict[str, str]) -> str | None:
@@ -169,9 +181,10 @@ def parse_resume(data: dict[str, Any], languages: Collection[str] = ()) -> Resum
     last_seq = data.get("last_seq", 0)
     if not _is_seq(last_seq):
         errors["last_seq"] = f"must be a whole number from 0 to {MAX_SEQ}"
+    session = _session(data, errors)
     if errors:
         raise invalid("resume", errors)
-    return Resume(str(token), int(last_seq), page_language)
+    return Resume(str(token), int(last_seq), page_language, session)
 
 
 def parse_conversation_id(data: dict[str, Any], errors: dict[str, str]) -> str:
@@ -257,6 +270,18 @@ def parse_leave(data: dict[str, Any]) -> bool:
     if not isinstance(quick_exit, bool):
         raise invalid("leave", {"quick_exit": "must be true or false"})
     return quick_exit
+
+
+CLOSE_REASONS = ("adviser_closed", "abusive")
+
+
+def parse_close_reason(data: dict[str, Any]) -> str:
+    """``close`` may say why (additive): ``abusive`` ends the chat and keeps the visitor's browser session
+    from starting another for a while (``chat.abuse``); the default is an ordinary close."""
+    reason = data.get("reason", "adviser_closed")
+    if reason not in CLOSE_REASONS:
+        raise invalid("close", {"reason": "'adviser_closed' or 'abusive'"})
+    return str(reason)
 
 
 def parse_status(data: dict[str, Any]) -> str:

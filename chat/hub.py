@@ -19,6 +19,7 @@ class VisitorConn:
     outbox: Outbox
     id: str = field(default_factory=socket_id)
     conversation_id: str | None = None
+    session_key: str | None = field(default=None, repr=False)  # the browser session's hash (chat/abuse.py)
     language: str = "en"
     state: str | None = None
     last_queue: tuple[int, int | None] | None = None

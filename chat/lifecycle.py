@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from chat.abandoned import settle_visitor_wrote
+from chat.abuse import AbuseGuard
 from chat.assignment import Assigner
 from chat.events import Closed, Requeued, Unassigned
 from chat.fanout import Fanout
@@ -50,6 +52,7 @@ class Lifecycle:
             return False
         if not await self.store.close_conversation(conversation_id, reason, to_datetime(now)):
             return False
+        wrote = await settle_visitor_wrote(self.store, conversation_id)  # silent: abandoned, not pending
         if conv.state == S.QUEUED:
             await self.routing.withdraw(conversation_id)
         elif conv.adviser_id:
@@ -58,9 +61,9 @@ class Lifecycle:
             event = "visitor_quick_exit" if quick_exit else "visitor_left"
             await self.messages.system(conv, event, conv.adviser_id)
         else:
-            key = reason if reason == "visitor_timeout" else None
+            key = reason if reason == "visitor_timeout" else None  # abusive: the ordinary "ended" notice
             await self.messages.system(conv, "closed", conv.adviser_id, text_key=key)
-        await self.fanout.publish(Closed(conversation_id, conv.adviser_id, reason, quick_exit))
+        await self.fanout.publish(Closed(conversation_id, conv.adviser_id, reason, quick_exit, wrote))
         await self.assigner.route()
         return True
 
@@ -99,6 +102,7 @@ class CommandParts:
     lifecycle: Lifecycle
     reference: Callable[[], Reference]
     clock: Clock
+    abuse: AbuseGuard | None = None  # None: no blocks (tests that build the parts by hand)
 
 
 class Commands:
@@ -115,3 +119,4 @@ class Commands:
         self.lifecycle = parts.lifecycle
         self.reference = parts.reference
         self.clock = parts.clock
+        self.abuse = parts.abuse

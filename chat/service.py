@@ -18,6 +18,7 @@ import contextlib
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
+from chat.abuse import AbuseGuard, create_blocks
 from chat.admission import Admission
 from chat.advisers import AdviserCommands
 from chat.assignment import Assigner
@@ -74,6 +75,9 @@ class ChatService:
         self.views = ConversationViews(store, reference, clock)
         self.fanout = Fanout(broker, self.hub, self.views)
         self.messages = MessagePath(store, self.fanout, limits or MemoryLimits(clock=clock), settings, clock)
+        # An abusive end keeps that browser session from starting another chat for a while (chat/abuse.py).
+        self.abuse = AbuseGuard(create_blocks(limits, clock), settings.abuse_block_s)
+        self.fanout.on_abusive = self.abuse.closed_as_abusive
         self.assigner = Assigner(
             store=store,
             routing=routing,
@@ -103,6 +107,7 @@ class ChatService:
             lifecycle=self.lifecycle,
             reference=reference,
             clock=clock,
+            abuse=self.abuse,
         )
         self.queue_actions = QueueActions(
             store=store, routing=routing, assigner=self.assigner, fanout=self.fanout, clock=clock

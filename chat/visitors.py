@@ -7,6 +7,7 @@ import secrets
 from datetime import datetime
 
 from chat import metrics, wire
+from chat.abuse import session_key
 from chat.admission import Admission
 from chat.errors import FrameError, invalid
 from chat.events import Presence, Typing
@@ -53,6 +54,7 @@ class VisitorCommands(Commands):
             raise FrameError(
                 "rate_limited", "Too many chats started from here; wait a moment.", ref="start", retry_after_ms=wait_ms
             )
+        await self._not_blocked(conn, start.session)
         now = self.clock()
         opening_hours = self.hours.current()
         if opening_hours is not None and not opening_hours.is_open(now):
@@ -123,9 +125,20 @@ class VisitorCommands(Commands):
             )
         )
 
+    async def _not_blocked(self, conn: VisitorConn, session: str | None) -> None:
+        """A browser session whose chat an adviser ended as abusive starts none for a while (chat/abuse.py)."""
+        conn.session_key = session_key(session) if session else None
+        wait_ms = await self.abuse.start_wait_ms(conn.session_key) if self.abuse is not None else 0
+        if wait_ms:
+            raise FrameError(
+                "blocked", "This browser session cannot start a new chat yet.", ref="start", retry_after_ms=wait_ms
+            )
+
     async def resume(self, conn: VisitorConn, resume: Resume) -> None:
         if conn.conversation_id is not None:
             raise FrameError("forbidden", "This connection already has a conversation.", ref="resume")
+        if resume.session:
+            conn.session_key = session_key(resume.session)  # so an abusive end still reaches this tab
         conv = await self.store.by_token(resume.token)
         if conv is None or conv.purged_at is not None:
             raise FrameError("not_found", "No conversation for this token.", ref="resume")

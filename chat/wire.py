@@ -147,12 +147,15 @@ def visitor_typing(conversation_id: str) -> dict[str, Any]:
     return {"type": "typing", "conversation_id": conversation_id, "sender": "visitor"}
 
 
-def conversation_closed(conversation_id: str, reason: str, quick_exit: bool = False) -> dict[str, Any]:
+def conversation_closed(
+    conversation_id: str, reason: str, quick_exit: bool = False, registration_due: bool = True
+) -> dict[str, Any]:
+    """``registration_due`` is false for a chat the visitor never wrote in: abandoned, not registered."""
     out: dict[str, Any] = {
         "type": "conversation_closed",
         "conversation_id": conversation_id,
         "reason": reason,
-        "registration_due": True,
+        "registration_due": registration_due,
     }
     if reason == "visitor_left":
         out["quick_exit"] = quick_exit  # additive: whether the visitor left by the widget's quick exit

@@ -15,6 +15,7 @@ from chat.errors import invalid
 from chat.frames import (
     ADVISER_TYPES,
     parse_capacity,
+    parse_close_reason,
     parse_conversation_id,
     parse_status,
     parse_sync,
@@ -144,7 +145,7 @@ async def adviser_session(websocket: WebSocket, service: ChatService, identity: 
             if kind == "typing":
                 await advisers.typing(conn, conversation_id)
             elif kind == "close":
-                await advisers.close(conn, conversation_id)
+                await advisers.close(conn, conversation_id, parse_close_reason(data))
             else:
                 await advisers.transfer(conn, conversation_id, data)
         elif kind == "sync":

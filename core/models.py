@@ -109,6 +109,10 @@ class Conversation(SQLModel, table=True):
     target_language: str | None = Field(default=None, max_length=8)
     visitor_away_since: datetime | None = Field(default=None, sa_column=_ts(True))
     purged_at: datetime | None = Field(default=None, sa_column=_ts(True))
+    # ``0010``: when an adviser first took it (``assigned_at`` is the latest assignment, after transfers),
+    # and, set at the close, whether the visitor wrote anything (a silent chat is abandoned, not pending).
+    answered_at: datetime | None = Field(default=None, sa_column=_ts(True))
+    visitor_wrote: bool | None = Field(default=None)
 
 
 class Message(SQLModel, table=True):

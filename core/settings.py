@@ -77,6 +77,8 @@ class Settings:
     tier_delays_s: tuple[int, ...] = (60, 120, 180)
     adviser_grace_s: int = 60
     visitor_grace_s: int = 600
+    # How long a browser session whose chat an adviser ended as abusive cannot start another (chat/abuse.py).
+    abuse_block_s: int = 3600
     tick_s: float = 1.0
     # Staff sessions (OWASP session cheat sheet: idle 15-30 min, absolute 4-8 h).
     session_idle_s: int = 30 * 60
@@ -178,6 +180,7 @@ class Settings:
             tier_delays_s=tier_delays,
             adviser_grace_s=_int(env, "NORA_ADVISER_GRACE_S", 60),
             visitor_grace_s=_int(env, "NORA_VISITOR_GRACE_S", 600),
+            abuse_block_s=_int(env, "NORA_ABUSE_BLOCK_MINUTES", 60, minimum=1) * 60,
             session_idle_s=_int(env, "NORA_SESSION_IDLE_S", 30 * 60, minimum=60),
             session_absolute_s=_int(env, "NORA_SESSION_ABSOLUTE_S", 8 * 3600, minimum=60),
             login_max_failures=_int(env, "NORA_LOGIN_MAX_FAILURES", 5, minimum=1),

@@ -31,6 +31,8 @@ async def closed_conversation(server: LiveServer, adviser: str = "amina", *, clo
     await visitor.send({"type": "start", "language": "ar", "region": region, "audience": "youth"})
     conversation_id = (await visitor.expect("started"))["conversation_id"]
     await console.expect("assigned")
+    await visitor.send({"type": "message", "client_id": "v1", "text": "Hei"})  # a silent chat is not pending
+    await visitor.expect("ack")
     if close:
         await console.send({"type": "close", "conversation_id": conversation_id})
         await console.expect("conversation_closed", conversation_id=conversation_id)
@@ -77,6 +79,8 @@ async def test_the_pending_list_shows_the_conversation_as_the_console_does(serve
     await visitor.send({"type": "start", "language": "ar", "region": "03", "audience": "youth"})
     cid = (await visitor.expect("started"))["conversation_id"]
     live = (await console.expect("assigned"))["conversation"]
+    await visitor.send({"type": "message", "client_id": "v1", "text": "Hei"})  # a silent chat is not pending
+    await visitor.expect("ack")
     await console.send({"type": "close", "conversation_id": cid})
     await console.expect("conversation_closed", conversation_id=cid)
     (pending,) = (await amina.get("/api/v1/registrations/pending")).json()["conversations"]

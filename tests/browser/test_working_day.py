@@ -9,7 +9,7 @@ import re
 import pytest
 from playwright.sync_api import Locator, Page, expect
 
-from tests.browser.conftest import Browsing, audit, axe, connected_chat, visitor_send
+from tests.browser.conftest import Browsing, adviser_send, audit, axe, connected_chat, start_chat, visitor_send
 
 pytestmark = pytest.mark.browser
 
@@ -40,3 +40,98 @@ def test_quick_exit_is_shown_to_the_adviser_as_quick_exit(web: Browsing) -> None
     expect(pane(console).locator(".msg-system[data-event=visitor_left]")).to_have_count(0)
     expect(pane(console)).not_to_contain_text("Du avsluttet samtalen")
     clean(console)
+
+
+def close_from_console(console: Page, alias: str) -> None:
+    console.locator("#conversation-list .conv-item", has_text=alias).click()
+    pane(console).get_by_role("button", name="Avslutt samtalen").click()
+    pane(console).get_by_role("button", name="Ja, avslutt").click()
+    expect(console.locator("#pending-list .conv-item", has_text=alias)).to_be_visible()
+
+
+def test_after_saving_the_next_pending_registration_opens_and_can_be_amended(web: Browsing) -> None:
+    first, console, first_alias = connected_chat(web, language="nb")
+    visitor_send(first, "Første")
+    second = web.page("/")
+    start_chat(second, language="nb")
+    visitor_send(second, "Andre")
+    expect(console.locator("#conversation-list .conv-item")).to_have_count(2)
+    second_alias = console.locator("#conversation-list .conv-item .conv-alias").nth(1).inner_text()
+    close_from_console(console, first_alias)
+    close_from_console(console, second_alias)
+
+    console.locator("#pending-list .conv-item", has_text=first_alias).click()
+    form = pane(console).locator("form.registration")
+    form.get_by_label("Nei, en henvendelse").check()
+    form.get_by_role("button", name="Lagre registrering").click()
+
+    # the next one opens at once, ready for the keyboard
+    expect(console.locator("#pane-notice")).to_have_text(
+        f"Registreringen av {first_alias} er lagret. Neste til registrering: {second_alias}."
+    )
+    expect(pane(console).locator(".conv-title")).to_contain_text(second_alias)
+    expect(pane(console).get_by_label("Ja, en sak")).to_be_focused()
+    expect(console.locator("#pending-list .conv-item")).to_have_count(1)
+    clean(console)
+
+    # the first is amendable from the console for 7 days
+    mine = console.locator("#mine-list .conv-item", has_text=first_alias)
+    expect(mine).to_contain_text("Henvendelse, ikke sak")
+    mine.click()
+    amend = console.locator("form.amend-form")
+    expect(amend.get_by_role("heading")).to_have_text(f"Endre registreringen: {first_alias}")
+    expect(amend.get_by_label("Nei, en henvendelse")).to_be_checked()
+    clean(console)
+    amend.get_by_label("Ja, en sak").check()
+    amend.get_by_label("Hovedkategori").select_option("negative_social_control")
+    amend.get_by_role("button", name="Lagre registrering").click()
+    expect(console.locator("#pane-notice")).to_have_text(f"Endringen av {first_alias} er lagret.")
+    expect(console.locator("#mine-list .conv-item", has_text=first_alias)).to_contain_text("Negativ sosial kontroll")
+
+
+def test_a_chat_closed_before_the_visitor_wrote_is_not_pending(web: Browsing) -> None:
+    visitor, console, alias = connected_chat(web, language="nb")
+    adviser_send(console, "Hei, hva kan jeg hjelpe med?")
+    visitor.click("#leave-button")
+    visitor.click("#leave-yes")
+
+    expect(pane(console).locator(".closed-notice")).to_contain_text("Besøkende skrev ingenting")
+    expect(pane(console).locator("form.registration")).to_have_count(0)
+    expect(console.locator("#pending-list .conv-item")).to_have_count(0)
+    expect(console.locator("#no-pending")).to_be_visible()
+    clean(console)
+    pane(console).get_by_role("button", name="Lukk samtalen").click()
+    expect(console.locator("#pane-notice")).to_have_text(f"{alias} er lukket. Den telles som avbrutt.")
+    console.reload()
+    expect(console.locator("#connection")).to_have_attribute("data-state", "connected")
+    expect(console.locator("#no-pending")).to_be_visible()  # not pending after a reload either
+    expect(console.locator("#pending-list .conv-item")).to_have_count(0)
+
+
+def test_an_abusive_end_blocks_a_new_start_from_that_browser_session_only(web: Browsing) -> None:
+    visitor, console, alias = connected_chat(web, language="nb")
+    visitor_send(visitor, "Stygg melding")
+    pane(console).get_by_role("button", name="Avslutt som krenkende …").click()
+    confirm = pane(console).get_by_role("group", name="Avslutt som krenkende …")
+    expect(confirm).to_contain_text(f"Avslutte samtalen med {alias} som krenkende?")
+    expect(confirm.get_by_role("button", name="Avbryt")).to_be_focused()  # the safe choice first
+    clean(console)
+    confirm.get_by_role("button", name="Ja, avslutt som krenkende").click()
+    expect(pane(console).locator(".closed-notice")).to_contain_text("Du avsluttet samtalen som krenkende.")
+    expect(visitor.locator("#ended-reason")).to_have_text("Samtalen er avsluttet.")
+    clean(console)
+
+    # the same browser session (tab) cannot start again
+    visitor.click("#new-chat")
+    visitor.select_option("#language", "nb")
+    visitor.select_option("#region", "03")
+    visitor.select_option("#audience", "youth")
+    visitor.click("#start-button")
+    refused = "Du kan ikke starte en ny chat akkurat nå. Prøv igjen senere."
+    expect(visitor.locator("#global-error")).to_have_text(refused)
+    expect(visitor.locator("#setup")).to_be_visible()
+
+    # another browser session can
+    other = web.page("/")
+    start_chat(other, language="nb")
+    expect(other.locator("#chat-heading")).to_contain_text("Amina")

@@ -47,6 +47,8 @@ async def test_quick_exit_is_shown_to_the_adviser_and_in_the_transcript(server: 
 
 async def test_an_ordinary_leave_is_not_a_quick_exit(server: LiveServer) -> None:
     amina, console, visitor, cid = await chatting(server)
+    await visitor.send({"type": "message", "client_id": "v1", "text": "Takk, ha det"})
+    await console.expect("message", sender="visitor")
     await visitor.send({"type": "leave"})
     presence = await console.expect("visitor", conversation_id=cid)
     assert presence["presence"] == "left" and presence["quick_exit"] is False

@@ -50,6 +50,8 @@ async def test_the_transfer_note_goes_with_the_transcript(server: LiveServer) ->
     await visitor.send({"type": "start", "language": "nb", "region": "03", "audience": "youth"})
     cid = (await visitor.expect("started"))["conversation_id"]
     await amina.expect("assigned")
+    await visitor.send({"type": "message", "client_id": "v1", "text": "Hei"})  # a silent chat is not pending
+    await visitor.expect("ack")
     note = "Jenta vil ha hjelp med skolen i morgen"
     await amina.send({"type": "transfer", "conversation_id": cid, "to": {"service": "AT"}, "note": note})
     await amina.expect("unassigned")

@@ -176,6 +176,8 @@ async def test_a_visitor_gone_past_the_grace_period_closes_as_visitor_timeout(ma
     _, amina = await server.adviser("amina")
     visitor, started = await start(server, language="ar", region="03")
     await amina.expect("assigned")
+    await visitor.send({"type": "message", "client_id": "v1", "text": "Hei"})  # so it is due for registration
+    await visitor.expect("ack")
     await visitor.close()
     await amina.expect("visitor", presence="away")
     closed = await amina.expect("conversation_closed", timeout=8)

@@ -6,7 +6,9 @@ import {
   $, Socket, announce, api, applyStatic, cap, duration, el, i18n, initPage, isRtl, loadReference, name, ref,
   regionName, setupAuth, shortTime, showConnection, t, textDir,
 } from "./common.js";
-import { InquiryForm, RegistrationForm } from "./register.js";
+import { abusiveControls } from "./abuse_close.js";
+import { MyRegistrations } from "./amend.js";
+import { AmendForm, InquiryForm, RegistrationForm } from "./register.js";
 import { clearStaffNotices, relabelStaffNotices, showStaffNotice } from "./staff_notices.js";
 
 const TYPING_SEND_EVERY_MS = 3000;
@@ -26,7 +28,8 @@ const C = {
   audio: null,
   holdUntil: 0, // rate limited: send nothing before this time
   user: null,
-  inquiry: null, // the open InquiryForm, if any
+  inquiry: null, // the open InquiryForm (or AmendForm), if any
+  mine: null, // MyRegistrations: the adviser's own registrations that can still be amended
 };
 
 let auth;
@@ -310,6 +313,14 @@ function buildView(conv) {
   view.note = el("p", { className: "transfer-note", hidden: true });
   view.presence = el("p", { className: "presence", role: "status" });
   view.closed = el("p", { className: "notice notice-info closed-notice", hidden: true });
+  // A chat the visitor never wrote in is not registered: the adviser only puts it away.
+  view.dismiss = el("button", { type: "button", className: "button button-secondary", hidden: true });
+  view.dismiss.addEventListener("click", () => {
+    drop(conv);
+    renderLists();
+    updateTitle();
+    paneNotice(t("closed_no_registration_done", { alias: conv.alias }));
+  });
   // The live region is a div around the list: a role on the <ol> itself would take its list semantics
   // away, and its items would be list items outside any list.
   view.transcript = el("ol", { className: "transcript", tabindex: "0" });
@@ -378,7 +389,8 @@ function buildView(conv) {
   });
 
   view.transfer = buildTransfer(conv);
-  view.actions = el("div", { className: "conv-actions" }, view.closeButton, view.confirm, view.transfer);
+  view.abusive = abusiveControls(conv, (frame) => C.socket?.send(frame));
+  view.actions = el("div", { className: "conv-actions" }, view.closeButton, view.confirm, view.abusive, view.transfer);
   view.registration = el("div", { className: "registration-slot" });
 
   root.addEventListener("focusin", () => markSeen(conv));
@@ -387,6 +399,7 @@ function buildView(conv) {
     el("header", { className: "conv-header" }, view.title, view.meta, view.note),
     view.presence,
     view.closed,
+    view.dismiss,
     view.log,
     view.typing,
     view.composer,
@@ -542,10 +555,16 @@ function renderView(conv) {
   view.confirmText.textContent = t("close_confirm", { alias: conv.alias });
   view.closeYes.textContent = t("close_yes");
   view.closeNo.textContent = t("close_no");
+  view.abusive.relabel();
   fillTransferOptions(conv);
   renderTyping(conv);
 
-  if (!open) {
+  view.dismiss.hidden = !(conv.noRegistration && !open);
+  view.dismiss.textContent = t("closed_no_registration_dismiss");
+  if (!open && conv.noRegistration) {
+    view.closed.hidden = false;
+    view.closed.textContent = `${closedReasonText(conv)} ${t("closed_no_registration")}`;
+  } else if (!open) {
     view.closed.hidden = false;
     view.closed.textContent = `${closedReasonText(conv)} ${t("closed_register")}`;
     if (!conv.form) {
@@ -609,7 +628,7 @@ function renderLists() {
   const active = all
     .filter((c) => c.state === "assigned")
     .sort((a, b) => Number(b.urgent) - Number(a.urgent) || String(a.started_at).localeCompare(String(b.started_at)));
-  const pending = all.filter((c) => c.state === "closed").sort((a, b) => String(a.closedAt).localeCompare(String(b.closedAt)));
+  const pending = pendingConvs();
   $("conversation-list").replaceChildren(...active.map(listItem));
   $("pending-list").replaceChildren(...pending.map(listItem));
   $("no-conversations").hidden = active.length > 0;
@@ -617,6 +636,13 @@ function renderLists() {
   $("conversations-count").textContent = C.me ? `(${t("conversations_count", { n: active.length, capacity: C.me.capacity })})` : "";
   $("pending-count").textContent = pending.length ? `(${pending.length})` : "";
   if (focusedId) document.querySelector(`.conv-item[data-id="${CSS.escape(focusedId)}"]`)?.focus();
+}
+
+/** Closed conversations waiting for their registration, oldest close first. */
+function pendingConvs() {
+  return [...C.convs.values()]
+    .filter((c) => c.state === "closed" && !c.noRegistration)
+    .sort((a, b) => String(a.closedAt).localeCompare(String(b.closedAt)));
 }
 
 function updateTitle() {
@@ -789,11 +815,17 @@ function onFrame(frame) {
       conv.closeReason = frame.reason || null;
       conv.closedAt = new Date().toISOString();
       conv.closedSeen = Date.now();
+      // The visitor never wrote: abandoned, not a registration (protocol 5.3, registration_due).
+      if (frame.registration_due === false) conv.noRegistration = true;
       if (frame.reason === "visitor_left") conv.presence = "left";
       if (frame.quick_exit) conv.quickExit = true;
       setTyping(conv, false);
       if (conv.view) renderView(conv);
       if (frame.reason === "visitor_left") announce(t(conv.quickExit ? "visitor_quick_exit_announce" : "visitor_left_announce", { alias: conv.alias }));
+      if (conv.noRegistration && C.selected !== conv.id) {
+        drop(conv); // nothing to do with it: it never shows as pending
+        announce(t("closed_no_registration_announce", { alias: conv.alias }));
+      }
       renderLists();
       break;
     }
@@ -880,7 +912,8 @@ async function refreshPending(missing = []) {
   for (const conv of [...C.convs.values()]) {
     // Closed after we asked: the answer may predate it, so keep it until the next refresh.
     const fresh = conv.closedSeen && conv.closedSeen >= asked;
-    const gone = conv.state === "closed" && !ids.has(conv.id) && !conv.form?.busy && !fresh;
+    const looking = conv.noRegistration && C.selected === conv.id; // put away by its own button
+    const gone = conv.state === "closed" && !ids.has(conv.id) && !conv.form?.busy && !fresh && !looking;
     if (gone || (missing.includes(conv) && !ids.has(conv.id))) drop(conv);
   }
   renderLists();
@@ -920,6 +953,7 @@ function closeInquiry() {
 }
 
 function inquirySaved(_conv, _how, saved) {
+  C.mine?.refresh();
   const ref = saved?.case?.ref || saved?.ref;
   const text = saved?.case_id && ref ? t("inquiry_saved_case", { ref }) : t("inquiry_saved");
   closeInquiry();
@@ -928,13 +962,70 @@ function inquirySaved(_conv, _how, saved) {
   announce(text);
 }
 
+/** Saved: the next pending registration opens at once (the oldest), so a backlog is worked through
+ * without going back to the list; with none left the pane says it was saved. */
 function registered(conv, how) {
   const text = t(how === "already" ? "reg_already" : "reg_saved", { alias: conv.alias });
   drop(conv);
+  C.mine?.refresh();
+  const next = pendingConvs()[0];
+  if (next) {
+    select(next.id, { focus: true });
+    flash(`${text} ${t("reg_next_opened", { alias: next.alias })}`);
+    announce(`${text} ${t("reg_next_opened", { alias: next.alias })}`);
+    return;
+  }
   renderLists();
   updateTitle();
   paneNotice(text);
   announce(text);
+}
+
+/** A confirmation above whatever the pane shows, without taking the focus. */
+function flash(text) {
+  const node = $("pane-notice");
+  node.textContent = text;
+  node.hidden = false;
+}
+
+// ------------------------------------------------------------------ amendments
+
+async function openAmend(reg) {
+  let fresh;
+  try {
+    fresh = await api(`/api/v1/registrations/${encodeURIComponent(reg.id)}`);
+  } catch (err) {
+    if (err.status === 401) auth.expired();
+    else showError(t("error_generic", { message: err.message }));
+    return;
+  }
+  C.selected = null;
+  for (const conv of C.convs.values()) if (conv.view) conv.view.root.hidden = true;
+  renderLists();
+  $("pane-empty").hidden = true;
+  $("pane-notice").hidden = true;
+  C.inquiry = new AmendForm(
+    { ...fresh, alias: reg.alias },
+    {
+      onSaved: () => {
+        const text = t("amend_saved", { what: reg.alias || cap(name("channels", reg.channel)) });
+        closeInquiry();
+        showPaneEmpty();
+        paneNotice(text);
+        announce(text);
+        C.mine?.refresh();
+      },
+      onExpired: () => auth.expired(),
+      onCancel: () => {
+        closeInquiry();
+        showPaneEmpty();
+        document.querySelector(`#mine-list .conv-item[data-id="${CSS.escape(reg.id)}"]`)?.focus();
+      },
+    },
+  );
+  $("inquiry-view").replaceChildren(C.inquiry.element);
+  $("inquiry-view").hidden = false;
+  C.inquiry.element.querySelector('input[name="is_case"]:checked, input[name="is_case"]')?.focus();
 }
 
 function paneNotice(text) {
@@ -952,6 +1043,7 @@ function relabel() {
   renderLists();
   updateTitle();
   C.inquiry?.render();
+  C.mine?.render();
   relabelStaffNotices();
   for (const conv of C.convs.values()) {
     if (!conv.view) continue;
@@ -962,6 +1054,8 @@ function relabel() {
 
 function start(user) {
   C.user = user || null;
+  if (!C.mine) C.mine = new MyRegistrations({ open: openAmend, onExpired: () => auth.expired() });
+  C.mine.refresh();
   const chats = CHAT_SERVICES.includes(user?.service);
   // IR and KT advisers never receive chats: no console socket (it would be refused), no status.
   $("no-chat-notice").hidden = chats;
@@ -1011,6 +1105,10 @@ function stop() {
   C.socket = null;
   closeInquiry();
   clearStaffNotices();
+  if (C.mine) {
+    C.mine.items = [];
+    C.mine.render();
+  }
   for (const conv of [...C.convs.values()]) drop(conv);
   C.me = null;
   renderLists();

@@ -3,7 +3,7 @@
 // registers a closed chat; InquiryForm (below) an inquiry that came another way (phone, meeting …).
 // Both ask "is this a case?" first, and a case may join an open case of the adviser's service.
 
-import { ApiError, api, cap, el, entry, name, ref, t } from "./common.js";
+import { ApiError, api, cap, el, entry, locale, name, ref, t } from "./common.js";
 
 const NOTE_MAX = 500;
 const SINGLE = ["contact", "age_group", "gender"];
@@ -60,6 +60,37 @@ export class RegistrationForm {
 
   get headingKey() {
     return "reg_heading";
+  }
+
+  /** POST registers; an amendment (AmendForm) PUTs the whole form again. */
+  get method() {
+    return "POST";
+  }
+
+  /** What a fresh form shows: nothing chosen (AmendForm: the registration as saved). */
+  initialValues() {
+    return {
+      is_case: undefined,
+      main_category: null,
+      other_categories: [],
+      violence_forms: [],
+      contact: "unknown",
+      age_group: "unknown",
+      gender: "unknown",
+      actions: [],
+      note: "",
+      case_id: "",
+      case_ref: "",
+      case_search: "",
+    };
+  }
+
+  headingText() {
+    return t(this.headingKey);
+  }
+
+  introText() {
+    return t(this.introKey);
   }
 
   get introKey() {
@@ -252,20 +283,7 @@ export class RegistrationForm {
   }
 
   render() {
-    const v = this.values() || {
-      is_case: undefined,
-      main_category: null,
-      other_categories: [],
-      violence_forms: [],
-      contact: "unknown",
-      age_group: "unknown",
-      gender: "unknown",
-      actions: [],
-      note: "",
-      case_id: "",
-      case_ref: "",
-      case_search: "",
-    };
+    const v = this.values() || this.initialValues();
     const categories = codes("categories");
     const isCase = el(
       "fieldset",
@@ -337,8 +355,8 @@ export class RegistrationForm {
     this.button = button;
 
     this.element.replaceChildren(
-      el("h3", { id: `${this.prefix}-heading`, text: t(this.headingKey) }),
-      el("p", { className: "muted", text: t(this.introKey) }),
+      el("h3", { id: `${this.prefix}-heading`, text: this.headingText() }),
+      el("p", { className: "muted", text: this.introText() }),
       this.summary,
       isCase,
       ...this.extraFields(v),
@@ -454,7 +472,7 @@ export class RegistrationForm {
     this.button.disabled = true;
     this.button.textContent = t("reg_saving");
     try {
-      const saved = await api(this.url, { method: "POST", body });
+      const saved = await api(this.url, { method: this.method, body });
       this.onSaved(this.conv, "saved", { ...saved, case: this.cases.find((c) => c.case_id === saved?.case_id) || null, ref: body.case_ref || null });
     } catch (err) {
       if (!(err instanceof ApiError)) throw err;
@@ -473,7 +491,8 @@ export class RegistrationForm {
         this.summary.hidden = false;
         this.focusFirstError();
       } else {
-        this.summary.textContent = err.code === "not_closed" ? t("reg_not_closed") : t("error_generic", { message: err.message });
+        const known = { not_closed: "reg_not_closed", locked: "amend_locked", forbidden: "amend_forbidden" }[err.code];
+        this.summary.textContent = known ? t(known) : t("error_generic", { message: err.message });
         this.summary.hidden = false;
         this.summary.focus();
       }
@@ -595,6 +614,75 @@ export class InquiryForm extends RegistrationForm {
       v.audience || "",
     );
     return [channel, el("div", { className: "reg-grid inquiry-facts" }, el("div", { className: "reg-col" }, date, region), el("div", { className: "reg-col" }, language, audience))];
+  }
+
+  moreButtons() {
+    const cancel = el("button", { type: "button", className: "button button-quiet", text: t("inquiry_cancel") });
+    cancel.addEventListener("click", () => this.onCancel?.());
+    return [cancel];
+  }
+}
+
+// ------------------------------------------------------------------ amendments (issue 17)
+
+/** The saved registration again, to amend within its 7 days (PUT /api/v1/registrations/{id}). Codes,
+ * actions and the note can change; the case link cannot (a case that stops being one leaves its case,
+ * an inquiry that becomes a case opens its own: the server does both). */
+export class AmendForm extends RegistrationForm {
+  constructor(reg, { onSaved, onExpired, onCancel }) {
+    super({ id: `amend-${reg.id}`, alias: reg.alias, reg }, { onSaved, onExpired });
+    this.onCancel = onCancel;
+    this.element.classList.add("amend-form");
+  }
+
+  get reg() {
+    return this.conv.reg;
+  }
+
+  get url() {
+    return `/api/v1/registrations/${encodeURIComponent(this.reg.id)}`;
+  }
+
+  get method() {
+    return "PUT";
+  }
+
+  headingText() {
+    return t("amend_heading", { what: this.reg.alias || cap(name("channels", this.reg.channel)) });
+  }
+
+  introText() {
+    const until = new Intl.DateTimeFormat(locale(), { day: "numeric", month: "long", hour: "2-digit", minute: "2-digit" });
+    return t("amend_intro", { until: until.format(new Date(this.reg.locked_at)) });
+  }
+
+  initialValues() {
+    const r = this.reg;
+    return {
+      ...super.initialValues(),
+      is_case: r.is_case,
+      main_category: r.main_category,
+      other_categories: r.other_categories || [],
+      violence_forms: r.violence_forms || [],
+      contact: r.contact || "unknown",
+      age_group: r.age_group || "unknown",
+      gender: r.gender || "unknown",
+      actions: r.actions || [],
+      note: r.note || "",
+    };
+  }
+
+  body() {
+    const body = super.body();
+    delete body.case_id;
+    delete body.case_ref;
+    return body;
+  }
+
+  sync() {
+    super.sync();
+    const caseBlock = this.element.querySelector(".field-case");
+    if (caseBlock) caseBlock.hidden = true;
   }
 
   moreButtons() {

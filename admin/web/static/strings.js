@@ -1210,6 +1210,31 @@ Object.assign(STRINGS.nb, {
   closed_reason_quick_exit: "Besøkende forlot samtalen med rask utgang.",
   presence_quick_exit: "Besøkende forlot samtalen med rask utgang",
   visitor_quick_exit_announce: "{alias} forlot samtalen med rask utgang.",
+
+  // registration flow
+  reg_next_opened: "Neste til registrering: {alias}.",
+  closed_no_registration: "Besøkende skrev ingenting, så samtalen skal ikke registreres. Den telles som avbrutt.",
+  closed_no_registration_announce: "{alias} ble avsluttet før besøkende skrev noe. Den telles som avbrutt og skal ikke registreres.",
+  closed_no_registration_dismiss: "Lukk samtalen",
+  closed_no_registration_done: "{alias} er lukket. Den telles som avbrutt.",
+  amend_list_heading: "Registrert siste 7 dager",
+  amend_list_empty: "Ingen registreringer du kan endre.",
+  amend_open: "endre registreringen",
+  amend_kind_case: "Sak",
+  amend_kind_inquiry: "Henvendelse, ikke sak",
+  amend_saved_at: "lagret {t}",
+  amend_heading: "Endre registreringen: {what}",
+  amend_intro: "Du kan endre registreringen til {until}. Saken den hører til, endres ikke her.",
+  amend_saved: "Endringen av {what} er lagret.",
+  amend_locked: "Registreringen kan ikke endres lenger: det går bare i 7 dager.",
+  amend_forbidden: "Bare rådgiveren som registrerte, kan endre registreringen.",
+
+  // abuse
+  abusive_button: "Avslutt som krenkende …",
+  abusive_confirm: "Avslutte samtalen med {alias} som krenkende? Samtalen avsluttes, det skrives i revisjonsloggen, og samme nettleserøkt kan ikke starte en ny chat på en stund.",
+  abusive_yes: "Ja, avslutt som krenkende",
+  closed_reason_abusive: "Du avsluttet samtalen som krenkende.",
+  action_conversation_abusive: "samtale avsluttet som krenkende",
 });
 
 Object.assign(STRINGS.en, {
@@ -1217,4 +1242,29 @@ Object.assign(STRINGS.en, {
   closed_reason_quick_exit: "The visitor left with quick exit.",
   presence_quick_exit: "The visitor left with quick exit",
   visitor_quick_exit_announce: "{alias} left with quick exit.",
+
+  // registration flow
+  reg_next_opened: "Next to register: {alias}.",
+  closed_no_registration: "The visitor wrote nothing, so the conversation is not registered. It counts as abandoned.",
+  closed_no_registration_announce: "{alias} ended before the visitor wrote anything. It counts as abandoned and is not registered.",
+  closed_no_registration_dismiss: "Close the conversation",
+  closed_no_registration_done: "{alias} is closed. It counts as abandoned.",
+  amend_list_heading: "Registered in the last 7 days",
+  amend_list_empty: "No registrations you can change.",
+  amend_open: "change the registration",
+  amend_kind_case: "Case",
+  amend_kind_inquiry: "Inquiry, not a case",
+  amend_saved_at: "saved {t}",
+  amend_heading: "Change the registration: {what}",
+  amend_intro: "You can change the registration until {until}. The case it belongs to is not changed here.",
+  amend_saved: "The change to {what} is saved.",
+  amend_locked: "The registration can no longer be changed: that is possible for 7 days only.",
+  amend_forbidden: "Only the adviser who registered it can change the registration.",
+
+  // abuse
+  abusive_button: "End as abusive …",
+  abusive_confirm: "End the conversation with {alias} as abusive? The conversation ends, it is written to the audit log, and the same browser session cannot start a new chat for a while.",
+  abusive_yes: "Yes, end as abusive",
+  closed_reason_abusive: "You ended the conversation as abusive.",
+  action_conversation_abusive: "conversation ended as abusive",
 });

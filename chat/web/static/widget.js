@@ -205,6 +205,24 @@ function writeStore() {
   }
 }
 
+// A random id for this tab's browser session, sent with start and resume: a chat an adviser ends as
+// abusive keeps this session (not the visitor, not another tab) from starting another for a while
+// (docs/design.md §6.7). Like the token, it lives in sessionStorage only; quick exit deletes it.
+const SESSION_KEY = "nora-chat.session";
+
+function browserSession() {
+  try {
+    let id = sessionStorage.getItem(SESSION_KEY);
+    if (!id) {
+      id = newClientId().slice(1); // 128 random bits as 32 hex characters
+      sessionStorage.setItem(SESSION_KEY, id);
+    }
+    return id;
+  } catch {
+    return undefined; // storage unavailable: nothing to send
+  }
+}
+
 function forgetStore() {
   try {
     sessionStorage.removeItem(STORE_KEY);
@@ -507,6 +525,7 @@ function onStart(event) {
     urgent: $("urgent").checked,
     also_languages: [...document.querySelectorAll("input[name=also_languages]:checked")].map((i) => i.value),
     page_language: S.ui,
+    session: browserSession(),
   };
   S.phase = "connecting";
   showChat();
@@ -542,7 +561,7 @@ function connect() {
   S.ws = ws;
   ws.addEventListener("open", () => {
     if (S.ws !== ws) return;
-    if (S.token) send({ type: "resume", token: S.token, last_seq: S.lastSeq, page_language: S.ui });
+    if (S.token) send({ type: "resume", token: S.token, last_seq: S.lastSeq, page_language: S.ui, session: browserSession() });
     else if (S.pendingStart) send(S.pendingStart);
   });
   ws.addEventListener("message", (event) => {
@@ -692,6 +711,7 @@ function handleError(frame) {
 function errorText(code) {
   if (code === "rate_limited" || code === "too_many_connections") return t("error.busy");
   if (code === "unavailable") return t("error.unavailable");
+  if (code === "blocked") return t("error.blocked"); // an adviser ended this session's chat as abusive
   if (code === "not_found") return t("error.ended");
   return t("error.generic");
 }
