@@ -16,6 +16,7 @@ ROOT = Path(__file__).resolve().parents[2]
 REFERENCE = json.loads((ROOT / "core" / "reference.json").read_text("utf-8"))
 CHAT_LANGUAGES = [entry["code"] for entry in REFERENCE["languages"]]
 WIDGET = (ROOT / "chat" / "web" / "static" / "widget.js").read_text("utf-8")
+RETURN_CODES = (ROOT / "chat" / "web" / "static" / "return_code.js").read_text("utf-8")
 PAGE = (ROOT / "chat" / "web" / "index.html").read_text("utf-8")
 
 
@@ -53,6 +54,8 @@ def test_texts_are_really_translated_not_copied_from_english() -> None:
 def test_every_key_the_widget_uses_is_in_the_catalogue() -> None:
     keys = catalogue().keys
     used = set(re.findall(r'\bt\("([\w.]+)"', WIDGET)) | set(re.findall(r'data-i18n(?:-placeholder)?="([\w.]+)"', PAGE))
+    # return_code.js passes its keys around as strings ("return.wrong", "leave_message.sent", "error.busy")
+    used |= set(re.findall(r'"((?:return|leave_message|error)\.\w+)"', RETURN_CODES))
     # Keys built at run time from codes: every code the widget can meet has its text.
     used |= {f"weekday.{n}" for n in range(1, 8)}
     used |= {f"closed.{r}" for r in ("adviser_closed", "visitor_left", "visitor_timeout", "closed_hours", "other")}

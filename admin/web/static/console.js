@@ -9,6 +9,7 @@ import {
 import { abusiveControls } from "./abuse_close.js";
 import { MyRegistrations } from "./amend.js";
 import { AmendForm, InquiryForm, RegistrationForm } from "./register.js";
+import { relabelThread, startLeftMessages, stopLeftMessages, threadPanel } from "./console_thread.js";
 import { clearStaffNotices, relabelStaffNotices, showStaffNotice } from "./staff_notices.js";
 
 const TYPING_SEND_EVERY_MS = 3000;
@@ -404,6 +405,7 @@ function buildView(conv) {
     view.typing,
     view.composer,
     view.actions,
+    threadPanel(conv), // earlier conversations when the visitor came back with a return code
     view.registration,
   );
   $("pane").append(root);
@@ -1045,6 +1047,7 @@ function relabel() {
   C.inquiry?.render();
   C.mine?.render();
   relabelStaffNotices();
+  relabelThread();
   for (const conv of C.convs.values()) {
     if (!conv.view) continue;
     renderTranscript(conv);
@@ -1077,6 +1080,7 @@ function start(user) {
     },
   });
   C.socket.start();
+  startLeftMessages({ onExpired: () => auth.expired() });
   refreshPending();
 }
 
@@ -1105,6 +1109,7 @@ function stop() {
   C.socket = null;
   closeInquiry();
   clearStaffNotices();
+  stopLeftMessages();
   if (C.mine) {
     C.mine.items = [];
     C.mine.render();

@@ -7,6 +7,8 @@
 // - quick exit (button, Esc twice within 1 s, Shift three times within 5 s) ends the chat,
 //   forgets everything, blanks the page and replaces it with a neutral site.
 
+import { forgetReturn, offerCode, relabelReturn, renderLeaveOffer, setupReturn } from "./return_code.js";
+
 const $ = (id) => document.getElementById(id);
 const SVG_NS = "http://www.w3.org/2000/svg";
 
@@ -294,6 +296,7 @@ async function setUiLanguage(code) {
   renderChatHead();
   relabelMessages();
   renderEnded();
+  relabelReturn();
 }
 
 // ------------------------------------------------------------------ reference data and the setup form
@@ -466,6 +469,7 @@ function renderStatus() {
     return;
   }
   renderClosed(!status.open, status.next_opening);
+  renderLeaveOffer(status);
   const parts = [];
   if (!status.open) {
     box.classList.add("status-closed");
@@ -546,14 +550,15 @@ function send(frame) {
   return false;
 }
 
-function connect() {
+/** ``existing``: the open socket a return code opened (return_code.js); the start is sent on it. */
+function connect(existing = null) {
   clearTimeout(S.reconnectTimer);
   S.reconnectTimer = null;
   if (S.phase === "ended" || S.phase === "setup") return;
   S.live = false;
   let ws;
   try {
-    ws = new WebSocket(wsUrl());
+    ws = existing || new WebSocket(wsUrl());
   } catch {
     scheduleReconnect();
     return;
@@ -581,6 +586,18 @@ function connect() {
     if (S.phase === "ended" || S.phase === "setup") return;
     scheduleReconnect();
   });
+  if (existing && S.pendingStart) send(S.pendingStart);
+}
+
+/** Go on live after a return code: a new conversation of the thread, on the socket the code opened. */
+function continueThread(ws, thread) {
+  resetConversation();
+  S.language = thread.language || null;
+  S.rtl = Boolean(languageEntry(thread.language)?.rtl);
+  S.pendingStart = { type: "start", page_language: S.ui };
+  S.phase = "connecting";
+  showChat();
+  connect(ws);
 }
 
 function scheduleReconnect() {
@@ -1000,6 +1017,7 @@ function hideGlobalError() {
 function endChat(frame) {
   S.phase = "ended";
   S.ended = { reason: frame.reason, next_opening: frame.next_opening || null, help_lines: frame.help_lines || null };
+  offerCode(S.token, frame.reason); // the code is asked for with this token, kept in memory only
   S.token = null;
   S.live = false;
   forgetStore();
@@ -1066,6 +1084,7 @@ function resetConversation() {
   clearTimeout(S.typingTimer);
   const keep = { ui: S.ui, texts: S.texts, ref: S.ref, status: S.status };
   Object.assign(S, freshState(), keep);
+  forgetReturn();
   $("transcript").replaceChildren();
   $("typing").textContent = "";
   $("message").value = "";
@@ -1138,6 +1157,7 @@ function forget() {
   clearTimeout(S.retryTimer);
   clearTimeout(S.typingTimer);
   Object.assign(S, freshState(), { ui: S.ui, texts: S.texts, ref: S.ref });
+  forgetReturn(); // a code shown once is gone from the page: going back cannot show it again
   $("transcript").replaceChildren();
   $("message").value = "";
   $("setup").reset();
@@ -1174,6 +1194,7 @@ function onPageShow(event) {
   exited = false;
   dropSocket();
   Object.assign(S, freshState(), { ui: S.ui, texts: S.texts, ref: S.ref });
+  forgetReturn();
   $("transcript").replaceChildren();
   hideConnection();
   hideGlobalError();
@@ -1226,6 +1247,10 @@ function bind() {
   $("leave-yes").addEventListener("click", onLeaveConfirm);
   $("leave-no").addEventListener("click", onLeaveCancel);
   $("new-chat").addEventListener("click", onNewChat);
+  setupReturn({
+    t, el, formatWhen, formatTime, textDir, pageDir, wsUrl, regionChoice, showFieldError, showSetup, hideGlobalError,
+    refreshStatus, continueThread, state: () => S,
+  });
   // Keep "open? how long a wait?" fresh while someone is still choosing.
   setInterval(() => {
     if (S.phase === "setup" && !document.hidden && !exited) refreshStatus({ quiet: true });
