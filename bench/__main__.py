@@ -39,6 +39,8 @@ def _line(r: dict[str, Any]) -> str:
         "latency_during_starts_ms_p99",
         "cpu_cores_each",
         "restart_closes",
+        "rejoin_ms_p50",
+        "rejoin_ms_p99",
         "longest_rejoin_ms",
         "lost",
         "wire_duplicates",

@@ -186,7 +186,7 @@ async def run_one(
             elif scenario.kind == "burst":
                 await _burst(scenario, dep, result, profile_dir, profile_mode)
             elif scenario.kind == "bursts":
-                await _bursts(scenario, dep, result)
+                await _bursts(scenario, dep, result, profile_dir, profile_mode)
             else:
                 raise ValueError(f"unknown scenario kind {scenario.kind!r}")
     except Exception as exc:  # noqa: BLE001 - any failure of a run is reported as a failure of that run
@@ -324,6 +324,7 @@ async def _chat(
                 restarts_s=restarts,
                 restart_closes=st.restart_closes,
                 longest_rejoin_ms=round(1000 * max(st.rejoin_s, default=0.0), 1),
+                **dist([1000 * x for x in st.rejoin_s], "rejoin_ms"),
                 wire_duplicates=sum(v.wire_dups for v in views),
                 out_of_order=sum(v.out_of_order for v in views),
                 # acked and not stored as acked, or a seq a participant never saw
@@ -435,18 +436,31 @@ async def _burst(
         await gen.close_all()
 
 
-async def _bursts(s: Scenario, dep: Deployment, result: dict[str, Any]) -> None:
+async def _bursts(
+    s: Scenario, dep: Deployment, result: dict[str, Any], profile_dir: Path | None, profile_mode: str
+) -> None:
     """The second client (``bench/burst_client.py``): starts 50 at a time, start -> assigned."""
     from bench import burst_client
 
+    profiler = Profiler(dep, profile_dir, f"{s.name}-{dep.name}", 20, profile_mode)
+    profiler.start()
     async with Meter(dep) as meter:
-        tally = await burst_client.run(dep.bases[0], dep.cookies, s.conversations, s.capacity)
+        tally = await burst_client.run(
+            dep.bases[0], dep.cookies, s.conversations, s.capacity, rate=s.rate, chat_s=s.duration_s
+        )
+    profiles = profiler.finish()
+    if profiles:
+        result["profiles"] = profiles
     result.update(
         dist(tally.assign_ms, "assign_ms"),
         cpu_cores=round(meter.cpu, 3),
         gen_cpu_cores=round(meter.gen, 3),
         burst_s=round(meter.elapsed, 1),
     )
+    if s.rate is not None:
+        # The chat load of the harness: timed while bursts still arrive, and after the last one.
+        result.update(dist(tally.during_ms, "latency_during_starts_ms"), **dist(tally.after_ms, "latency_ms"))
+        result["sent"] = tally.sent
     if tally.errors:
         result["failures"].append(f"{len(tally.errors)} problem(s), e.g. {tally.errors[0]}")
 

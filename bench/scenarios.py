@@ -27,6 +27,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 
 RAISED_RATE = {"NORA_RATE_PER_S": "1000", "NORA_RATE_BURST": "1000"}
+# Four instances of 42 PostgreSQL connections each would pass PostgreSQL's default limit of 100: every
+# instance of the load-balanced entries opens at most 2 x 6 + 2 (the same for 2 and 4, to compare).
+SMALL_POOLS = {"NORA_DB_POOL_SIZE": "6"}
 
 
 @dataclass(frozen=True)
@@ -149,7 +152,8 @@ EXTRA: tuple[Scenario, ...] = (
         instances=2,
         redis=True,
         lb=True,
-        note="two instances on Redis behind HAProxy; every client connects through it",
+        server_env=SMALL_POOLS,
+        note="two instances on Redis behind HAProxy; every client connects through it (NORA_DB_POOL_SIZE=6)",
     ),
     replace(
         STANDARD[1],
@@ -157,7 +161,8 @@ EXTRA: tuple[Scenario, ...] = (
         instances=4,
         redis=True,
         lb=True,
-        note="four instances on Redis behind HAProxy; every client connects through it",
+        server_env=SMALL_POOLS,
+        note="four instances on Redis behind HAProxy; every client connects through it (NORA_DB_POOL_SIZE=6)",
     ),
     # A rolling restart during chat-1000: each instance in turn drains (SIGTERM) and starts again; the
     # clients reconnect on 1012 and resume. Nothing may be lost, duplicated or reordered.
@@ -170,7 +175,7 @@ EXTRA: tuple[Scenario, ...] = (
         rolling=True,
         duration_s=40,
         targets={},
-        server_env={"NORA_DRAIN_NOTICE_MS": "1500"},
+        server_env={**SMALL_POOLS, "NORA_DRAIN_NOTICE_MS": "1500"},
         note="two instances behind HAProxy, each restarted in turn with SIGTERM during the window",
     ),
     # The second client (bench/burst_client.py, its own websocket code): 1,000 starts 50 at a time against
@@ -180,7 +185,20 @@ EXTRA: tuple[Scenario, ...] = (
         "bursts",
         conversations=1000,
         capacity=10,
+        rate=None,
+        duration_s=0,
         note="second client: 50 starts sent back to back per burst, 100 advisers x 10",
+    ),
+    # The same client playing the harness's chat-1000: each side writes 1 msg/s from its assignment on,
+    # while later bursts still start, then 20 s more; latency timed during the bursts and after them.
+    Scenario(
+        "burst50-chat-1000",
+        "bursts",
+        conversations=1000,
+        capacity=10,
+        rate=1.0,
+        duration_s=20,
+        note="second client: starts 50 at a time while the assigned ones chat at 1 msg/s per side",
     ),
     Scenario(
         "idle-5000-started",
