@@ -7,6 +7,12 @@ library), its own bookkeeping, and the load shape of the independent harness of 
 opens 50 visitor sockets, then sends their 50 ``start`` frames back to back, and the next burst begins
 when all 50 are assigned (after a pause). ``generator.py``'s ``burst-1000`` instead spreads 1,000 starts
 evenly over 10 s (one every 10 ms), so no two starts ever meet; here 50 arrive in the same millisecond.
+
+With ``rate`` it also plays the harness's chat load: each side of a conversation writes ``rate`` msg/s
+from the moment it is assigned, while later bursts are still starting, and every message is timed one
+way (send to receipt, one clock); latencies while bursts are still arriving and after the last one are
+kept apart, which is where this client's chat-1000 and ``generator.py``'s (which times only after every
+conversation is assigned) part.
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ import base64
 import contextlib
 import json
 import os
+import random
 import struct
 import time
 from dataclasses import dataclass, field
@@ -102,6 +109,41 @@ class Tally:
     assign_ms: list[float] = field(default_factory=list)
     per_adviser: dict[int, int] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
+    rate: float | None = None  # msg/s per side once assigned; None: no messages
+    starting: bool = True  # bursts still arriving
+    stop: asyncio.Event = field(default_factory=asyncio.Event)
+    during_ms: list[float] = field(default_factory=list)  # message latency while bursts arrive
+    after_ms: list[float] = field(default_factory=list)  # ... after the last burst
+    sent: int = 0
+    tasks: set[asyncio.Task[None]] = field(default_factory=set)
+
+    def spawn(self, job: Any) -> None:
+        task = asyncio.ensure_future(job)
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+    def received(self, text: Any) -> None:
+        try:
+            sent = float(str(text).split("|", 1)[0])
+        except ValueError:
+            return
+        (self.during_ms if self.starting else self.after_ms).append((time.perf_counter() - sent) * 1000)
+
+
+async def writer(ws: RawSocket, tally: Tally, conversation_id: str | None, side: str) -> None:
+    """``rate`` messages a second from now until the end, at a random phase."""
+    assert tally.rate is not None
+    interval = 1.0 / tally.rate
+    await asyncio.sleep(random.uniform(0, interval))
+    n = 0
+    while not tally.stop.is_set():
+        n += 1
+        frame: dict[str, Any] = {"type": "message", "client_id": f"{side}{n}", "text": f"{time.perf_counter():.6f}|x"}
+        if conversation_id is not None:
+            frame["conversation_id"] = conversation_id
+        ws.send(frame)
+        tally.sent += 1
+        await asyncio.sleep(interval)
 
 
 async def adviser(base: str, index: int, cookie: str, tally: Tally, ready: asyncio.Event) -> RawSocket:
@@ -109,16 +151,21 @@ async def adviser(base: str, index: int, cookie: str, tally: Tally, ready: async
     ws.send({"type": "status", "status": "available"})
 
     async def read() -> None:
-        while (frame := await ws.recv()) is not None:
-            kind = frame.get("type")
-            if kind == "status" and frame.get("status") == "available":
-                ready.set()
-            elif kind == "assigned":
-                tally.per_adviser[index] = tally.per_adviser.get(index, 0) + 1
-            elif kind == "error":
-                tally.errors.append(f"adviser {index}: {frame.get('code')}")
+        with contextlib.suppress(ConnectionError, asyncio.IncompleteReadError):
+            while (frame := await ws.recv()) is not None:
+                kind = frame.get("type")
+                if kind == "status" and frame.get("status") == "available":
+                    ready.set()
+                elif kind == "assigned":
+                    tally.per_adviser[index] = tally.per_adviser.get(index, 0) + 1
+                    if tally.rate is not None:
+                        tally.spawn(writer(ws, tally, frame["conversation"]["id"], "a"))
+                elif kind == "message" and frame.get("sender") == "visitor":
+                    tally.received(frame.get("text"))
+                elif kind == "error":
+                    tally.errors.append(f"adviser {index}: {frame.get('code')}")
 
-    asyncio.ensure_future(read())
+    tally.spawn(read())
     return ws
 
 
@@ -132,6 +179,9 @@ async def visitor(base: str, go: asyncio.Event, tally: Tally, timeout: float) ->
             while (frame := await ws.recv()) is not None:
                 if frame.get("type") == "assigned":
                     tally.assign_ms.append((time.perf_counter() - t0) * 1000)
+                    if tally.rate is not None:
+                        tally.spawn(writer(ws, tally, None, "v"))
+                        tally.spawn(visitor_reads(ws, tally))
                     return ws
                 if frame.get("type") == "error":
                     tally.errors.append(f"visitor: {frame.get('code')}")
@@ -140,10 +190,27 @@ async def visitor(base: str, go: asyncio.Event, tally: Tally, timeout: float) ->
     return ws
 
 
-async def run(base: str, cookies: list[str], conversations: int, capacity: int, timeout: float = 30.0) -> Tally:
+async def visitor_reads(ws: RawSocket, tally: Tally) -> None:
+    with contextlib.suppress(ConnectionError, asyncio.IncompleteReadError):
+        while (frame := await ws.recv()) is not None:
+            if frame.get("type") == "message" and frame.get("sender") == "adviser":
+                tally.received(frame.get("text"))
+
+
+async def run(
+    base: str,
+    cookies: list[str],
+    conversations: int,
+    capacity: int,
+    *,
+    rate: float | None = None,
+    chat_s: float = 0.0,
+    timeout: float = 30.0,
+) -> Tally:
     """Advisers first, then ``conversations`` starts in bursts of ``BURST``; every socket stays open until
-    the end (conversations are not closed, so adviser room only shrinks, as in the harness)."""
-    tally = Tally()
+    the end (conversations are not closed, so adviser room only shrinks, as in the harness). With
+    ``rate``, both sides write from their assignment on, and for ``chat_s`` after the last burst."""
+    tally = Tally(rate=rate)
     sockets: list[RawSocket] = []
     try:
         for i, cookie in enumerate(cookies):
@@ -158,12 +225,20 @@ async def run(base: str, cookies: list[str], conversations: int, capacity: int, 
             go.set()
             sockets += await asyncio.gather(*opening)
             await asyncio.sleep(PAUSE_S)
+        tally.starting = False
+        await asyncio.sleep(chat_s)
+        tally.stop.set()
         over = {i: n for i, n in tally.per_adviser.items() if n > capacity}
         if over:
             tally.errors.append(f"advisers over capacity: {over}")
         if sum(tally.per_adviser.values()) != conversations:
             tally.errors.append(f"{sum(tally.per_adviser.values())} assignments for {conversations} starts")
     finally:
+        tally.stop.set()
+        pending = list(tally.tasks)
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
         for ws in sockets:
             ws.close()
     return tally

@@ -141,6 +141,7 @@ class Deployment:
     workdir: Path
     procs: list[Proc] = field(default_factory=list)
     cookies: list[str] = field(default_factory=list)
+    retired_cpu_s: float = 0.0  # CPU of processes restarted during the run (their last reading)
 
     @property
     def bases(self) -> list[str]:
@@ -155,7 +156,7 @@ class Deployment:
         return [p.pid for p in self.procs]
 
     def cpu_s(self) -> float:
-        return sum(proc_cpu_s(pid) for pid in self.pids)
+        return self.retired_cpu_s + sum(proc_cpu_s(pid) for pid in self.pids)
 
     def rss_kib(self) -> int:
         return sum(proc_rss_kib(pid) for pid in self.pids)
@@ -354,6 +355,7 @@ class Nora(Deployment):
             raise RuntimeError(
                 f"{scenario.name} needs {scenario.advisers} advisers, template has {self.advisers_needed}"
             )
+        self.retired_cpu_s = 0.0
         self.url = await self._fresh_database(scenario)
         self.cookies = await self._sessions(self.url, scenario.advisers, scenario.capacity)
         ports = [free_port() for _ in range(scenario.instances)]
@@ -400,7 +402,12 @@ class Nora(Deployment):
         assert proc.popen is not None
         t0 = time.monotonic()
         proc.popen.send_signal(signal.SIGTERM)
-        await asyncio.to_thread(proc.popen.wait, 60)
+        last = proc_cpu_s(proc.pid)
+        while proc.popen.poll() is None and time.monotonic() - t0 < 60:
+            last = proc_cpu_s(proc.pid) or last  # read until it is gone: its CPU counts for the run
+            await asyncio.sleep(0.05)
+        await asyncio.to_thread(proc.popen.wait, 10)
+        self.retired_cpu_s += last
         proc.start()
         await proc.wait_ready()
         if self.balancer is not None:

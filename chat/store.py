@@ -89,7 +89,7 @@ def driver_for(db: Database) -> StoreDriver:
             raise StoreUnsupported("an in-memory SQLite database is one per connection: give a file path")
         return InlineSqlite(url.database, db.write_lock)
     if db.engine.dialect.name == "postgresql":
-        return DirectPostgres(asyncpg_dsn(url))
+        return DirectPostgres(asyncpg_dsn(url), size=db.pool)
     raise StoreUnsupported(f"no conversation store for {db.engine.dialect.name}: use SQLite or PostgreSQL")
 
 

@@ -32,7 +32,7 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-def make_engine(url: str) -> AsyncEngine:
+def make_engine(url: str, pool: int = 20) -> AsyncEngine:
     if url.startswith("sqlite"):
         path = url.split(":///", 1)[-1]
         if path and path != ":memory:":
@@ -43,23 +43,29 @@ def make_engine(url: str) -> AsyncEngine:
     # Pre-ping: after a PostgreSQL restart a pooled connection is dead; the ping (one round trip per
     # checkout) finds it and the pool replaces it, instead of the request failing. The message path has
     # its own asyncpg pool (``chat.postgres_direct``), so this one serves listings, staff and the
-    # register: 20 at most.
+    # register: ``pool`` at most (NORA_DB_POOL_SIZE, 20), half of them kept open.
     return create_async_engine(
-        url, pool_size=10, max_overflow=10, pool_timeout=60, pool_recycle=1800, pool_pre_ping=True
+        url,
+        pool_size=max(1, pool // 2),
+        max_overflow=pool - max(1, pool // 2),
+        pool_timeout=60,
+        pool_recycle=1800,
+        pool_pre_ping=True,
     )
 
 
 class Database:
     """The engine plus what every caller needs around it."""
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, pool: int = 20) -> None:
         self.engine = engine
+        self.pool = pool  # connections of each pool to PostgreSQL: this engine's and the message path's
         self.is_sqlite = engine.dialect.name == "sqlite"
         self.write_lock = asyncio.Lock()
 
     @classmethod
-    def from_url(cls, url: str) -> Database:
-        return cls(make_engine(url))
+    def from_url(cls, url: str, *, pool: int = 20) -> Database:
+        return cls(make_engine(url, pool), pool)
 
     @asynccontextmanager
     async def session(self) -> AsyncIterator[AsyncSession]:

@@ -100,6 +100,8 @@ class Settings:
     # are told to reconnect (the load balancer's check interval times its failures), and the sockets
     # get this long to close before the instance exits anyway.
     drain_notice_s: float = 5.0
+    # Connections to PostgreSQL per pool (the engine's and the message path's; 2 more for batches).
+    db_pool_size: int = 20
     drain_close_s: float = 10.0
     # Bearer token for GET /metrics; unset = /metrics answers 404 (docs/protocol.md §9).
     metrics_token: str | None = None
@@ -195,6 +197,7 @@ class Settings:
             visitor_hello_s=float(_int(env, "NORA_VISITOR_HELLO_S", 30, minimum=1)),
             drain_notice_s=_int(env, "NORA_DRAIN_NOTICE_MS", 5000) / 1000,
             drain_close_s=float(_int(env, "NORA_DRAIN_CLOSE_S", 10, minimum=1)),
+            db_pool_size=_int(env, "NORA_DB_POOL_SIZE", 20, minimum=2),
             metrics_token=metrics_token,
             return_code_days=_int(env, "NORA_RETURN_CODE_DAYS", 30, minimum=1),
             return_attempts_per_address=_int(env, "NORA_RETURN_ATTEMPTS_PER_ADDRESS", 10, minimum=1),

@@ -68,8 +68,8 @@ async def open_redis(url: str) -> AsyncIterator[Redis]:
 
 
 @contextlib.asynccontextmanager
-async def open_database(url: str) -> AsyncIterator[Database]:
-    db = Database.from_url(url)
+async def open_database(url: str, pool: int = 20) -> AsyncIterator[Database]:
+    db = Database.from_url(url, pool=pool)
     try:
         yield db
     finally:
@@ -104,7 +104,7 @@ async def app_resources(
 ) -> AsyncIterator[AppState]:
     """Start everything an instance needs; ``broker`` and ``routing`` may be injected (tests)."""
     async with contextlib.AsyncExitStack() as stack:
-        db = await stack.enter_async_context(open_database(settings.database_url))
+        db = await stack.enter_async_context(open_database(settings.database_url, settings.db_pool_size))
         redis = await stack.enter_async_context(open_redis(settings.redis_url)) if settings.redis_url else None
         the_broker = await stack.enter_async_context(
             connected(broker or create_broker(settings.redis_url, prefix=settings.redis_prefix, redis=redis))
