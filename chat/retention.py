@@ -25,6 +25,7 @@ from sqlalchemy import and_, delete, or_, update
 from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import col, select
 
+from chat.notes import erase_notes
 from chat.threads import erase_expired
 from core.db import Database
 from core.models import OSLO, AuditEntry, Case, Conversation, ConversationState, Message, Registration
@@ -69,6 +70,7 @@ async def purge_transcripts(db: Database, cutoff: datetime, now: datetime) -> in
         if not ids:
             return 0
         await session.exec(delete(Message).where(col(Message.conversation_id).in_(ids)))
+        await erase_notes(session, ids)  # internal notes go with the transcript (chat/notes.py)
         await session.exec(
             update(Conversation)
             .where(col(Conversation.id).in_(ids), col(Conversation.purged_at).is_(None))

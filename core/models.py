@@ -239,6 +239,37 @@ class AuditEntry(SQLModel, table=True):
     detail: str = Field(default="", max_length=400)
 
 
+class CannedReply(SQLModel, table=True):
+    """A ready answer an adviser inserts into the composer (``0011``): shared by a service (kept by
+    supervisors and admins; ``owner_id`` null) or an adviser's own (``owner_id``; ``service`` null).
+    Each is written in one chat language and offered in conversations in that language."""
+
+    __tablename__ = "canned_reply"
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
+    owner_id: str | None = Field(default=None, foreign_key="staff_user.id", index=True, max_length=32)
+    service: str | None = Field(default=None, max_length=4)
+    language: str = Field(max_length=8, index=True)
+    title: str = Field(max_length=80)
+    text: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
+    created_at: datetime = Field(sa_column=_ts())
+    updated_at: datetime = Field(sa_column=_ts())
+    updated_by: str | None = Field(default=None, foreign_key="staff_user.id", max_length=32)
+
+
+class ConversationNote(SQLModel, table=True):
+    """An adviser's internal note on a conversation (``0011``): never sent to the visitor, erased with the
+    transcript (``chat/retention.py``)."""
+
+    __tablename__ = "conversation_note"
+
+    id: int | None = Field(default=None, primary_key=True)
+    conversation_id: str = Field(foreign_key="conversation.id", index=True, max_length=32)
+    author_id: str | None = Field(default=None, foreign_key="staff_user.id", max_length=32)
+    text: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
+    created_at: datetime = Field(sa_column=_ts())
+
+
 class GuidelineVersion(SQLModel, table=True):
     """The registration guideline as replaced by an administrator; the newest version is in force.
 

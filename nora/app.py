@@ -18,11 +18,13 @@ from starlette.staticfiles import StaticFiles
 from admin import (
     audit,
     auth,
+    canned,
     cases,
     guideline,
     hours_admin,
     importer,
     inquiries,
+    notes,
     queue_actions,
     reference_admin,
     register,
@@ -88,6 +90,8 @@ def web_routes() -> list[BaseRoute]:
                 "/supervisor": "supervisor.html",
                 "/admin": "admin.html",
                 "/admin/summary": "summary.html",
+                "/replies": "replies.html",  # canned replies (issue 17)
+                "/supervisor/day": "day.html",  # the supervisor's day (issue 17)
             },
         ),
     ):
@@ -146,6 +150,9 @@ def create_app(
         Route("/api/v1/registrations/export", importer.export_registrations),
         Route("/api/v1/registrations/{registration_id:str}", register.registration, methods=["GET", "PUT"]),
         Route("/api/v1/conversations/{conversation_id:str}/transcript", audit.transcript),
+        Route("/api/v1/conversations/{conversation_id:str}/notes", notes.notes, methods=["GET", "POST"]),
+        Route("/api/v1/canned-replies", canned.replies, methods=["GET", "POST"]),
+        Route("/api/v1/canned-replies/{reply_id:str}", canned.reply, methods=["PUT", "DELETE"]),
         Route("/api/v1/audit", audit.audit_log),
         Route("/api/v1/guideline", guideline.guideline, methods=["GET", "PUT"]),
         Route("/api/v1/reference/{kind:str}", reference_admin.kind, methods=["GET", "POST"]),

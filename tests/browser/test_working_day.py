@@ -9,13 +9,30 @@ import re
 import pytest
 from playwright.sync_api import Locator, Page, expect
 
-from tests.browser.conftest import Browsing, adviser_send, audit, axe, connected_chat, start_chat, visitor_send
+from tests.browser.conftest import (
+    Browsing,
+    adviser_send,
+    audit,
+    axe,
+    connected_chat,
+    start_chat,
+    visitor_send,
+)
+from tests.conftest import PASSWORD
 
 pytestmark = pytest.mark.browser
 
 
 def pane(console: Page) -> Locator:
     return console.locator(".conversation:not([hidden])")
+
+
+def log_in_page(page: Page, username: str) -> None:
+    """Sign in on a staff page that opens no socket (the canned replies page, the day page)."""
+    page.fill("#username", username)
+    page.fill("#password", PASSWORD)
+    page.click("#login-button")
+    expect(page.locator("#app-view")).to_be_visible()
 
 
 def clean(page: Page) -> None:
@@ -135,3 +152,71 @@ def test_an_abusive_end_blocks_a_new_start_from_that_browser_session_only(web: B
     other = web.page("/")
     start_chat(other, language="nb")
     expect(other.locator("#chat-heading")).to_contain_text("Amina")
+
+
+def test_a_canned_reply_in_the_chat_language_is_inserted_by_keyboard(web: Browsing) -> None:
+    replies = web.page("/replies")
+    log_in_page(replies, "amina")
+    clean(replies)
+    form = replies.locator("#reply-form")
+    expect(form.get_by_label("Bare meg")).to_be_checked()
+    form.get_by_label("Språk").select_option("ar")
+    form.get_by_label("Tittel").fill("Velkommen")
+    form.get_by_label("Tekst").fill("مرحبا! كيف يمكنني مساعدتك؟")
+    form.get_by_role("button", name="Lagre hurtigsvar").click()
+    expect(replies.locator("#replies-notice")).to_have_text("«Velkommen» er lagret.")
+    form.get_by_label("Språk").select_option("nb")
+    form.get_by_label("Tittel").fill("Velkommen på norsk")
+    form.get_by_label("Tekst").fill("Hei! Hva kan jeg hjelpe deg med?")
+    form.get_by_role("button", name="Lagre hurtigsvar").click()
+    expect(replies.locator("#replies-table tbody tr")).to_have_count(2)
+    clean(replies)
+
+    visitor, console, _ = connected_chat(web)  # an Arabic chat
+    box = pane(console).locator("textarea[id^=compose-]")
+    box.focus()
+    box.press("/")
+    search = pane(console).get_by_role("combobox", name="Søk i hurtigsvar på arabisk")
+    expect(search).to_be_focused()
+    options = pane(console).get_by_role("listbox").get_by_role("option")
+    expect(options).to_have_count(1)  # only the Arabic one: the visitor's chat language
+    expect(options.first).to_have_attribute("aria-selected", "true")
+    clean(console)
+    search.press_sequentially("velk")
+    search.press("Enter")
+    expect(box).to_be_focused()
+    expect(box).to_have_value("مرحبا! كيف يمكنني مساعدتك؟")  # inserted, not sent: it can still be changed
+    expect(search).to_be_hidden()
+    box.press("End")
+    box.press_sequentially(" 🙂")
+    box.press("Enter")
+    expect(visitor.locator("#transcript .msg-adviser").last).to_contain_text("مرحبا! كيف يمكنني مساعدتك؟ 🙂")
+
+
+def test_an_internal_note_never_reaches_the_visitors_page(web: Browsing) -> None:
+    visitor, console, _ = connected_chat(web, language="nb")
+    visitor_send(visitor, "Hei")
+    notes = pane(console).locator(".notes")
+    expect(notes.get_by_role("heading")).to_have_text("Interne notater (0)")
+    note = "Mistenker at foreldrene leser med"
+    notes.get_by_label("Nytt notat").fill(note)
+    notes.get_by_role("button", name="Lagre notat").click()
+    expect(notes.locator(".note")).to_contain_text(note)
+    expect(notes.get_by_role("heading")).to_have_text("Interne notater (1)")
+    adviser_send(console, "Takk, jeg er her")
+    expect(visitor.locator("#transcript .msg-adviser")).to_contain_text("Takk, jeg er her")
+    clean(console)
+
+    assert note not in visitor.locator("body").inner_text()
+    visitor.reload()  # everything the visitor can get again, from seq 1
+    expect(visitor.locator("#transcript .msg-adviser")).to_contain_text("Takk, jeg er her")
+    assert note not in visitor.locator("body").inner_text()
+    assert web.frames_log is not None
+    visitor_frames = [line for line in web.frames_log.read_text("utf-8").splitlines() if " /#1 " in line]
+    assert visitor_frames and not [line for line in visitor_frames if note in line]
+    console_frames = [line for line in web.frames_log.read_text("utf-8").splitlines() if " /console#" in line]
+    assert not [line for line in console_frames if note in line]  # not even on the console socket: HTTP only
+
+    console.reload()  # the note is kept with the conversation
+    expect(console.locator("#connection")).to_have_attribute("data-state", "connected")
+    expect(pane(console).locator(".note")).to_contain_text(note)

@@ -269,7 +269,7 @@ export function setupAuth({ role, wrongRoleKey, onReady, onLoggedOut, beforeLogo
       el(
         "div",
         { className: "card login-card" },
-        el("h1", { id: "elsewhere-heading", tabindex: "-1", text: t(`page_not_for_${role}`) }),
+        el("h1", { id: "elsewhere-heading", tabindex: "-1", text: t(`page_not_for_${[].concat(role)[0]}`) }),
         el("p", { text: t("elsewhere_signed_in", { name: user.name }) }),
         el("p", { text: t("elsewhere_pages") }),
         el("ul", { className: "page-list" }, ...pages.map(([href, key]) => el("li", {}, el("a", { href, text: t(key) })))),
@@ -292,7 +292,8 @@ export function setupAuth({ role, wrongRoleKey, onReady, onLoggedOut, beforeLogo
   }
 
   function accept(data) {
-    if (!data?.user?.roles?.includes(role)) {
+    // ``role`` may be a list: the page opens for any of them (the canned replies page, issue 17).
+    if (![].concat(role).some((r) => data?.user?.roles?.includes(r))) {
       // Logged in, but not for this page: keep the login and point to the pages this account can use.
       if (showElsewhere(data)) return false;
       // No page at all for these roles: end that session again rather than leave it open.

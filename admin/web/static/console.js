@@ -8,6 +8,8 @@ import {
 } from "./common.js";
 import { abusiveControls } from "./abuse_close.js";
 import { MyRegistrations } from "./amend.js";
+import { cannedPicker } from "./canned.js";
+import { notesPanel } from "./notes.js";
 import { AmendForm, InquiryForm, RegistrationForm } from "./register.js";
 import { relabelThread, startLeftMessages, stopLeftMessages, threadPanel } from "./console_thread.js";
 import { clearStaffNotices, relabelStaffNotices, showStaffNotice } from "./staff_notices.js";
@@ -341,7 +343,10 @@ function buildView(conv) {
   view.composeLabel = el("label", { for: textareaId, className: "visually-hidden" });
   view.send = el("button", { type: "submit", className: "button button-primary" });
   view.hint = el("p", { className: "hint composer-hint", id: `compose-hint-${id}` });
-  view.composer = el("form", { className: "composer", novalidate: true }, view.composeLabel, view.textarea, view.send, view.hint);
+  // Canned replies: "/" in the empty box or the button beside Send (canned.js).
+  view.canned = cannedPicker(conv, view.textarea, { onExpired: () => auth.expired() });
+  const buttons = el("div", { className: "composer-buttons" }, view.send, view.canned.button);
+  view.composer = el("form", { className: "composer", novalidate: true }, view.composeLabel, view.textarea, buttons, view.hint);
   view.composer.addEventListener("submit", (event) => {
     event.preventDefault();
     const text = view.textarea.value.trim();
@@ -393,19 +398,22 @@ function buildView(conv) {
   view.abusive = abusiveControls(conv, (frame) => C.socket?.send(frame));
   view.actions = el("div", { className: "conv-actions" }, view.closeButton, view.confirm, view.abusive, view.transfer);
   view.registration = el("div", { className: "registration-slot" });
+  view.notes = notesPanel(conv, { onExpired: () => auth.expired() }); // internal, never to the visitor
 
   root.addEventListener("focusin", () => markSeen(conv));
   root.addEventListener("pointerdown", () => markSeen(conv));
   root.append(
     el("header", { className: "conv-header" }, view.title, view.meta, view.note),
+    threadPanel(conv), // earlier conversations, when the visitor came back with a return code
     view.presence,
     view.closed,
     view.dismiss,
     view.log,
     view.typing,
     view.composer,
+    view.canned.panel,
     view.actions,
-    threadPanel(conv), // earlier conversations when the visitor came back with a return code
+    view.notes.element,
     view.registration,
   );
   $("pane").append(root);
@@ -552,7 +560,10 @@ function renderView(conv) {
   view.textarea.lang = conv.language;
   view.textarea.dir = convRtl(conv) ? "rtl" : "auto";
   view.send.textContent = t("send");
-  view.hint.textContent = t("enter_hint");
+  view.hint.textContent = `${t("enter_hint")} ${t("canned_hint")}`;
+  view.canned.relabel();
+  view.notes.relabel();
+  if (!open) view.canned.close({ focus: false });
   view.closeButton.textContent = t("close_conversation");
   view.confirmText.textContent = t("close_confirm", { alias: conv.alias });
   view.closeYes.textContent = t("close_yes");
