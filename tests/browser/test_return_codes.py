@@ -130,8 +130,11 @@ def test_a_code_taken_at_the_end_brings_the_visitor_back_to_the_same_adviser(web
     panel = pane.locator(".thread-panel")
     expect(panel).to_be_visible()
     expect(panel.locator("summary")).to_have_text("Tidligere samtaler (1)")
+    expect(panel.locator(".msg-visitor .msg-text")).to_be_hidden()  # closed at first: one line
+    panel.locator("summary").click()
     expect(panel.locator(".msg-visitor .msg-text")).to_have_text(said)
     problems["console thread"] = axe(console)
+    screenshot(console, f"{lang}-console-earlier-conversations", full_page=False)
     assert problems == {state: [] for state in problems}
 
 
@@ -175,6 +178,7 @@ def test_a_message_left_while_closed_is_answered_in_the_console_and_read_with_th
         expect(item).to_have_count(1)
         expect(item.locator(".left-text .msg-text")).to_have_text(said)
         problems["console left messages"] = axe(console)
+        screenshot(console, f"{lang}-console-left-messages", full_page=False)
         item.locator("textarea").fill(ANSWER)
         item.get_by_role("button").click()
         expect(console.locator("#left-list .left-item")).to_have_count(0)

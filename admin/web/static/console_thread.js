@@ -79,7 +79,9 @@ function renderPanel(panel) {
       ),
     );
   }
-  root.replaceChildren(el("details", { open: true }, el("summary", { text: t("thread_summary", { n: data.conversations.length }) }), ...children));
+  // Closed at first: a line at the top of the pane; the adviser opens it when it is needed.
+  const open = root.querySelector("details")?.open ?? false;
+  root.replaceChildren(el("details", { open }, el("summary", { text: t("thread_summary", { n: data.conversations.length }) }), ...children));
   root.hidden = false;
 }
 

@@ -16,6 +16,35 @@ let leaveSocket = null;
 
 const $ = (id) => document.getElementById(id);
 
+// Dates and times in Europe/Oslo, as the rest of the page says them. A code works for weeks, so a day
+// further off than tomorrow is a full date (a weekday alone would be wrong), in digits: they read in
+// every page language, even where the browser has no locale data for it.
+const OSLO = new Intl.DateTimeFormat("en-GB", {
+  timeZone: "Europe/Oslo", year: "numeric", month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit", hourCycle: "h23",
+});
+
+function osloParts(date) {
+  const p = Object.fromEntries(OSLO.formatToParts(date).map((part) => [part.type, part.value]));
+  return { y: p.year, m: p.month, d: p.day, time: `${p.hour}:${p.minute}` };
+}
+
+function formatDate(iso) {
+  const date = new Date(iso);
+  if (!iso || Number.isNaN(date.getTime())) return "";
+  const when = osloParts(date);
+  const today = osloParts(new Date());
+  const tomorrow = osloParts(new Date(Date.now() + 24 * 3600 * 1000));
+  const same = (a, b) => a.y === b.y && a.m === b.m && a.d === b.d;
+  if (same(when, today) || same(when, tomorrow)) return ctx.formatWhen(iso); // "today at 14:05"
+  const day = ctx.state().ui === "nb" ? `${when.d}.${when.m}.${when.y}` : `${when.y}-${when.m}-${when.d}`;
+  return ctx.t("when_day", { day, time: when.time });
+}
+
+function osloTime(iso) {
+  const date = new Date(iso);
+  return !iso || Number.isNaN(date.getTime()) ? "" : osloParts(date).time;
+}
+
 export function setupReturn(context) {
   ctx = context;
   $("return-take").addEventListener("click", takeCode);
@@ -119,7 +148,7 @@ function showCode(slot, code, validUntil) {
 }
 
 function validText(iso) {
-  return iso ? ctx.t("return.valid_until", { when: ctx.formatWhen(iso) }) : "";
+  return iso ? ctx.t("return.valid_until", { when: formatDate(iso) }) : "";
 }
 
 function showError(id, key) {
@@ -226,7 +255,7 @@ function renderThread() {
   $("thread").hidden = false;
   $("thread-error").hidden = true;
   const items = (thread.conversations || []).map((conversation) => {
-    const when = ctx.formatWhen(conversation.started_at);
+    const when = formatDate(conversation.started_at);
     const title = conversation.answered ? t("return.answer_from", { when }) : t("return.conversation_from", { when });
     const body = Array.isArray(conversation.messages)
       ? el("ol", { className: "transcript-list thread-messages", lang: thread.language }, ...conversation.messages.map(threadMessage))
@@ -280,7 +309,7 @@ function threadMessage(message) {
         "p",
         { className: "msg-meta", dir: ctx.pageDir(), lang: ui },
         el("span", { className: "msg-sender", text: name }),
-        el("span", { className: "msg-time", text: ctx.formatTime(message.sent_at) }),
+        el("span", { className: "msg-time", text: osloTime(message.sent_at) }),
       ),
     ),
   );
