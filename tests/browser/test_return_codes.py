@@ -217,3 +217,32 @@ def test_a_message_left_while_closed_is_answered_in_the_console_and_read_with_th
     finally:
         web.close()
     assert problems == {state: [] for state in problems}
+
+
+@pytest.mark.timeout(120)
+def test_while_open_with_nobody_in_the_language_signed_in_a_message_can_be_left(web: Browsing) -> None:
+    """Open, but no adviser signed in: the start form offers both, and a message left gets a code."""
+    visitor = web.page("/?lang=ar", viewport=PHONE)
+    expect(visitor.locator("#closed-banner")).to_be_hidden()
+    expect(visitor.locator("#start-button")).to_be_enabled()
+    offer = visitor.locator("#leave-message-open")
+    expect(offer).to_be_visible()
+    visitor.select_option("#language", "ar")
+    offer.click()  # no county or audience chosen yet: said at the field, as for Start
+    expect(visitor.locator("#region-error")).to_be_visible()
+    expect(visitor.locator("#region")).to_be_focused()
+    visitor.select_option("#region", "03")
+    visitor.select_option("#audience", "youth")
+    offer.click()
+    visitor.fill("#leave-message-text", TEXTS["ar"][1])
+    visitor.click("#leave-message-send")
+    expect(visitor.locator("#leave-code-slot .code-value")).to_have_text(re.compile(r"^\d{4} \d{4} \d{4} \d{4}$"))
+    box = visitor.locator("#leave-code-slot .code-value").bounding_box()
+    assert box and box["height"] < 60, f"the code wraps on a phone: {box}"
+    # An adviser who chats in Arabic signs in: the offer goes with the next status refresh
+    console = web.page("/console")
+    log_in(console, "amina")
+    go_available(console)
+    visitor.click("#leave-message-back")
+    visitor.select_option("#region", "32")  # a change of choice asks for the status again
+    expect(offer).to_be_hidden()
