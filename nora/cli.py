@@ -215,7 +215,8 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
             _print(f"  {username:<12} {password:<22} {what}")
         _print(f"\nVisitor chat:   http://{args.host}:{args.port}/")
         _print(f"Agent console:  http://{args.host}:{args.port}/console")
-        _print(f"Supervisor:     http://{args.host}:{args.port}/supervisor\n")
+        _print(f"Supervisor:     http://{args.host}:{args.port}/supervisor")
+        _print(f"Administration: http://{args.host}:{args.port}/admin\n")
     app = create_app(settings)
     tune_gc()
     uvicorn.run(
