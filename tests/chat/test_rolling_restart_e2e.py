@@ -84,7 +84,9 @@ async def test_a_rolling_restart_of_every_instance_loses_nothing(
         assert {r["state"] for r in states} == {"assigned"}
         longest = max(gap for c in clients for gap in c.gaps)
         record_property("longest_without_socket_ms", round(longest * 1000))  # in the junit report
-        assert longest < 3.0, f"a client was without a working socket for {longest * 1000:.0f} ms"
+        # Back within a few hundred milliseconds on a quiet machine; the bound only rules out waiting for
+        # a timeout (a keepalive or the hello deadline, 20-30 s) on a busy one.
+        assert longest < 10.0, f"a client was without a working socket for {longest * 1000:.0f} ms"
         assert no_errors_logged(cluster.logs()) == []
     finally:
         await amina.aclose()
