@@ -28,7 +28,16 @@ from sqlmodel import col, select
 from chat.notes import erase_notes
 from chat.threads import erase_expired
 from core.db import Database
-from core.models import OSLO, AuditEntry, Case, Conversation, ConversationState, Message, Registration
+from core.models import (
+    OSLO,
+    AuditEntry,
+    Case,
+    Conversation,
+    ConversationState,
+    Message,
+    Registration,
+    ThreadConversation,
+)
 
 
 @dataclass(frozen=True)
@@ -108,11 +117,15 @@ async def purge_register(db: Database, kept_from: date, audit_from: datetime) ->
         # added in the same transaction as its first inquiry, so none is caught half made.
         cases = await session.exec(delete(Case).where(col(Case.id).not_in(members)))
         registered = select(Registration.conversation_id).where(col(Registration.conversation_id).is_not(None))
+        # A conversation still tied into a visitor's return-code thread stays until the thread goes (it
+        # holds no text by now); the next purge takes it.
+        threaded = select(ThreadConversation.conversation_id)
         old = select(Conversation.id).where(
             col(Conversation.state) == ConversationState.CLOSED,
             col(Conversation.closed_at) < start,
             col(Conversation.purged_at).is_not(None),
             col(Conversation.id).not_in(registered),
+            col(Conversation.id).not_in(threaded),
         )
         conversation_ids = list((await session.exec(old)).all())
         for chunk in range(0, len(conversation_ids), 500):

@@ -21,7 +21,7 @@ from sqlmodel import col, func, select
 
 from admin import demo_data
 from core.db import Database
-from core.models import OSLO, AuditEntry, Case, Conversation, Registration
+from core.models import OSLO, AuditEntry, Case, Conversation, Registration, ReturnThread, ThreadConversation
 from core.reference import load_reference
 from tests.client import Staff
 from tests.conftest import ROOT, LiveServer, ServerFactory
@@ -132,7 +132,8 @@ async def seed(url: str) -> dict[str, str]:
             ids.update(going_on=going_on.id, over=over.id, first=first.id, later=later.id)
             # Conversation rows (their transcripts long purged): one never registered and one registered
             # in an erased year go, the one registered in the first year kept stays.
-            for name, year in (("unregistered", FIRST_KEPT - 1), ("erased", FIRST_KEPT - 1), ("kept", FIRST_KEPT)):
+            old_years = (("unregistered", FIRST_KEPT - 1), ("erased", FIRST_KEPT - 1), ("threaded", FIRST_KEPT - 1))
+            for name, year in (*old_years, ("kept", FIRST_KEPT)):
                 closed = datetime(year, 3, 1, 10, tzinfo=UTC)
                 conv = Conversation(
                     token_hash=f"purged-{name}",
@@ -149,7 +150,19 @@ async def seed(url: str) -> dict[str, str]:
                 session.add(conv)
                 await session.flush()
                 ids[name] = conv.id
-                if name != "unregistered":
+                if name == "threaded":  # still in a visitor's return-code thread: stays until the thread goes
+                    thread = ReturnThread(
+                        lookup="abc123",
+                        code_hash="x",
+                        code_issued_at=now,
+                        language="nb",
+                        audience="youth",
+                        created_at=now,
+                    )
+                    session.add(thread)
+                    await session.flush()
+                    session.add(ThreadConversation(conversation_id=conv.id, thread_id=thread.id))
+                elif name != "unregistered":
                     session.add(
                         Registration(
                             conversation_id=conv.id,
@@ -218,7 +231,8 @@ async def test_old_registrations_go_and_the_years_kept_publish_the_same(
     now = await counts(server.database_url)
     # Every registration of the erased years is gone but the first inquiry of the case that goes on.
     assert now["registrations"] == was["registrations"] - 2 * 150 - 2 - 1
-    assert now["conv"] == was["conv"] - {ids["unregistered"], ids["erased"]} and ids["kept"] in now["conv"]
+    assert now["conv"] == was["conv"] - {ids["unregistered"], ids["erased"]}
+    assert ids["kept"] in now["conv"] and ids["threaded"] in now["conv"]
     assert ids["first"] in now["ids"] and ids["later"] in now["ids"]
     assert now["cases"] == was["cases"] - {ids["over"]}
     assert now["audit"] == ["recent"]
