@@ -13,7 +13,7 @@ from chat import wire
 from chat.abuse import audit_abusive
 from chat.assignment import adviser_model
 from chat.errors import FrameError, invalid, not_found
-from chat.events import CapacityChanged, QueueChanged, Requeued, StatusChanged, Typing
+from chat.events import CapacityChanged, QueueChanged, Requeued, StatusChanged, TransferEnded, Typing
 from chat.frames import Text, parse_transfer
 from chat.group_commit import Guard
 from chat.hub import StaffConn
@@ -21,6 +21,7 @@ from chat.lifecycle import CommandParts, Commands
 from chat.outbox import Outbox, Replay, Run, Untrack
 from chat.staff import StaffProfile
 from chat.views import ConversationViews
+from chat.warm_transfer import WarmTransfers
 from core.models import Conversation
 from core.models import ConversationState as S
 from routing import Adviser, AdviserStatus, UnknownAdviser
@@ -36,6 +37,7 @@ class AdviserCommands(Commands):
     def __init__(self, parts: CommandParts, *, views: ConversationViews) -> None:
         super().__init__(parts)
         self.views = views
+        self.warm = WarmTransfers(self, self.fanout.offers)  # colleagues and warm transfers (issue 17)
 
     async def connected(self, conn: StaffConn) -> None:
         """A console socket opened: put the adviser in the routing state (keeping the status and
@@ -176,6 +178,8 @@ class AdviserCommands(Commands):
         if moved is None:
             raise not_found("transfer")
         await self.messages.system(moved, "transferred", None)
+        if conversation_id in self.fanout.offers.by_conversation:  # a warm offer still open ends with it
+            await self.fanout.publish(TransferEnded(conversation_id, "gone"))
         conn.outbox.send(wire.unassigned(conversation_id, "transferred"))
         conn.outbox.push(Untrack(conversation_id))
         await self.fanout.publish(Requeued(conversation_id))

@@ -122,6 +122,28 @@ class Notice:
 
 
 @dataclass(frozen=True, slots=True)
+class TransferOffered:
+    """An adviser offers a conversation to a named colleague (a warm transfer, ``chat.warm_transfer``);
+    ``body`` is the ``<conversation>`` the colleague reads before answering."""
+
+    conversation_id: str
+    from_id: str
+    from_name: str
+    to_id: str
+    to_name: str
+    note: str | None
+    body: dict[str, Any] | None
+
+
+@dataclass(frozen=True, slots=True)
+class TransferEnded:
+    """A warm transfer's offer is over: ``accepted``, ``declined``, ``withdrawn`` or ``gone``."""
+
+    conversation_id: str
+    outcome: str
+
+
+@dataclass(frozen=True, slots=True)
 class DiversionsChanged:
     """A diversion began or ended: every instance reads the active ones again."""
 
@@ -145,6 +167,8 @@ Event = (
     | SessionRevoked
     | HandedOver
     | Notice
+    | TransferOffered
+    | TransferEnded
     | DiversionsChanged
     | Resync
 )
@@ -163,6 +187,8 @@ NAMES: dict[type[Any], str] = {
     SessionRevoked: "session_revoked",
     HandedOver: "handed_over",
     Notice: "notice",
+    TransferOffered: "transfer_offered",
+    TransferEnded: "transfer_ended",
     DiversionsChanged: "diversions_changed",
     Resync: "resync",
 }

@@ -38,12 +38,15 @@ from chat.events import (
     Resync,
     SessionRevoked,
     StatusChanged,
+    TransferEnded,
+    TransferOffered,
     Typing,
     Unassigned,
 )
 from chat.hub import Hub, StaffConn, VisitorConn
 from chat.outbox import WS_1000_NORMAL, WS_1008_POLICY, Deliver, Replay, Run, Untrack
 from chat.views import ConversationViews
+from chat.warm_transfer import Offers
 from core.models import ConversationState as S
 
 log = logging.getLogger("nora.chat")
@@ -61,6 +64,7 @@ class Fanout:
         self.diversions_stale = False  # another instance changed the diversions (``Scheduler``)
         # Told the browser-session hashes of a conversation's visitor sockets here when it ends as abusive.
         self.on_abusive: Callable[[list[str]], None] | None = None
+        self.offers = Offers(hub)  # warm transfers on offer (chat/warm_transfer.py)
         self._queue_watchers: set[Callable[[], None]] = set()
         # Conversations whose visitor sockets a restarting instance closed on purpose, until when.
         self._handed_over: dict[str, float] = {}
@@ -82,6 +86,8 @@ class Fanout:
             SessionRevoked: self._session_revoked,
             HandedOver: self._handed_over_here,
             Notice: self._notice,
+            TransferOffered: self.offers.offered,
+            TransferEnded: self.offers.ended,
             DiversionsChanged: self._diversions_changed,
             Resync: self._resync,
         }
@@ -237,6 +243,7 @@ class Fanout:
                 wire.conversation_closed(event.conversation_id, event.reason, bool(event.quick_exit), due)
             )
             sconn.outbox.push(Untrack(event.conversation_id))
+        self.offers.left_holder(event.conversation_id)
 
     def _presence(self, event: Presence) -> None:
         for sconn in self.hub.advisers_of(event.adviser_id):
@@ -246,6 +253,7 @@ class Fanout:
         for sconn in self.hub.advisers_of(event.adviser_id):
             sconn.outbox.send(wire.unassigned(event.conversation_id, event.reason))
             sconn.outbox.push(Untrack(event.conversation_id))
+        self.offers.left_holder(event.conversation_id)
 
     def _requeued(self, event: Requeued) -> None:
         for vconn in self.hub.visitors_of(event.conversation_id):

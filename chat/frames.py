@@ -22,7 +22,23 @@ TOKEN = re.compile(r"[A-Za-z0-9_-]{20,128}")
 AUDIENCES = ("youth", "introduction_programme", "adult_education", "staff")
 
 VISITOR_TYPES = frozenset({"start", "resume", "message", "typing", "leave", "page_language"})
-ADVISER_TYPES = frozenset({"status", "capacity", "message", "typing", "transfer", "close", "sync"})
+ADVISER_TYPES = frozenset(
+    {
+        "status",
+        "capacity",
+        "message",
+        "typing",
+        "transfer",
+        "close",
+        "sync",
+        # issue 17: colleagues signed in, and the warm transfer (chat/warm_transfer.py)
+        "colleagues",
+        "transfer_offer",
+        "transfer_cancel",
+        "transfer_accept",
+        "transfer_decline",
+    }
+)
 
 
 def parse(raw: str | bytes | None, max_bytes: int) -> dict[str, Any]:

@@ -174,6 +174,36 @@ def notice(text: str, sender: str, at: str) -> dict[str, Any]:
     return {"type": "notice", "text": text, "from": sender, "at": at}
 
 
+def colleagues(advisers: list[dict[str, Any]]) -> dict[str, Any]:
+    """Every other adviser signed in, with status and room (issue 17, ``chat.warm_transfer``)."""
+    return {"type": "colleagues", "advisers": advisers}
+
+
+def transfer_offer(body: dict[str, Any], from_id: str, from_name: str, note: str | None) -> dict[str, Any]:
+    """To the colleague: the conversation offered to them, as it is now, to read before answering."""
+    return {"type": "transfer_offer", "conversation": body, "from": {"id": from_id, "name": from_name}, "note": note}
+
+
+def transfer_offered(conversation_id: str, to_id: str, to_name: str) -> dict[str, Any]:
+    """To the holder: the offer went out."""
+    return {"type": "transfer_offered", "conversation_id": conversation_id, "to": {"id": to_id, "name": to_name}}
+
+
+def transfer_answer(conversation_id: str, outcome: str, by_id: str, by_name: str) -> dict[str, Any]:
+    """To the holder: the colleague ``accepted`` or ``declined``."""
+    return {
+        "type": "transfer_answer",
+        "conversation_id": conversation_id,
+        "outcome": outcome,
+        "by": {"id": by_id, "name": by_name},
+    }
+
+
+def transfer_withdrawn(conversation_id: str, reason: str) -> dict[str, Any]:
+    """To the colleague: the offer is over (``withdrawn``, ``declined`` by another tab, or ``gone``)."""
+    return {"type": "transfer_withdrawn", "conversation_id": conversation_id, "reason": reason}
+
+
 def unassigned(conversation_id: str, reason: str) -> dict[str, Any]:
     return {"type": "unassigned", "conversation_id": conversation_id, "reason": reason}
 

@@ -32,7 +32,8 @@ from routing import AdviserStatus
 
 SESSION_CHECK_S = 30.0
 CHAT_SERVICES = frozenset({"MR", "AT"})  # the services that chat; IR and KT register inquiries only
-PER_CONVERSATION = frozenset({"message", "typing", "close", "transfer"})
+WARM = frozenset({"transfer_offer", "transfer_cancel", "transfer_accept", "transfer_decline"})
+PER_CONVERSATION = frozenset({"message", "typing", "close", "transfer"}) | WARM
 
 
 def conversation_lane(kind: str, data: dict[str, Any]) -> str | None:
@@ -150,6 +151,21 @@ async def adviser_session(websocket: WebSocket, service: ChatService, identity: 
                 await advisers.transfer(conn, conversation_id, data)
         elif kind == "sync":
             await advisers.sync(conn, parse_sync(data))
+        elif kind == "colleagues":
+            await advisers.warm.colleagues(conn)
+        elif kind in WARM:
+            errors = {}
+            conversation_id = parse_conversation_id(data, errors)
+            if errors:
+                raise invalid(kind, errors)
+            if kind == "transfer_offer":
+                await advisers.warm.offer(conn, conversation_id, data)
+            elif kind == "transfer_cancel":
+                await advisers.warm.cancel(conn, conversation_id)
+            elif kind == "transfer_accept":
+                await advisers.warm.accept(conn, conversation_id)
+            else:
+                await advisers.warm.decline(conn, conversation_id)
 
     def submit(kind: str, data: dict[str, Any]) -> asyncio.Future[None] | None:
         if kind != "message":

@@ -15,6 +15,8 @@ from tests.browser.conftest import (
     audit,
     axe,
     connected_chat,
+    go_available,
+    log_in,
     start_chat,
     visitor_send,
 )
@@ -220,3 +222,43 @@ def test_an_internal_note_never_reaches_the_visitors_page(web: Browsing) -> None
     console.reload()  # the note is kept with the conversation
     expect(console.locator("#connection")).to_have_attribute("data-state", "connected")
     expect(pane(console).locator(".note")).to_contain_text(note)
+
+
+def test_a_named_colleague_with_presence_reads_the_chat_and_accepts_it(web: Browsing) -> None:
+    visitor, amina, alias = connected_chat(web)
+    visitor_send(visitor, "أحتاج مساعدة")
+    omar = web.page("/console")
+    log_in(omar, "omar")
+    go_available(omar)
+
+    pane(amina).locator("summary", has_text="Overfør").click()
+    form = pane(amina).locator("form.transfer-form")
+    colleague = form.get_by_label("Kollega (pålogget nå)")
+    expect(colleague.locator("option", has_text="Omar")).to_have_text("Omar (MR) – tilgjengelig, 0 av 2 samtaler")
+    expect(colleague.locator("option", has_text="Jonas")).to_have_count(0)  # not signed in
+    clean(amina)
+    colleague.select_option(label="Omar (MR) – tilgjengelig, 0 av 2 samtaler")
+    expect(form.get_by_label("En bestemt kollega")).to_be_checked()
+    expect(form.get_by_label("La kollegaen lese samtalen og svare før den flyttes")).to_be_checked()
+    form.get_by_label("Notat til neste rådgiver (valgfritt)").fill("Gjelder skolen")
+    form.get_by_role("button", name="Overfør samtalen").click()
+    expect(pane(amina).locator(".offer-status")).to_contain_text("Tilbudt til Omar. Venter på svar.")
+
+    offer = omar.locator("#offer-list .conv-item", has_text=alias)
+    expect(offer).to_contain_text("fra Amina")
+    expect(omar).to_have_title(re.compile(r"^\(1\) "))
+    offer.click()
+    view = omar.locator(".offer-view")
+    expect(view.get_by_role("heading", level=2)).to_have_text(f"{alias} – tilbudt av Amina")
+    expect(view).to_contain_text("Notat fra forrige rådgiver: Gjelder skolen")
+    expect(view.locator(".msg-visitor")).to_contain_text("أحتاج مساعدة")
+    expect(view.get_by_role("button", name="Ta imot samtalen")).to_be_focused()
+    clean(omar)
+    view.get_by_role("button", name="Ta imot samtalen").click()
+
+    expect(omar.locator("#conversation-list .conv-item", has_text=alias)).to_be_visible()
+    expect(omar.locator("#offer-list .conv-item")).to_have_count(0)
+    expect(amina.locator("#conversation-list .conv-item")).to_have_count(0)
+    expect(visitor.locator("#chat-heading")).to_contain_text("Omar")
+    clean(omar)
+    clean(amina)

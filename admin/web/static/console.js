@@ -10,6 +10,7 @@ import { abusiveControls } from "./abuse_close.js";
 import { MyRegistrations } from "./amend.js";
 import { cannedPicker } from "./canned.js";
 import { notesPanel } from "./notes.js";
+import { W, fillColleagues, offerArrived, offerGone, offerView, offersSection, renderOffers } from "./warm.js";
 import { AmendForm, InquiryForm, RegistrationForm } from "./register.js";
 import { relabelThread, startLeftMessages, stopLeftMessages, threadPanel } from "./console_thread.js";
 import { clearStaffNotices, relabelStaffNotices, showStaffNotice } from "./staff_notices.js";
@@ -438,11 +439,22 @@ function buildTransfer(conv) {
   const languageSelect = el("select", { id: `${group}-language-select`, name: "language" });
   const note = el("textarea", { id: `${group}-note`, rows: 2, maxlength: 500, name: "note" });
   const urgent = el("input", { type: "checkbox", id: `${group}-urgent`, name: "urgent" });
+  // A named colleague (issue 17): who is signed in and has room, from the "colleagues" frame (warm.js).
+  const colleagueSelect = el("select", { id: `${group}-adviser-select`, name: "adviser" });
+  const warm = el("input", { type: "checkbox", id: `${group}-warm`, name: "warm", checked: true });
   const error = el("p", { className: "field-error", id: `${group}-error`, role: "alert", hidden: true });
   const fieldset = el(
     "fieldset",
     { className: "field", "aria-describedby": `${group}-error` },
     el("legend", { dataset: { i18n: "transfer_legend" } }),
+    radio("adviser", "transfer_colleague"),
+    el(
+      "div",
+      { className: "sub-field" },
+      el("label", { for: colleagueSelect.id, dataset: { i18n: "transfer_colleague_label" } }),
+      colleagueSelect,
+      el("div", { className: "choice" }, warm, el("label", { for: warm.id, dataset: { i18n: "transfer_warm" } })),
+    ),
     radio("service", "transfer_at"),
     radio("region", "transfer_region"),
     el("div", { className: "sub-field" }, el("label", { for: regionSelect.id, dataset: { i18n: "transfer_region_label" } }), regionSelect),
@@ -461,6 +473,9 @@ function buildTransfer(conv) {
   regionSelect.addEventListener("change", () => {
     form.querySelector(`#${group}-region`).checked = true;
   });
+  colleagueSelect.addEventListener("change", () => {
+    form.querySelector(`#${group}-adviser`).checked = true;
+  });
   languageSelect.addEventListener("change", () => {
     form.querySelector(`#${group}-language`).checked = true;
   });
@@ -469,7 +484,16 @@ function buildTransfer(conv) {
     const choice = form.querySelector(`input[name="${group}"]:checked`)?.value;
     error.hidden = true;
     let to = null;
-    if (choice === "service") to = { service: "AT" };
+    if (choice === "adviser" && colleagueSelect.value && warm.checked) {
+      // A warm transfer: the colleague reads it first and accepts or declines (transfer_offer).
+      const offer = { type: "transfer_offer", conversation_id: conv.id, adviser_id: colleagueSelect.value };
+      if (note.value.trim()) offer.note = note.value.trim();
+      C.lastTransfer = conv.id;
+      C.socket.send(offer);
+      return;
+    }
+    if (choice === "adviser" && colleagueSelect.value) to = { adviser_id: colleagueSelect.value };
+    else if (choice === "service") to = { service: "AT" };
     else if (choice === "region" && regionSelect.value) to = { region: regionSelect.value };
     else if (choice === "language" && languageSelect.value) to = { language: languageSelect.value };
     if (!to) {
@@ -489,6 +513,12 @@ function buildTransfer(conv) {
     el("summary", { dataset: { i18n: "transfer" } }),
     form,
   );
+  details.addEventListener("toggle", () => {
+    if (!details.open) return clearInterval(details.refresh);
+    C.socket?.send({ type: "colleagues" }); // who is signed in and has room, kept fresh while open
+    details.refresh = setInterval(() => C.socket?.send({ type: "colleagues" }), 5000);
+  });
+  details.colleagueSelect = colleagueSelect;
   details.regionSelect = regionSelect;
   details.languageSelect = languageSelect;
   details.error = error;
@@ -497,7 +527,9 @@ function buildTransfer(conv) {
 
 function fillTransferOptions(conv) {
   const details = conv.view?.transfer;
-  if (!details || !ref.data) return;
+  if (!details) return;
+  fillColleagues(details.colleagueSelect);
+  if (!ref.data) return;
   const keep = (select, options) => {
     const value = select.value;
     select.replaceChildren(...options);
@@ -659,7 +691,7 @@ function pendingConvs() {
 }
 
 function updateTitle() {
-  const attention = [...C.convs.values()].filter((c) => c.isNew || c.unread > 0).length;
+  const attention = [...C.convs.values()].filter((c) => c.isNew || c.unread > 0).length + W.offers.size;
   document.title = (attention ? `(${attention}) ` : "") + t("console_title");
 }
 
@@ -769,6 +801,7 @@ function onFrame(frame) {
     case "assigned": {
       if (!frame.conversation?.id) break;
       const known = C.convs.has(frame.conversation.id);
+      if (offerGone(frame.conversation.id) && C.offerShown === frame.conversation.id) closeInquiry(); // accepted
       const conv = upsert(frame.conversation);
       conv.state = "assigned";
       if (!("visitor_present" in frame.conversation)) conv.presence = null;
@@ -848,6 +881,42 @@ function onFrame(frame) {
     case "notice":
       showStaffNotice(frame);
       break;
+    case "colleagues":
+      W.colleagues = Array.isArray(frame.advisers) ? frame.advisers : [];
+      for (const conv of C.convs.values()) if (conv.view) fillColleagues(conv.view.transfer.colleagueSelect);
+      break;
+    case "transfer_offer":
+      if (!frame.conversation?.id) break;
+      offersSection(openOffer);
+      offerArrived(frame);
+      updateTitle();
+      break;
+    case "transfer_withdrawn": {
+      const offer = offerGone(frame.conversation_id);
+      if (offer && C.offerShown === frame.conversation_id) {
+        closeInquiry();
+        showPaneEmpty();
+        paneNotice(t("offer_withdrawn", { alias: offer.conversation.alias }));
+      } else if (offer) announce(t("offer_withdrawn", { alias: offer.conversation.alias }));
+      updateTitle();
+      break;
+    }
+    case "transfer_offered":
+    case "transfer_answer": {
+      const conv = C.convs.get(frame.conversation_id);
+      if (!conv) break;
+      conv.offer = frame.type === "transfer_offered" ? { to: frame.to } : null;
+      if (frame.type === "transfer_answer") {
+        const key = frame.outcome === "accepted" ? "offer_accepted_by" : "offer_declined_by";
+        conv.offerAnswer = t(key, { name: frame.by?.name || "", alias: conv.alias });
+        announce(conv.offerAnswer);
+      } else {
+        conv.offerAnswer = null;
+        conv.view?.transfer.removeAttribute("open");
+      }
+      renderOfferStatus(conv);
+      break;
+    }
     default:
       break; // additive protocol changes are ignored
   }
@@ -881,6 +950,12 @@ function onState(frame) {
 }
 
 function onError(frame) {
+  if (frame.ref === "transfer_accept" && C.offerView) {
+    C.offerView.status.textContent = frame.code === "not_found" ? t("offer_gone") : frame.message;
+    C.offerView.status.hidden = false;
+    return;
+  }
+  if (frame.ref === "transfer_offer" && C.lastTransfer) frame = { ...frame, ref: "transfer" }; // shown in the form
   if (frame.ref === "transfer" && C.lastTransfer) {
     const conv = C.convs.get(C.lastTransfer);
     const details = conv?.view?.transfer;
@@ -961,6 +1036,8 @@ function openInquiry() {
 
 function closeInquiry() {
   C.inquiry = null;
+  C.offerView = null;
+  C.offerShown = null;
   $("inquiry-view").replaceChildren();
   $("inquiry-view").hidden = true;
 }
@@ -999,6 +1076,41 @@ function flash(text) {
   const node = $("pane-notice");
   node.textContent = text;
   node.hidden = false;
+}
+
+// ------------------------------------------------------------------ warm transfer (issue 17)
+
+/** The holder's line under the actions: offered to whom, and a way to withdraw it; or the answer. */
+function renderOfferStatus(conv) {
+  const view = conv.view;
+  if (!view) return;
+  if (!view.offerStatus) {
+    view.offerText = el("p", { className: "offer-status-text", role: "status" });
+    view.offerCancel = el("button", { type: "button", className: "button button-quiet" });
+    view.offerCancel.addEventListener("click", () => C.socket?.send({ type: "transfer_cancel", conversation_id: conv.id }));
+    view.offerStatus = el("div", { className: "offer-status notice notice-info" }, view.offerText, view.offerCancel);
+    view.actions.after(view.offerStatus);
+  }
+  const text = conv.offer ? t("offer_waiting", { name: conv.offer.to?.name || "" }) : conv.offerAnswer || "";
+  view.offerText.textContent = text;
+  view.offerCancel.textContent = t("offer_cancel");
+  view.offerCancel.hidden = !conv.offer;
+  view.offerStatus.hidden = !text;
+}
+
+/** An offer to me, read in the pane before accepting or declining. */
+function openOffer(offer) {
+  C.selected = null;
+  for (const conv of C.convs.values()) if (conv.view) conv.view.root.hidden = true;
+  renderLists();
+  $("pane-empty").hidden = true;
+  $("pane-notice").hidden = true;
+  C.offerView = offerView(offer, (frame) => C.socket?.send(frame));
+  C.inquiry = C.offerView;
+  C.offerShown = offer.conversation.id;
+  $("inquiry-view").replaceChildren(C.offerView.element);
+  $("inquiry-view").hidden = false;
+  C.offerView.accept.focus();
 }
 
 // ------------------------------------------------------------------ amendments
@@ -1057,6 +1169,7 @@ function relabel() {
   updateTitle();
   C.inquiry?.render();
   C.mine?.render();
+  renderOffers();
   relabelStaffNotices();
   relabelThread();
   for (const conv of C.convs.values()) {
@@ -1120,6 +1233,8 @@ function stop() {
   C.socket = null;
   closeInquiry();
   clearStaffNotices();
+  W.offers.clear();
+  renderOffers();
   stopLeftMessages();
   if (C.mine) {
     C.mine.items = [];

@@ -1289,6 +1289,29 @@ Object.assign(STRINGS.nb, {
   replies_removed: "«{title}» er slettet.",
   replies_saved: "«{title}» er lagret.",
   replies_has_errors: "Hurtigsvaret er ikke lagret. Se feltene under.",
+
+  // transfer to a named colleague, warm transfer
+  transfer_colleague: "En bestemt kollega",
+  transfer_colleague_label: "Kollega (pålogget nå)",
+  transfer_warm: "La kollegaen lese samtalen og svare før den flyttes",
+  colleague_option: "{name} ({service}) – {state}, {n} av {capacity} samtaler",
+  colleague_available: "tilgjengelig",
+  colleague_full: "tilgjengelig, men full",
+  colleague_away: "borte",
+  colleague_offline: "frakoblet",
+  offers_heading: "Tilbud om overføring ({n})",
+  offer_from: "fra {name}",
+  offer_title: "{alias} – tilbudt av {name}",
+  offer_intro: "Les samtalen slik den var {t}, og svar. Tar du imot, får du samtalen med en gang.",
+  offer_accept: "Ta imot samtalen",
+  offer_decline: "Avslå",
+  offer_announce: "{name} vil overføre {alias} til deg.",
+  offer_withdrawn: "Tilbudet om {alias} gjelder ikke lenger.",
+  offer_gone: "Samtalen kan ikke tas imot lenger.",
+  offer_waiting: "Tilbudt til {name}. Venter på svar.",
+  offer_cancel: "Trekk tilbake",
+  offer_accepted_by: "{name} tok imot {alias}.",
+  offer_declined_by: "{name} takket nei til {alias}. Samtalen er fortsatt din.",
 });
 
 Object.assign(STRINGS.en, {
@@ -1375,6 +1398,29 @@ Object.assign(STRINGS.en, {
   replies_removed: "“{title}” is removed.",
   replies_saved: "“{title}” is saved.",
   replies_has_errors: "The reply is not saved. See the fields below.",
+
+  // transfer to a named colleague, warm transfer
+  transfer_colleague: "A named colleague",
+  transfer_colleague_label: "Colleague (signed in now)",
+  transfer_warm: "Let the colleague read the conversation and answer before it moves",
+  colleague_option: "{name} ({service}) – {state}, {n} of {capacity} conversations",
+  colleague_available: "available",
+  colleague_full: "available, but full",
+  colleague_away: "away",
+  colleague_offline: "disconnected",
+  offers_heading: "Transfer offers ({n})",
+  offer_from: "from {name}",
+  offer_title: "{alias} – offered by {name}",
+  offer_intro: "Read the conversation as it was at {t}, and answer. If you accept, the conversation is yours at once.",
+  offer_accept: "Accept the conversation",
+  offer_decline: "Decline",
+  offer_announce: "{name} wants to transfer {alias} to you.",
+  offer_withdrawn: "The offer of {alias} no longer stands.",
+  offer_gone: "The conversation can no longer be accepted.",
+  offer_waiting: "Offered to {name}. Waiting for an answer.",
+  offer_cancel: "Withdraw",
+  offer_accepted_by: "{name} accepted {alias}.",
+  offer_declined_by: "{name} declined {alias}. The conversation is still yours.",
 });
 
 // return codes (issue 19): earlier conversations of a thread, and messages left (console_thread.js)
