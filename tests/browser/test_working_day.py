@@ -262,3 +262,54 @@ def test_a_named_colleague_with_presence_reads_the_chat_and_accepts_it(web: Brow
     expect(visitor.locator("#chat-heading")).to_contain_text("Omar")
     clean(omar)
     clean(amina)
+
+
+FAKE_NOTIFICATIONS = """
+window.__shown = [];
+window.__hidden = false;
+class FakeNotification {
+  constructor(title, options) { window.__shown.push({ title, body: options?.body, tag: options?.tag }); }
+  close() {}
+  static requestPermission() { FakeNotification.permission = "granted"; return Promise.resolve("granted"); }
+}
+FakeNotification.permission = localStorage.getItem("nora-admin.notify") === "1" ? "granted" : "default";
+window.Notification = FakeNotification;
+Object.defineProperty(document, "hidden", { get: () => window.__hidden });
+Object.defineProperty(document, "visibilityState", { get: () => (window.__hidden ? "hidden" : "visible") });
+"""
+
+
+def background(page: Page, hidden: bool) -> None:
+    page.evaluate("(h) => { window.__hidden = h; document.dispatchEvent(new Event('visibilitychange')); }", hidden)
+
+
+def test_browser_notifications_and_the_title_badge_when_the_console_is_in_the_background(web: Browsing) -> None:
+    console = web.page("/console")
+    console.add_init_script(FAKE_NOTIFICATIONS)
+    console.reload()
+    log_in(console, "amina")
+    box = console.get_by_label("Varsle i nettleseren når konsollen er i bakgrunnen")
+    expect(box).not_to_be_checked()  # opt-in
+    box.check()
+    expect(box).to_be_checked()
+    console.reload()  # remembered
+    expect(console.locator("#connection")).to_have_attribute("data-state", "connected")
+    expect(box).to_be_checked()
+    clean(console)
+    go_available(console)
+
+    background(console, True)
+    visitor = web.page("/")
+    start_chat(visitor, language="nb")
+    expect(console).to_have_title(re.compile(r"^\(1\) nora – rådgiverkonsoll$"))
+    shown = console.evaluate("() => window.__shown")
+    assert [(n["title"], n["body"].endswith(" venter på deg.")) for n in shown] == [("Ny samtale", True)]
+    visitor_send(visitor, "Hemmelig innhold")
+    console.wait_for_function("() => window.__shown.length === 2")
+    message = console.evaluate("() => window.__shown[1]")
+    assert message["title"] == "Ny melding" and "Hemmelig" not in message["body"]  # never what was written
+
+    background(console, False)
+    visitor_send(visitor, "Nå ser hun det")
+    expect(pane(console).locator(".msg-visitor", has_text="Nå ser hun det")).to_be_visible()
+    assert console.evaluate("() => window.__shown.length") == 2  # in the foreground: no notification

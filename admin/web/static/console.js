@@ -10,6 +10,7 @@ import { abusiveControls } from "./abuse_close.js";
 import { MyRegistrations } from "./amend.js";
 import { cannedPicker } from "./canned.js";
 import { notesPanel } from "./notes.js";
+import { notify, relabelNotify, setupNotify, showNotify } from "./notify.js";
 import { W, fillColleagues, offerArrived, offerGone, offerView, offersSection, renderOffers } from "./warm.js";
 import { AmendForm, InquiryForm, RegistrationForm } from "./register.js";
 import { relabelThread, startLeftMessages, stopLeftMessages, threadPanel } from "./console_thread.js";
@@ -169,6 +170,7 @@ function addMessage(conv, m, { quiet = false } = {}) {
   if (data.sender === "visitor") {
     setTyping(conv, false);
     if (!quiet && (C.selected !== conv.id || document.hidden)) conv.unread += 1;
+    if (!quiet) notify("message", conv.alias, `${conv.id}-message`, () => select(conv.id, { focus: true }));
   }
   if (data.event === "visitor_left" || data.event === "visitor_quick_exit") conv.presence = "left";
   if (data.event === "visitor_quick_exit") conv.quickExit = true;
@@ -755,6 +757,7 @@ function requestStatus(status) {
 function notifyAssigned(conv) {
   conv.isNew = true;
   announce(t(conv.urgent ? "new_assignment_urgent" : "new_assignment", { alias: conv.alias }));
+  notify(conv.urgent ? "urgent" : "assigned", conv.alias, conv.id, () => select(conv.id, { focus: true }));
   updateTitle();
   if (C.sound) beep();
 }
@@ -889,6 +892,7 @@ function onFrame(frame) {
       if (!frame.conversation?.id) break;
       offersSection(openOffer);
       offerArrived(frame);
+      notify("offer", frame.conversation.alias, `${frame.conversation.id}-offer`, () => openOffer(frame));
       updateTitle();
       break;
     case "transfer_withdrawn": {
@@ -1170,6 +1174,7 @@ function relabel() {
   C.inquiry?.render();
   C.mine?.render();
   renderOffers();
+  relabelNotify();
   relabelStaffNotices();
   relabelThread();
   for (const conv of C.convs.values()) {
@@ -1182,12 +1187,14 @@ function relabel() {
 function start(user) {
   C.user = user || null;
   if (!C.mine) C.mine = new MyRegistrations({ open: openAmend, onExpired: () => auth.expired() });
+  setupNotify();
   C.mine.refresh();
   const chats = CHAT_SERVICES.includes(user?.service);
   // IR and KT advisers never receive chats: no console socket (it would be refused), no status.
   $("no-chat-notice").hidden = chats;
   for (const id of ["status-available", "status-away", "sound"]) $(id).closest(".status-control, .sound").hidden = !chats;
   $("connection").hidden = !chats;
+  showNotify(chats);
   if (!chats) return;
   C.socket = new Socket("/ws/adviser", {
     onOpen() {},

@@ -1312,6 +1312,19 @@ Object.assign(STRINGS.nb, {
   offer_cancel: "Trekk tilbake",
   offer_accepted_by: "{name} tok imot {alias}.",
   offer_declined_by: "{name} takket nei til {alias}. Samtalen er fortsatt din.",
+
+  // browser notifications
+  notify_label: "Varsle i nettleseren når konsollen er i bakgrunnen",
+  notify_unsupported: "Nettleseren kan ikke vise varsler",
+  notify_denied: "Nettleseren har ikke lov til å vise varsler. Det kan endres i nettleserens innstillinger.",
+  notify_assigned_title: "Ny samtale",
+  notify_assigned_body: "{alias} venter på deg.",
+  notify_urgent_title: "Ny samtale – haster",
+  notify_urgent_body: "{alias} venter på deg. Besøkende har krysset av for at det haster.",
+  notify_message_title: "Ny melding",
+  notify_message_body: "{alias} har skrevet.",
+  notify_offer_title: "Tilbud om overføring",
+  notify_offer_body: "En kollega vil overføre {alias} til deg.",
 });
 
 Object.assign(STRINGS.en, {
@@ -1421,6 +1434,19 @@ Object.assign(STRINGS.en, {
   offer_cancel: "Withdraw",
   offer_accepted_by: "{name} accepted {alias}.",
   offer_declined_by: "{name} declined {alias}. The conversation is still yours.",
+
+  // browser notifications
+  notify_label: "Notify in the browser while the console is in the background",
+  notify_unsupported: "This browser cannot show notifications",
+  notify_denied: "The browser may not show notifications. That can be changed in the browser's settings.",
+  notify_assigned_title: "New conversation",
+  notify_assigned_body: "{alias} is waiting for you.",
+  notify_urgent_title: "New conversation – urgent",
+  notify_urgent_body: "{alias} is waiting for you. The visitor marked it urgent.",
+  notify_message_title: "New message",
+  notify_message_body: "{alias} has written.",
+  notify_offer_title: "Transfer offer",
+  notify_offer_body: "A colleague wants to transfer {alias} to you.",
 });
 
 // return codes (issue 19): earlier conversations of a thread, and messages left (console_thread.js)
