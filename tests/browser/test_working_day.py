@@ -313,3 +313,41 @@ def test_browser_notifications_and_the_title_badge_when_the_console_is_in_the_ba
     visitor_send(visitor, "Nå ser hun det")
     expect(pane(console).locator(".msg-visitor", has_text="Nå ser hun det")).to_be_visible()
     assert console.evaluate("() => window.__shown.length") == 2  # in the foreground: no notification
+
+
+def test_the_supervisors_day_page_shows_today_and_the_week_with_a_chart(web: Browsing) -> None:
+    visitor, console, _ = connected_chat(web, language="nb")
+    visitor_send(visitor, "Hei")
+    waiting = web.page("/")
+    start_chat(waiting, language="so", region="none")  # nobody speaks Somali here: it waits
+    waiting.click("#leave-button")
+    waiting.click("#leave-yes")  # and gives up
+
+    dashboard = web.page("/supervisor")
+    log_in(dashboard, "sara")
+    dashboard.get_by_role("link", name="Dagen i tall").click()
+    expect(dashboard).to_have_url(re.compile(r"/supervisor/day$"))
+    day = dashboard
+    expect(day.get_by_role("heading", level=1)).to_have_text(re.compile(r"^I dag, "))
+    kpis = day.locator("#day-kpis")
+    expect(kpis.locator(".kpi", has_text="Startet").locator("dd")).to_have_text("2")
+    expect(kpis.locator(".kpi", has_text="Besvart").locator("dd")).to_have_text("1")
+    expect(kpis.locator(".kpi", has_text="Avbrutt i kø").locator("dd")).to_have_text("1")
+    expect(kpis.locator(".kpi", has_text="Uten melding fra besøkende").locator("dd")).to_have_text("1")
+    chart = day.get_by_role("img", name="Flest ventende samtidig og antall besvart")
+    expect(chart).to_be_visible()
+    assert chart.evaluate("(svg) => svg.namespaceURI") == "http://www.w3.org/2000/svg"  # drawn in the page
+    expect(day.locator("#by-service tbody tr", has_text="MR")).to_contain_text("1")
+    expect(day.locator("#day-advisers tbody tr", has_text="Amina")).to_be_visible()
+    expect(day.locator("#day-csv")).to_have_attribute("href", "/api/v1/supervisor/day?period=day&format=csv")
+    assert not [u for u in web.external if "supervisor/day" in u]  # no outside service
+    clean(day)
+    day.get_by_text("Vis tallene som tabell").click()
+    expect(day.locator("#chart-table tbody tr")).not_to_have_count(0)
+    clean(day)
+
+    day.get_by_role("button", name="Denne uken").click()
+    expect(day.get_by_role("heading", level=1)).to_have_text(re.compile(r"^Denne uken, "))
+    expect(day.locator("#day-csv")).to_have_attribute("href", "/api/v1/supervisor/day?period=week&format=csv")
+    expect(kpis.locator(".kpi", has_text="Startet").locator("dd")).to_have_text("2")
+    clean(day)
