@@ -6,6 +6,7 @@ With ``NORA_REQUIRE_SERVICES=1`` (which ``.ci/run`` sets) a missing service fail
 from __future__ import annotations
 
 import os
+import resource
 import shutil
 import socket
 import subprocess
@@ -90,7 +91,7 @@ class PrivateRedis:
 
 HAPROXY_CONFIG = """\
 global
-    maxconn 8000
+    maxconn {maxconn}
     stats socket {socket} mode 600 level admin
 
 defaults
@@ -144,8 +145,17 @@ class HAProxy:
 
     def config(self) -> str:
         servers = "\n".join(f"    server i{n} 127.0.0.1:{port}" for n, port in enumerate(self.backends))
+        # Two descriptors per connection, and HAProxy refuses to start if it cannot have them.
+        hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+        maxconn = 8000 if hard == resource.RLIM_INFINITY else max(100, min(8000, (hard - 200) // 2))
         return HAPROXY_CONFIG.format(
-            socket=self.socket_path, port=self.port, inter_ms=self.inter_ms, fall=2, rise=1, servers=servers
+            socket=self.socket_path,
+            port=self.port,
+            inter_ms=self.inter_ms,
+            fall=2,
+            rise=1,
+            servers=servers,
+            maxconn=maxconn,
         )
 
     def start(self) -> None:
