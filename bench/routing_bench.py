@@ -15,6 +15,8 @@ clock 0.1 s (the tick 1 s):
   language and is assigned at once;
 * ``frees up``: an adviser finishes a conversation, then a step; the adviser takes the best waiting chat
   it can;
+* ``presence``: a waiting visitor closes the tab, or an absent one comes back, then a step (one in 20
+  of the visitors waiting at the start is absent; an absent one is never assigned and keeps its place);
 * ``tick``: the once-a-second step, after a second's arrivals (untimed);
 * ``estimates()``: ``routing.policy.estimates`` for every waiting chat, from a snapshot, as the
   service's once-a-second queue refresh calls it.
@@ -70,6 +72,7 @@ LANGUAGES += ["fr", "sw", "am", "tr", "lt"]
 SPARE = ["de", "fi"]  # only the spare advisers speak these; nobody waits for them
 LANGUAGE_WEIGHTS = [1.0 / (rank + 1) for rank in range(len(LANGUAGES))]  # a few languages dominate
 ARRIVALS_PER_S = 10.0
+ABSENT_SHARE = 0.05  # of the visitors waiting at the start, those who closed their tab (issue 14)
 DELAYS = TierDelays()
 
 
@@ -189,7 +192,9 @@ class Run:
             sync(self.state.put_adviser(adviser))
         span = n_waiting / ARRIVALS_PER_S
         for k in range(n_waiting):
-            self._enqueue(self.world.chat(self.now, enqueued_at=self.now - span + k / ARRIVALS_PER_S))
+            enqueued_at = self.now - span + k / ARRIVALS_PER_S
+            absent = self.world.rng.random() < ABSENT_SHARE
+            self._enqueue(self.world.chat(self.now, enqueued_at=enqueued_at, present=not absent))
         self.first_step = timed(lambda: sync(self.state.step(self.now)))  # builds the index
         self.log: list[list[Assignment]] = []
 
@@ -244,6 +249,19 @@ class Run:
         self._settle(decisions)
         return wall, cpu, len(decisions)
 
+    def presence(self) -> tuple[int, int, int]:
+        """A waiting visitor closes the tab or comes back, then a step (served at its place if back)."""
+        self.now += 1 / ARRIVALS_PER_S
+        chat = self.state._waiting[self.world.rng.choice(list(self.state._waiting))]  # untimed pick
+
+        def event() -> list[Assignment]:
+            sync(self.state.set_present(chat.id, not chat.present))
+            return self._step()
+
+        wall, cpu, decisions = timed(event)
+        self._settle(decisions)
+        return wall, cpu, len(decisions)
+
     def tick(self) -> tuple[int, int, int]:
         for _ in range(int(ARRIVALS_PER_S)):  # a second's arrivals (untimed)
             self._enqueue(self.world.chat(self.now))
@@ -278,7 +296,7 @@ def label(n: int) -> str:
     return f"{n // 1000}k"
 
 
-EVENTS = ("arrival", "frees_up", "tick")
+EVENTS = ("arrival", "frees_up", "presence", "tick")
 
 
 def bench_size(n_waiting: int, counts: dict[str, int], reference: int, seed: int) -> list[Row]:
@@ -547,14 +565,21 @@ def main(argv: list[str] | None = None) -> int:
     sizes = [1_000, 10_000] if args.quick else [1_000, 10_000, 100_000]
     rows: list[Row] = []
     for n in sizes:
-        counts = {"arrival": 3000, "frees_up": 3000, "tick": 300, "estimates": 3 if n >= 100_000 else 10}
+        counts = {
+            "arrival": 3000,
+            "frees_up": 3000,
+            "presence": 3000,
+            "tick": 300,
+            "estimates": 3 if n >= 100_000 else 10,
+        }
         reference = {1_000: 200, 10_000: 10}.get(n, 0)
         rows += bench_size(n, counts, reference, args.seed)
         if not reference:
             rows.append(Row(f"{label(n)} ref", "route(), by definition", [], [], 0, "skipped: ~2 s per event"))
     write_table(
         rows,
-        f"Routing, 1,000 advisers (900 full, 100 spare), {ARRIVALS_PER_S:g} arrivals/s, tier delays "
+        f"Routing, 1,000 advisers (900 full, 100 spare), {ARRIVALS_PER_S:g} arrivals/s, 1 in 20 of those "
+        f"waiting at the start absent, tier delays "
         f"{DELAYS.t1:g}/{DELAYS.t2:g}/{DELAYS.t3:g} s, Python {sys.version.split()[0]}; "
         "latencies in µs unless marked (wall clock; CPU: this thread's CPU time)",
         started,
