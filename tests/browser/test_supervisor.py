@@ -100,6 +100,16 @@ def test_statistics_table_and_csv_link(web: Browsing) -> None:
     expect(table.locator("tbody tr td").nth(1)).to_have_text("Oslo")
     assert "by=category%2Cregion" in (link.get_attribute("href") or "")
 
+    # by channel, counting each case once: the chat is one case, through the chat channel
+    supervisor.get_by_role("checkbox", name="Fylke").uncheck()
+    supervisor.get_by_role("checkbox", name="Kanal").check()
+    supervisor.get_by_label("Tell").select_option("cases")
+    supervisor.get_by_role("button", name="Vis tabell").click()
+    expect(table.locator("thead th")).to_have_text(["Hovedkategori", "Kanal", "Antall"])
+    expect(table.locator("tbody tr td").nth(1)).to_have_text("chat")
+    href = link.get_attribute("href") or ""
+    assert "by=category%2Cchannel" in href and "count=cases" in href
+
 
 @pytest.mark.browser
 def test_an_adviser_cannot_use_the_dashboard(web: Browsing) -> None:

@@ -11,7 +11,7 @@ import { initDiversions, relabelDiversions, updateDiversions } from "./diversion
 import { initNotice, relabelNotice } from "./notice_form.js";
 import { initRoute, openRoute, relabelRoute, updateRoute } from "./route_dialog.js";
 
-const GROUPINGS = ["category", "service", "region", "language", "audience", "contact", "age_group", "gender", "month", "is_case"];
+const GROUPINGS = ["category", "service", "channel", "region", "language", "audience", "contact", "age_group", "gender", "month", "is_case"];
 const DEFAULT_BY = ["category", "service"];
 
 const D = { socket: null, queue: null, lastWaiting: null, stats: null, rows: new Map() };
@@ -225,6 +225,7 @@ function statsParams() {
   if (to) params.set("to", to);
   const by = [...$("stats-by").querySelectorAll("input:checked")].map((i) => i.value);
   if (by.length) params.set("by", by.join(","));
+  if ($("stats-count").value === "cases") params.set("count", "cases");
   return params;
 }
 
@@ -241,6 +242,8 @@ function valueLabel(by, value) {
       return name("categories", value);
     case "service":
       return name("services", value);
+    case "channel":
+      return name("channels", value);
     case "region":
       return regionName(value);
     case "language":
