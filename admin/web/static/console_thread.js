@@ -18,7 +18,8 @@ const panels = new Set(); // {conv, root, data}: re-rendered when the staff lang
 /** A panel for one conversation's pane; hidden unless the conversation belongs to a thread. */
 export function threadPanel(conv) {
   const headingId = `thread-${conv.id}-heading`;
-  const root = el("section", { className: "thread-panel", "aria-labelledby": headingId, hidden: true });
+  // Labelled by its heading only once the heading is drawn (after the thread has loaded).
+  const root = el("section", { className: "thread-panel", hidden: true });
   const panel = { conv, root, headingId, data: null };
   panels.add(panel);
   load(panel);
@@ -38,9 +39,11 @@ function renderPanel(panel) {
   const { root, data, conv } = panel;
   if (!data || !data.in_thread || (!data.conversations.length && !data.waiting.length)) {
     root.hidden = true;
+    root.removeAttribute("aria-labelledby");
     root.replaceChildren();
     return;
   }
+  root.setAttribute("aria-labelledby", panel.headingId);
   const rtl = isRtl(conv.language);
   const items = data.conversations.map((c) => {
     const title = t("thread_conversation", { when: dayTime(c.started_at), adviser: c.adviser || t("thread_no_adviser") });
