@@ -171,6 +171,15 @@ def test_a_message_left_while_closed_is_answered_in_the_console_and_read_with_th
         problems["message left, code shown"] = axe(visitor)
         shots(visitor, f"{lang}-leave-message-code")
 
+        # The supervisor sees that a message waits, and for how long, without its text
+        supervisor = web.page("/supervisor")
+        log_in(supervisor, "sara")
+        left_row = supervisor.locator("#left-table tbody tr")
+        expect(left_row).to_have_count(1)
+        expect(left_row.locator("td").first).to_have_text("Oslo")
+        assert said not in supervisor.content()
+        supervisor.close()
+
         # The adviser (the chat is closed; the answer waits for the visitor)
         console = web.page("/console")
         log_in(console, "amina")

@@ -184,6 +184,8 @@ function renderQueue() {
   $("advisers-table").hidden = advisers.length === 0;
   $("advisers-empty").hidden = advisers.length > 0;
 
+  renderLeftMessages(q.left_messages || []);
+
   // Announce changes in the number waiting, not every refresh.
   if (D.lastWaiting !== waiting.length) {
     if (D.lastWaiting !== null) {
@@ -192,6 +194,25 @@ function renderQueue() {
     }
     D.lastWaiting = waiting.length;
   }
+}
+
+/** Messages left while the chat was closed that nobody has answered yet, oldest first, with their age. */
+function renderLeftMessages(items) {
+  $("left-table").querySelector("tbody").replaceChildren(
+    ...items.map((m) =>
+      el(
+        "tr",
+        { dataset: { left: m.id } },
+        cell(regionName(m.region)),
+        cell(name("languages", m.language)),
+        cell(name("audiences", m.audience)),
+        cell(String(m.count), { className: "num" }),
+        cell(duration(m.waited_s), { className: "num" }),
+      ),
+    ),
+  );
+  $("left-table").hidden = items.length === 0;
+  $("left-empty").hidden = items.length > 0;
 }
 
 // ------------------------------------------------------------------ statistics
