@@ -28,7 +28,7 @@ from admin.audit import entry
 from admin.auth import require
 from admin.context import context
 from admin.reference_admin import fresh_reference
-from admin.register import NOTE_MAX
+from admin.registration_form import NOTE_MAX
 from core.clock import iso, to_datetime
 from core.db import Database
 from core.http import NO_STORE, HTTPError, read_json_object

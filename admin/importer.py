@@ -48,7 +48,7 @@ from admin.context import context
 from admin.counting import registrations_between
 from admin.periods import parse_date
 from admin.reference_admin import fresh_reference
-from admin.register import parse_form
+from admin.registration_form import parse_form
 from admin.stats import csv_options, csv_response
 from core.clock import as_utc, to_datetime
 from core.csv_safe import restore

@@ -28,7 +28,8 @@ from admin.cases import LINK_FIELDS, attach, check_joinable, parse_link
 from admin.context import context
 from admin.periods import check_date
 from admin.reference_admin import fresh_reference
-from admin.register import FORM_FIELDS, RegistrationForm, audit_summary, mine, parse_form
+from admin.register import audit_summary, mine
+from admin.registration_form import FORM_FIELDS, RegistrationForm, parse_form
 from core.clock import to_datetime
 from core.http import NO_STORE, HTTPError, read_json_object
 from core.models import OSLO, Registration
