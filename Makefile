@@ -18,9 +18,11 @@ $(BIN)/nora-chat: pyproject.toml constraints.txt
 run: $(BIN)/nora-chat
 	NORA_ENV=development $(BIN)/nora-chat serve --demo --port $(PORT)
 
-## test: the whole test suite (PostgreSQL/Redis tests skip with a notice if those are not running)
+## test: the whole test suite (PostgreSQL/Redis tests skip with a notice if those are not running),
+## spread over TEST_WORKERS processes, a test file each at a time (most tests wait on servers, not CPU)
+TEST_WORKERS ?= 4
 test: $(BIN)/nora-chat
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile
 
 ## lint: ruff and mypy --strict
 lint: $(BIN)/nora-chat

@@ -7,6 +7,7 @@ one module only, so the asyncio tests in other modules never see that loop.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import re
 import shutil
@@ -280,7 +281,11 @@ def axe_source() -> str:
         npm = shutil.which("npm")
         if npm is None:
             pytest.fail("npm is needed to install axe-core for the accessibility tests (Debian package npm)")
-        subprocess.run([npm, "ci", "--no-audit", "--no-fund"], cwd=AXE_DIR, check=True, capture_output=True)
+        # Test workers run in parallel (pytest-xdist): one installs, the others wait for it.
+        with (AXE_DIR / ".install.lock").open("w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            if not AXE_SCRIPT.exists():
+                subprocess.run([npm, "ci", "--no-audit", "--no-fund"], cwd=AXE_DIR, check=True, capture_output=True)
     return AXE_SCRIPT.read_text("utf-8")
 
 
