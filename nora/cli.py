@@ -144,7 +144,7 @@ def cmd_stats_summary(settings: Settings, args: argparse.Namespace) -> int:
     from datetime import date
 
     from admin.counting import counted_cases, registrations_between
-    from admin.stats import summary_markdown, yearly_summary
+    from admin.summary import summary_markdown, yearly_summary
 
     async def job(db: Database) -> int:
         async with db.session() as session:

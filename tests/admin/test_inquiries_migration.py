@@ -18,7 +18,8 @@ from sqlalchemy import text
 from admin.accounts import Accounts, NewUser
 from admin.passwords import Passwords
 from admin.periods import Period
-from admin.stats import Publication, yearly_summary
+from admin.stats import Publication
+from admin.summary import yearly_summary
 from admin.suppression import Unprotectable
 from core.db import Database
 from core.models import Registration
