@@ -6,7 +6,10 @@ Sessions end on logout, after ``session_idle_s`` without use, or ``session_absol
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+import logging
+import random
 import re
 import secrets
 import time
@@ -27,6 +30,8 @@ ROLES = frozenset({"adviser", "supervisor", "admin"})
 SERVICES = ("MR", "AT", "IR", "KT")
 USERNAME = re.compile(r"[a-z0-9][a-z0-9._-]{1,63}")
 TOUCH_EVERY_S = 60.0
+
+log = logging.getLogger("nora.admin")
 
 
 class AccountError(ValueError):
@@ -231,12 +236,14 @@ class Directory:
     """``chat.staff.StaffDirectory`` for the chat package, backed by accounts and sessions."""
 
     PROFILE_TTL_S = 10.0
+    PROFILE_STALE_S = 60.0
 
     def __init__(self, accounts: Accounts, sessions: Sessions, cookie_name: str) -> None:
         self.accounts = accounts
         self.sessions = sessions
         self.cookie_name = cookie_name
-        self._profiles: dict[str, tuple[float, StaffProfile]] = {}
+        self._profiles: dict[str, tuple[float, float, StaffProfile]] = {}  # fresh until, read at, profile
+        self._refreshing: dict[str, asyncio.Task[StaffProfile | None]] = {}
 
     async def identify(self, cookies: object) -> StaffIdentity | None:
         get = getattr(cookies, "get", None)
@@ -245,19 +252,46 @@ class Directory:
         if found is None:
             return None
         row, user = found
-        return StaffIdentity(profile_of(user), row.token_hash)
+        profile = profile_of(user)
+        self._remember(profile)  # fresh: the assignments of their chats need it
+        return StaffIdentity(profile, row.token_hash)
 
     async def session_valid(self, session_key: str, *, activity: bool) -> bool:
         return await self.sessions.lookup_hash(session_key, activity=activity) is not None
 
     async def profile(self, user_id: str) -> StaffProfile | None:
+        """A staff member's profile, read again after ``PROFILE_TTL_S`` to twice that (spread, so that
+        the profiles read together do not all lapse in the same second). A lapsed profile younger than
+        ``PROFILE_STALE_S`` is used as it is while one read refreshes it in the background: a burst of
+        chats being assigned must not wait for a hundred reads."""
         cached = self._profiles.get(user_id)
         now = time.monotonic()
-        if cached is not None and now - cached[0] < self.PROFILE_TTL_S:
-            return cached[1]
+        if cached is not None:
+            fresh_until, read_at, profile = cached
+            if now < fresh_until:
+                return profile
+            if now - read_at < self.PROFILE_STALE_S:
+                if user_id not in self._refreshing:
+                    task = asyncio.ensure_future(self._read_profile(user_id))
+                    self._refreshing[user_id] = task
+                    task.add_done_callback(lambda t: self._refreshed(user_id, t))
+                return profile
+        return await self._read_profile(user_id)
+
+    def _remember(self, profile: StaffProfile) -> None:
+        now = time.monotonic()
+        self._profiles[profile.user_id] = (now + self.PROFILE_TTL_S * (1 + random.random()), now, profile)
+
+    def _refreshed(self, user_id: str, task: asyncio.Task[StaffProfile | None]) -> None:
+        self._refreshing.pop(user_id, None)
+        if not task.cancelled() and task.exception() is not None:
+            log.warning("reading a staff profile failed; the cached one stays in use")
+
+    async def _read_profile(self, user_id: str) -> StaffProfile | None:
         user = await self.accounts.get(user_id)
         if user is None:
+            self._profiles.pop(user_id, None)
             return None
         profile = profile_of(user)
-        self._profiles[user_id] = (now, profile)
+        self._remember(profile)
         return profile

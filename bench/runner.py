@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import json
 import os
 import shutil
 import subprocess
@@ -102,7 +103,7 @@ class Profiler:
                 "-d",
                 str(max(1, int(self.seconds))),
                 "-r",
-                "50",
+                os.environ.get("BENCH_PROFILE_RATE", "50"),  # samples a second
                 "-f",
                 "raw",
                 "-o",
@@ -451,6 +452,8 @@ async def _bursts(
     profiles = profiler.finish()
     if profiles:
         result["profiles"] = profiles
+    if os.environ.get("BENCH_DUMP"):
+        Path(os.environ["BENCH_DUMP"]).write_text(json.dumps(tally.assign_ms))
     result.update(
         dist(tally.assign_ms, "assign_ms"),
         cpu_cores=round(meter.cpu, 3),

@@ -142,12 +142,12 @@ class Assigner:
         if (
             profile is None
             or conv is None
-            or not await self.store.assign(conversation_id, adviser_id, profile.service, to_datetime(now))
+            or not await self.store.assign(
+                conversation_id, adviser_id, profile.service, to_datetime(now), first_answer=conv.answered_at is None
+            )
         ):
             await self.routing.release(adviser_id, conversation_id, now)
             return
-        if conv.answered_at is None:  # the first answer, which the supervisor's day counts waits to
-            await self.store.driver.update_conversation(conversation_id, (), {"answered_at": to_datetime(now)})
         metrics.WAIT_SECONDS.observe(max(0.0, now - as_utc(conv.enqueued_at).timestamp()))
         await self.messages.system(conv, "assigned", adviser_id, name=profile.name)
         await self.fanout.publish(Assigned(conversation_id, adviser_id, profile.name, profile.service))

@@ -23,6 +23,7 @@ from chat.admission import Admission
 from chat.advisers import AdviserCommands
 from chat.assignment import Assigner
 from chat.broker import Broker
+from chat.catalogue import catalogue
 from chat.events import Event
 from chat.fanout import Fanout
 from chat.hours import OpeningHoursBook, settings_schedule
@@ -148,6 +149,9 @@ class ChatService:
         await self.fanout.start()
         await self.hours.start()
         self.scheduler.start()
+        # Read the visitor texts now, not inside the first chats' assignments (a burst of starts
+        # would wait for it).
+        catalogue()
 
     async def stop(self) -> None:
         await self.scheduler.stop()

@@ -93,6 +93,11 @@ def driver_for(db: Database) -> StoreDriver:
     raise StoreUnsupported(f"no conversation store for {db.engine.dialect.name}: use SQLite or PostgreSQL")
 
 
+# Conditions of the hot paths, built once (building a SQLAlchemy comparison costs more than the write).
+IS_QUEUED = (col(Conversation.state) == S.QUEUED,)
+NOT_CLOSED = (col(Conversation.state) != S.CLOSED,)
+
+
 class ConversationStore:
     """Conversations and messages on the message path go through the database's driver (about a tenth
     of the CPU of the async engine and ORM per operation); listings go through the engine."""
@@ -231,22 +236,27 @@ class ConversationStore:
 
     # ------------------------------------------------------------ transitions
 
-    async def assign(self, conversation_id: str, adviser_id: str, service: str | None, at: datetime) -> bool:
-        """queued → assigned to ``adviser_id``."""
+    async def assign(
+        self, conversation_id: str, adviser_id: str, service: str | None, at: datetime, *, first_answer: bool = False
+    ) -> bool:
+        """queued → assigned to ``adviser_id``; ``first_answer`` also sets ``answered_at`` (the first
+        answer, which the supervisor's day counts waits to), in the same write."""
+        answered = {"answered_at": at} if first_answer else {}
         return await self._update(
             conversation_id,
-            (col(Conversation.state) == S.QUEUED,),
+            IS_QUEUED,
             state=S.ASSIGNED,
             adviser_id=adviser_id,
             service=service,
             assigned_at=at,
+            **answered,
         )
 
     async def close_conversation(self, conversation_id: str, reason: str, at: datetime) -> bool:
         """queued or assigned → closed."""
         return await self._update(
             conversation_id,
-            (col(Conversation.state) != S.CLOSED,),
+            NOT_CLOSED,
             state=S.CLOSED,
             closed_at=at,
             close_reason=reason,
@@ -317,7 +327,7 @@ class ConversationStore:
         if not values:
             conv = await self.get(conversation_id)
             return conv is not None and conv.state == S.QUEUED
-        return await self._update(conversation_id, (col(Conversation.state) == S.QUEUED,), **values)
+        return await self._update(conversation_id, IS_QUEUED, **values)
 
     async def open_to_everyone(self, conversation_id: str, adviser_id: str) -> bool:
         """Drop a transfer's named adviser (who has gone), if it still names them."""
