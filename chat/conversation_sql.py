@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from sqlalchemy import BinaryExpression, BindParameter, Column, Null
@@ -45,6 +46,36 @@ def loaded(values: dict[str, Any]) -> Conversation:
     object.__setattr__(conversation, "__pydantic_fields_set__", set(values))
     object.__setattr__(conversation, "__pydantic_extra__", None)
     return conversation
+
+
+def _same(value: Any) -> Any:
+    return value
+
+
+def _defaults() -> dict[str, Callable[[], Any]]:
+    out: dict[str, Callable[[], Any]] = {}
+    for name in COLUMNS:
+        field = Conversation.model_fields[name]
+        if field.default_factory is not None:
+            out[name] = field.default_factory  # type: ignore[assignment]
+        elif not field.is_required():
+            out[name] = partial(_same, field.default)
+    return out
+
+
+_DEFAULTS = _defaults()
+
+
+def new_conversation(**values: Any) -> Conversation:
+    """A new conversation, as ``Conversation(**values)`` makes it but built as ``loaded`` builds one (a
+    burst of starts makes fifty at once). The values come from validated frames, so nothing is checked
+    here but that every column without a default is given."""
+    missing = [name for name in COLUMNS if name not in values and name not in _DEFAULTS]
+    unknown = set(values) - set(COLUMNS)
+    if missing or unknown:
+        raise TypeError(f"a new conversation: missing {missing}, unknown {sorted(unknown)}")
+    row = {name: values[name] if name in values else _DEFAULTS[name]() for name in COLUMNS}
+    return loaded(row)
 
 
 class UnsupportedCondition(TypeError):

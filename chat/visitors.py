@@ -9,6 +9,7 @@ from datetime import datetime
 from chat import metrics, wire
 from chat.abuse import session_key
 from chat.admission import Admission
+from chat.conversation_sql import new_conversation
 from chat.errors import FrameError, invalid
 from chat.events import Presence, Typing
 from chat.frames import Resume, Start, Text
@@ -108,7 +109,7 @@ class VisitorCommands(Commands):
         self, start: Start, start_key: str | None, token: str, now: datetime, continuation: Continuation | None = None
     ) -> Conversation:
         return await self.store.create(
-            Conversation(
+            new_conversation(
                 token_hash=hash_token(token),
                 start_key=start_key,
                 alias=alias(),

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from chat.conversation_sql import new_conversation
 from chat.store import ConversationStore, hash_token
 from core.clock import as_utc, to_datetime
 from core.db import Database
@@ -64,3 +65,25 @@ async def test_a_conversation_read_back_is_the_one_stored(store: ConversationSto
     async with store.db.session() as session:  # the ORM reads the same row
         orm = await session.get(Conversation, created.id)
     assert orm is not None and orm.model_dump() == (await store.get(created.id)).model_dump()  # type: ignore[union-attr]
+
+
+def test_a_new_conversation_built_fast_is_one_built_the_usual_way() -> None:
+    """``new_conversation`` (a start's row, built without ``__init__``) has every default the model
+    gives, a fresh id each time, and refuses a missing or unknown column instead of storing a guess."""
+    values: dict[str, Any] = {
+        "token_hash": hash_token("fast-token"),
+        "alias": "Gjest 4321",
+        "language": "so",
+        "audience": "school_staff",
+        "state": "queued",
+        "started_at": NOW,
+        "enqueued_at": NOW,
+    }
+    fast, usual = new_conversation(**values), Conversation(**values)
+    assert fast.model_dump() | {"id": usual.id} == usual.model_dump()
+    assert fast.id != new_conversation(**values).id
+    assert (fast.also_languages, fast.urgent, fast.next_seq, fast.answered_at) == ("", False, 0, None)
+    with pytest.raises(TypeError, match="alias"):
+        new_conversation(**{k: v for k, v in values.items() if k != "alias"})
+    with pytest.raises(TypeError, match="colour"):
+        new_conversation(**values, colour="red")
