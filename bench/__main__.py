@@ -58,6 +58,7 @@ async def run_set(
     *,
     bare: bool,
     relay_postgres: bool = False,
+    relay_lb: bool = False,
     profile: str | None,
     label: str,
     strict_targets: bool,
@@ -87,6 +88,7 @@ async def run_set(
             deps: list[Deployment] = (
                 ([BareRelay(workdir)] if bare else [])
                 + ([BareRelay(workdir, postgres=True)] if relay_postgres else [])
+                + ([BareRelay(workdir, lb=True)] if relay_lb and s.lb else [])
                 + list(noras)
             )
             bare_result = None
@@ -180,6 +182,12 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--db", default="sqlite,postgres", help="comma-separated: sqlite, postgres (default both)")
     run.add_argument("--no-bare", action="store_true", help="skip the bare relay (no ratios)")
     run.add_argument(
+        "--relay-lb",
+        action="store_true",
+        help="in scenarios behind HAProxy, also play the relay behind the same HAProxy (relay-lb): the floor "
+        "with the balancer's hop; shown beside, targets stay against the bare relay",
+    )
+    run.add_argument(
         "--relay-postgres",
         action="store_true",
         help="also play the relay committing one INSERT per message to PostgreSQL before its ack "
@@ -236,6 +244,7 @@ def main(argv: list[str] | None = None) -> int:
             dbs,
             bare=not args.no_bare,
             relay_postgres=args.relay_postgres,
+            relay_lb=args.relay_lb,
             profile=args.profile,
             label=label + (f"-x{args.repeat}" if args.repeat > 1 else ""),
             strict_targets=args.strict_targets,

@@ -352,6 +352,7 @@ def create_app(capacity: int = 20, fault: str = "", postgres: str = "") -> Starl
     return Starlette(
         routes=[
             Route("/healthz", healthz),
+            Route("/readyz", healthz),  # what HAProxy checks (``--relay-lb``)
             Route("/transcript", relay.transcript, methods=["POST"]),
             WebSocketRoute("/ws/visitor", relay.visitor),
             WebSocketRoute("/ws/adviser", relay.adviser),

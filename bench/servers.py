@@ -196,10 +196,16 @@ class BareRelay(Deployment):
     before its ack and forward (``relay-postgres``): what a durable ack costs on this machine when done
     plainly, one transaction per message, without nora's group commit or anything else of nora's."""
 
-    def __init__(self, workdir: Path, fault: str = "", *, postgres: bool = False) -> None:
-        super().__init__("relay-postgres" if postgres else "bare", workdir)
+    def __init__(self, workdir: Path, fault: str = "", *, postgres: bool = False, lb: bool = False) -> None:
+        super().__init__("relay-postgres" if postgres else "relay-lb" if lb else "bare", workdir)
         self.fault = fault
         self.postgres = postgres
+        self.lb = lb  # behind the same HAProxy as nora's instances (``--relay-lb``): the floor of that hop
+        self.balancer: Any = None
+
+    @property
+    def bases(self) -> list[str]:
+        return [self.balancer.base] if self.balancer is not None else [p.base for p in self.procs]
 
     async def setup(self, scenario: Scenario) -> None:
         port = free_port()
@@ -212,7 +218,19 @@ class BareRelay(Deployment):
         self.procs = [Proc([sys.executable, "-m", "bench.relay", "--port", str(port)], env, port, log)]
         self.procs[0].start()
         await self.procs[0].wait_ready()
+        if self.lb:
+            from tests.services import HAProxy
+
+            self.balancer = HAProxy(free_port(), [port], str(self.workdir), inter_ms=500)
+            self.balancer.start()
+            await asyncio.to_thread(self.balancer.wait_state, 0, "UP", 30)
         self.cookies = [f"nora_session=adv{i:04d}" for i in range(scenario.advisers)]
+
+    async def teardown(self) -> None:
+        await super().teardown()
+        if self.balancer is not None:
+            self.balancer.stop()
+            self.balancer = None
 
     async def transcript(self, ids: list[str]) -> dict[str, Transcript | None]:
         async with httpx.AsyncClient(timeout=60) as http:

@@ -13,13 +13,14 @@ from dataclasses import dataclass
 from chat.abandoned import settle_visitor_wrote
 from chat.abuse import AbuseGuard
 from chat.assignment import Assigner
-from chat.events import Closed, Requeued, Unassigned
+from chat.events import Closed, Presence, Requeued, Unassigned
 from chat.fanout import Fanout
 from chat.hub import Hub
 from chat.posting import MessagePath
 from chat.staff import StaffDirectory
 from chat.store import ConversationStore
 from core.clock import Clock, to_datetime
+from core.models import Conversation
 from core.models import ConversationState as S
 from core.reference import Reference
 from routing import RoutingState
@@ -65,6 +66,19 @@ class Lifecycle:
             await self.messages.system(conv, "closed", conv.adviser_id, text_key=key)
         await self.fanout.publish(Closed(conversation_id, conv.adviser_id, reason, quick_exit, wrote))
         await self.assigner.route()
+        return True
+
+    async def visitor_away(self, conv: Conversation, at: float) -> bool:
+        """The visitor's last socket is gone (closed here, or held by an instance that died): the grace
+        period runs from ``at``; a queued chat keeps its place but is not assigned meanwhile. Whether
+        this call marked it (of instances racing to, one does)."""
+        if not await self.store.mark_visitor_away(conv.id, to_datetime(at)):
+            return False
+        if conv.state == S.QUEUED:
+            await self.routing.set_present(conv.id, False)
+            self.fanout.queue_dirty = True
+        await self.fanout.publish(Presence(conv.id, conv.adviser_id, "away"))
+        await self.messages.system(conv, "visitor_away", conv.adviser_id)
         return True
 
     async def requeue(self, conversation_id: str, adviser_id: str, reason: str) -> None:

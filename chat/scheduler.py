@@ -12,19 +12,19 @@ from chat.assignment import Assigner
 from chat.events import QueueChanged
 from chat.fanout import Fanout
 from chat.hub import Hub
+from chat.instances import InstanceLeases
 from chat.lifecycle import Lifecycle
 from chat.retention import Purged, purge
 from chat.store import ConversationStore
-from core.clock import Clock, to_datetime
+from core.clock import Clock, as_utc, to_datetime
 from core.models import ConversationState as S
 from core.settings import Settings
 from routing import AdviserStatus, RoutingState
 
 log = logging.getLogger("nora.chat")
-HEARTBEAT_EVERY_TICKS = 5
+HEARTBEAT_EVERY_TICKS = 5  # at most; a third of the instance lease when that is shorter (tests)
 PURGE_EVERY_S = 600.0
 QUEUE_REFRESH_S = 0.25
-ADVISER_LEASE_S = 30.0  # an instance that stops heartbeating for this long is taken for dead
 
 
 class Scheduler:
@@ -49,6 +49,9 @@ class Scheduler:
         self.lifecycle = lifecycle
         self.clock = clock
         self._ticks = 0
+        self._missing: set[str] = set()  # queued conversations the routing state lacked at the last heartbeat
+        self._heartbeat_every = max(1, min(HEARTBEAT_EVERY_TICKS, int(settings.instance_lease_s / 3)))
+        self.leases = InstanceLeases(store.db, fanout.instance, settings.instance_lease_s)
         self._last_purge = 0.0
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -100,12 +103,14 @@ class Scheduler:
             self.fanout.diversions_stale = False
             self.assigner.diversions.stale = True
         await self.assigner.diversions.refresh()
-        if self._ticks % HEARTBEAT_EVERY_TICKS == 0:
+        if self._ticks % self._heartbeat_every == 0:
             await self._visitors_here_are_present()
             await self.routing.touch(list(self.hub.advisers), now)
-            expired = await self.routing.expire_leases(now, ADVISER_LEASE_S)
+            expired = await self.routing.expire_leases(now, self.settings.instance_lease_s)
             if expired:
                 log.warning("%d adviser lease(s) expired (instance gone?); grace period started", len(expired))
+            await self._visitors_of_dead_instances(now)
+            await self._queue_again_what_the_state_lost(now)
         if now - self._last_purge >= PURGE_EVERY_S:
             self._last_purge = now
             purged = await self.purge(now)
@@ -155,10 +160,42 @@ class Scheduler:
         restarted marks every visitor away, and the instance holding the socket puts that right."""
         ids = [c.conversation_id for c in self.hub.all_visitors() if c.conversation_id and c.state != S.CLOSED]
         for conv in await self.store.away_among(ids[:1000]) if ids else ():
-            if self.hub.visitors_of(conv.id) and await self.store.mark_visitor_back(conv.id):
+            if self.hub.visitors_of(conv.id) and await self.store.mark_visitor_back(conv.id, self.fanout.instance):
                 if conv.state == S.QUEUED:
                     await self.routing.set_present(conv.id, True)
                 self.fanout.queue_dirty = True
+
+    async def _visitors_of_dead_instances(self, now: float) -> None:
+        """Beat, and mark away the visitors an instance that stopped beating still holds (chat/instances.py)."""
+        await self.leases.beat(now)
+        for dead in await self.leases.dead(now):
+            marked = 0
+            for conv in await self.leases.orphaned_visitors(dead.id):
+                if not self.hub.visitors_of(conv.id):
+                    marked += await self.lifecycle.visitor_away(conv, as_utc(dead.seen_at).timestamp())
+            await self.leases.forget(dead.id)
+            log.warning("an instance stopped beating (gone?); %d of its visitors marked away", marked)
+
+    async def _queue_again_what_the_state_lost(self, now: float) -> None:
+        """Every conversation the database has queued must be waiting in the routing state. One that is
+        not was decided by an instance that died before it stored the assignment (the adviser's load
+        counts it; their console never heard of it), or lost with the state. Missing at two heartbeats
+        in a row (a start or an assignment in flight takes milliseconds), it is released from that
+        adviser and queued again at its place; of instances doing the same, the second changes nothing."""
+        snap = await self.routing.snapshot()
+        waiting = {chat.id for chat in snap.waiting}
+        missing = await self.store.queued_ids() - waiting
+        lost, self._missing = missing & self._missing, missing
+        holders = {cid: adviser.id for adviser in snap.advisers for cid in adviser.active}
+        for conversation_id in sorted(lost):
+            conv = await self.store.get(conversation_id)
+            if conv is None or conv.state != S.QUEUED:
+                continue
+            if conversation_id in holders:
+                await self.routing.release(holders[conversation_id], conversation_id, now)
+            await self.routing.enqueue(self.assigner.request(conv))
+        if lost:
+            log.warning("%d queued conversation(s) missing from the routing state were queued again", len(lost))
 
     async def _close_timed_out_visitors(self, now: float) -> None:
         for conv in await self.store.visitor_away_before(to_datetime(now - self.settings.visitor_grace_s)):

@@ -18,6 +18,8 @@ import contextlib
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
+from sqlalchemy.exc import SQLAlchemyError
+
 from chat.abuse import AbuseGuard, create_blocks
 from chat.admission import Admission
 from chat.advisers import AdviserCommands
@@ -155,6 +157,9 @@ class ChatService:
 
     async def stop(self) -> None:
         await self.scheduler.stop()
+        # Stopped on purpose: its sockets were handed over (chat/drain.py), nobody need take its place.
+        with contextlib.suppress(SQLAlchemyError, OSError):
+            await self.scheduler.leases.forget(self.fanout.instance)
         await self.hours.stop()
         await self.fanout.stop()
 

@@ -221,6 +221,11 @@ class ConversationStore:
         """Open conversations whose visitor has been gone since before ``cutoff``."""
         return await self._where(col(Conversation.state) != S.CLOSED, col(Conversation.visitor_away_since) < cutoff)
 
+    async def queued_ids(self) -> set[str]:
+        async with self.db.session() as session:
+            rows = await session.exec(select(Conversation.id).where(col(Conversation.state) == S.QUEUED))
+            return set(rows.all())
+
     async def away_among(self, conversation_ids: list[str]) -> list[Conversation]:
         """Those of these open conversations the database has as visitor away."""
         return await self._where(
@@ -343,8 +348,9 @@ class ConversationStore:
             visitor_away_since=at,
         )
 
-    async def mark_visitor_back(self, conversation_id: str) -> bool:
-        return await self._update(conversation_id, (), visitor_away_since=None)
+    async def mark_visitor_back(self, conversation_id: str, instance: str) -> bool:
+        """The visitor's socket is on ``instance`` (``chat.instances``)."""
+        return await self._update(conversation_id, (), visitor_away_since=None, visitor_instance=instance)
 
     async def mark_all_visitors_away(self, at: datetime) -> None:
         """After a restart no visitor is connected yet: every open conversation's grace period runs."""

@@ -123,6 +123,7 @@ class VisitorCommands(Commands):
                 started_at=now,
                 enqueued_at=now,
                 target_service=continuation.service if continuation is not None else None,
+                visitor_instance=self.fanout.instance,
             )
         )
 
@@ -167,7 +168,7 @@ class VisitorCommands(Commands):
         conn.outbox.push(Replay(conv.id, last_seq))
         # Away because a restarting instance closed the socket on purpose: nothing to tell the adviser.
         was_away = conv.visitor_away_since is not None and not self.fanout.handed_over(conv.id)
-        await self.store.mark_visitor_back(conv.id)
+        await self.store.mark_visitor_back(conv.id, self.fanout.instance)
         if conv.state == S.ASSIGNED and conv.adviser_id:
             profile = await self.directory.profile(conv.adviser_id)
             conn.outbox.send(wire.adviser_joined(profile.name if profile else "", conv.service))
@@ -244,9 +245,4 @@ class VisitorCommands(Commands):
         conv = await self.store.get(conn.conversation_id)
         if conv is None or conv.state == S.CLOSED:
             return
-        if await self.store.mark_visitor_away(conv.id, to_datetime(self.clock())):
-            if conv.state == S.QUEUED:
-                await self.routing.set_present(conv.id, False)  # keeps its place, is not assigned meanwhile
-                self.fanout.queue_dirty = True
-            await self.fanout.publish(Presence(conv.id, conv.adviser_id, "away"))
-            await self.messages.system(conv, "visitor_away", conv.adviser_id)
+        await self.lifecycle.visitor_away(conv, self.clock())

@@ -113,6 +113,9 @@ class Conversation(SQLModel, table=True):
     # and, set at the close, whether the visitor wrote anything (a silent chat is abandoned, not pending).
     answered_at: datetime | None = Field(default=None, sa_column=_ts(True))
     visitor_wrote: bool | None = Field(default=None)
+    # ``0012``: the instance holding the visitor's socket, so that another can mark the visitor away
+    # when that instance dies without closing it (``ChatInstance``).
+    visitor_instance: str | None = Field(default=None, max_length=16, index=True)
 
 
 class Message(SQLModel, table=True):
@@ -282,6 +285,16 @@ class GuidelineVersion(SQLModel, table=True):
     body: str = Field(sa_column=sa.Column(sa.Text, nullable=False), description="JSON of the guideline")
     author_id: str | None = Field(default=None, foreign_key="staff_user.id", max_length=32)
     created_at: datetime = Field(sa_column=_ts())
+
+
+class ChatInstance(SQLModel, table=True):
+    """A running instance's heartbeat. One that stops beating for the lease is taken for dead, and
+    another marks away the visitors whose sockets it held (their grace period runs as after a close)."""
+
+    __tablename__ = "chat_instance"
+
+    id: str = Field(primary_key=True, max_length=16)
+    seen_at: datetime = Field(sa_column=_ts())
 
 
 class Diversion(SQLModel, table=True):

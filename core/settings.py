@@ -77,6 +77,9 @@ class Settings:
     tier_delays_s: tuple[int, ...] = (60, 120, 180)
     adviser_grace_s: int = 60
     visitor_grace_s: int = 600
+    # An instance that stops heartbeating for this long is taken for dead: its advisers' grace period
+    # starts and its visitors are marked away (chat/instances.py).
+    instance_lease_s: int = 30
     # How long a browser session whose chat an adviser ended as abusive cannot start another (chat/abuse.py).
     abuse_block_s: int = 3600
     tick_s: float = 1.0
@@ -182,6 +185,7 @@ class Settings:
             tier_delays_s=tier_delays,
             adviser_grace_s=_int(env, "NORA_ADVISER_GRACE_S", 60),
             visitor_grace_s=_int(env, "NORA_VISITOR_GRACE_S", 600),
+            instance_lease_s=_int(env, "NORA_INSTANCE_LEASE_S", 30, minimum=3),
             abuse_block_s=_int(env, "NORA_ABUSE_BLOCK_MINUTES", 60, minimum=1) * 60,
             session_idle_s=_int(env, "NORA_SESSION_IDLE_S", 30 * 60, minimum=60),
             session_absolute_s=_int(env, "NORA_SESSION_ABSOLUTE_S", 8 * 3600, minimum=60),

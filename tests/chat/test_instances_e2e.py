@@ -21,9 +21,9 @@ from tests.conftest import PASSWORD, Databases, LiveServer, ServerFactory
 pytestmark = [pytest.mark.anyio, pytest.mark.redis, pytest.mark.postgres]
 
 
-async def two_instances(make_server: ServerFactory) -> tuple[LiveServer, LiveServer]:
+async def two_instances(make_server: ServerFactory, **extra: str) -> tuple[LiveServer, LiveServer]:
     redis_url = services.need("Redis", services.REDIS_URL)
-    env = {"NORA_REDIS_URL": redis_url, "NORA_REDIS_PREFIX": f"nora-test-{uuid.uuid4().hex[:8]}"}
+    env = {"NORA_REDIS_URL": redis_url, "NORA_REDIS_PREFIX": f"nora-test-{uuid.uuid4().hex[:8]}", **extra}
     first = await make_server("postgres", **env)
     second = await make_server("postgres", NORA_DATABASE_URL=first.database_url, **env)
     return first, second
@@ -105,3 +105,39 @@ async def test_behind_haproxy_an_instance_killed_and_restarted_loses_nothing(clu
         for t in tasks:
             t.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def test_the_visitors_of_an_instance_killed_for_good_are_marked_away_by_the_other(
+    make_server: ServerFactory,
+) -> None:
+    """An instance killed without a goodbye never closes its sockets: its visitors would stay present
+    forever, a queued one waiting to be given to an adviser who then talks to nobody. The surviving
+    instance notices the silence (lease 3 s here), marks them away (the adviser is told, a queued chat
+    is no longer offered), and their grace period runs to the timeout; a visitor who came back through
+    the survivor is left alone."""
+    a, b = await two_instances(make_server, NORA_INSTANCE_LEASE_S="3", NORA_VISITOR_GRACE_S="4")
+    _, console = await b.adviser("amina")
+    start = {"type": "start", "language": "ar", "region": "03", "audience": "youth"}
+    gone, back = await a.visitor(), await a.visitor()
+    for ws in (gone, back):
+        await ws.send(start)
+    gone_id = (await gone.expect("started"))["conversation_id"]
+    back_started = await back.expect("started")
+    for ws in (gone, back):
+        await ws.expect("assigned")
+        await console.expect("assigned")
+
+    a.process.send_signal(signal.SIGKILL)
+    a.process.wait(5)
+    again = await b.visitor()
+    await again.send({"type": "resume", "token": back_started["token"], "last_seq": 0})
+    await again.expect("resumed")
+
+    away = await console.expect("visitor", timeout=15, presence="away")
+    assert away["conversation_id"] == gone_id  # only the one nobody came back for
+    closed = await console.expect("conversation_closed", timeout=15, conversation_id=gone_id)
+    assert closed["reason"] == "visitor_timeout"
+    await again.send({"type": "message", "client_id": "still-here", "text": "er du der?"})
+    assert (await again.expect("ack"))["seq"] > 0
+    msg = await console.expect("message", conversation_id=back_started["conversation_id"], sender="visitor")
+    assert msg["text"] == "er du der?"

@@ -1,0 +1,95 @@
+"""A routing decision whose instance died before storing it: the routing state has the chat on the
+adviser (their load counts it), the database still has it queued, and nobody would ever tell the
+adviser or the visitor. Another instance's heartbeat finds it missing from the waiting chats twice
+in a row, releases it and queues it again; the next step assigns it for real."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable, Mapping
+from typing import cast
+
+import pytest
+from sqlmodel import select
+
+from chat.broker import MemoryBroker
+from chat.conversation_sql import new_conversation
+from chat.service import ChatService
+from chat.staff import StaffIdentity, StaffProfile
+from chat.store import ConversationStore
+from core.clock import to_datetime
+from core.db import Database
+from core.models import ConversationState as S
+from core.models import StaffUser
+from core.reference import Reference
+from core.settings import Settings
+from routing import Adviser, AdviserStatus, Service
+from routing.backends.memory import MemoryRoutingState
+from routing.policy import TierDelays
+from tests.conftest import Databases
+
+pytestmark = pytest.mark.anyio
+NOW = 1_800_000_000.0
+
+
+class OneAdviser:
+    def __init__(self, profile: StaffProfile) -> None:
+        self.one = profile
+
+    async def identify(self, cookies: Mapping[str, str]) -> StaffIdentity | None:
+        return None
+
+    async def session_valid(self, session_key: str, *, activity: bool) -> bool:
+        return False
+
+    async def profile(self, user_id: str) -> StaffProfile | None:
+        return self.one if user_id == self.one.user_id else None
+
+
+@pytest.fixture
+async def store(databases: Databases) -> AsyncIterator[ConversationStore]:
+    db = Database.from_url(await asyncio.to_thread(databases.sqlite))
+    the_store = ConversationStore(db)
+    yield the_store
+    await the_store.close()
+    await db.dispose()
+
+
+async def test_a_decision_its_instance_never_stored_is_queued_again_and_assigned(store: ConversationStore) -> None:
+    async with store.db.session() as session:
+        amina = (await session.exec(select(StaffUser).where(StaffUser.username == "amina"))).one().id
+    profile = StaffProfile(amina, "Amina", frozenset({"adviser"}), "MR", frozenset({"03"}), frozenset({"ar"}), 1)
+    state = MemoryRoutingState(TierDelays())
+    clock = [NOW]
+    service = ChatService(
+        settings=Settings(instance_lease_s=3),  # a heartbeat every tick
+        store=store,
+        routing=state,
+        broker=MemoryBroker(),
+        directory=OneAdviser(profile),
+        reference=cast(Callable[[], Reference], lambda: None),
+        clock=lambda: clock[0],
+    )
+    at = to_datetime(NOW)
+    conv = await store.create(
+        new_conversation(
+            token_hash="lost-decision", alias="Gjest 1111", language="ar", region="03", audience="youth",
+            state=S.QUEUED, started_at=at, enqueued_at=at,
+        )
+    )  # fmt: skip
+    await state.put_adviser(
+        Adviser(amina, Service.MR, frozenset({"03"}), frozenset({"ar"}), 1, AdviserStatus.AVAILABLE, seen_at=NOW)
+    )
+    await state.enqueue(service.assigner.request(conv))
+    decided = await state.step(NOW)  # ... and the instance that took this step died before storing it
+    assert [(d.conversation_id, d.adviser_id) for d in decided] == [(conv.id, amina)]
+
+    await service.scheduler.tick()  # missing once: it could be in flight
+    again = await store.get(conv.id)
+    assert again is not None and again.state == S.QUEUED
+    clock[0] += 1
+    await service.scheduler.tick()  # missing twice: released, queued again, and the tick's step assigns it
+    stored = await store.get(conv.id)
+    assert stored is not None and (stored.state, stored.adviser_id) == (S.ASSIGNED, amina)
+    adviser = next(a for a in (await state.snapshot()).advisers if a.id == amina)
+    assert adviser.active == frozenset({conv.id})  # counted once, not twice
