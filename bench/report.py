@@ -23,6 +23,7 @@ TARGET_FIELDS = {
     "throughput": ("acked_per_s", True),
     "rss_per_conn": ("rss_per_conn_kib", True),
     "wait_with_room_s": ("visitor_wait_with_room_s", False),
+    "assign_p99_ms": ("assign_ms_p99", False),
 }
 
 

@@ -86,7 +86,8 @@ STANDARD: tuple[Scenario, ...] = (
         conversations=1000,
         duration_s=20,
         drain_s=30,
-        targets={"p99_ms": ("<=", 3.0), "cpu": ("<=", 2.5)},
+        # Issue 20: one instance within 2.5x the relay's p99 (issue 5 asked 3x).
+        targets={"p99_ms": ("<=", 2.5), "cpu": ("<=", 2.5)},
     ),
     Scenario("chat-2500", "chat", conversations=2500, duration_s=20, drain_s=30),
     Scenario(
@@ -102,7 +103,13 @@ STANDARD: tuple[Scenario, ...] = (
     ),
     Scenario("resume-100", "chat", conversations=100, rate=2.0, duration_s=15, drops=0.5),
     Scenario("idle-5000", "idle", sockets=5000, targets={"rss_per_conn": ("<=", 2.0)}),
-    Scenario("burst-1000", "burst", conversations=1000, ramp_s=10.0, targets={"wait_with_room_s": ("<=", 1.0)}),
+    Scenario(
+        "burst-1000",
+        "burst",
+        conversations=1000,
+        ramp_s=10.0,
+        targets={"wait_with_room_s": ("<=", 1.0), "assign_p99_ms": ("<=", 50.0)},
+    ),
 )
 
 # A few seconds each: a smoke check that every kind runs and every check holds.
@@ -142,6 +149,7 @@ EXTRA: tuple[Scenario, ...] = (
         name="chat-1000-2x-redis",
         instances=2,
         redis=True,
+        targets={"p99_ms": ("<=", 3.0)},
         note="two instances sharing PostgreSQL/SQLite and Redis; clients spread round-robin",
     ),
     # chat-1000 across instances behind a real load balancer (round robin, no stickiness), the relay in
@@ -153,6 +161,7 @@ EXTRA: tuple[Scenario, ...] = (
         redis=True,
         lb=True,
         server_env=SMALL_POOLS,
+        targets={"p99_ms": ("<=", 3.0)},  # issue 20, at two instances
         note="two instances on Redis behind HAProxy; every client connects through it (NORA_DB_POOL_SIZE=6)",
     ),
     replace(
@@ -162,6 +171,7 @@ EXTRA: tuple[Scenario, ...] = (
         redis=True,
         lb=True,
         server_env=SMALL_POOLS,
+        targets={},  # measured, so that the cost of more instances on the same cores shows
         note="four instances on Redis behind HAProxy; every client connects through it (NORA_DB_POOL_SIZE=6)",
     ),
     # A rolling restart during chat-1000: each instance in turn drains (SIGTERM) and starts again; the
@@ -187,6 +197,7 @@ EXTRA: tuple[Scenario, ...] = (
         capacity=10,
         rate=None,
         duration_s=0,
+        targets={"assign_p99_ms": ("<=", 50.0)},  # issue 20: start -> assigned under a burst of starts
         note="second client: 50 starts sent back to back per burst, 100 advisers x 10",
     ),
     # The same client playing the harness's chat-1000: each side writes 1 msg/s from its assignment on,

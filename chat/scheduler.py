@@ -109,8 +109,9 @@ class Scheduler:
             expired = await self.routing.expire_leases(now, self.settings.instance_lease_s)
             if expired:
                 log.warning("%d adviser lease(s) expired (instance gone?); grace period started", len(expired))
-            await self._visitors_of_dead_instances(now)
-            await self._queue_again_what_the_state_lost(now)
+            if self.fanout.broker.reaches_other_instances:  # alone, the recovery after a restart does both
+                await self._visitors_of_dead_instances(now)
+                await self._queue_again_what_the_state_lost(now)
         if now - self._last_purge >= PURGE_EVERY_S:
             self._last_purge = now
             purged = await self.purge(now)

@@ -32,6 +32,12 @@ pytestmark = pytest.mark.anyio
 NOW = 1_800_000_000.0
 
 
+class SharedBroker(MemoryBroker):
+    """As if other instances listened: an instance that can be one of several checks for their faults."""
+
+    reaches_other_instances = True
+
+
 class OneAdviser:
     def __init__(self, profile: StaffProfile) -> None:
         self.one = profile
@@ -65,7 +71,7 @@ async def test_a_decision_its_instance_never_stored_is_queued_again_and_assigned
         settings=Settings(instance_lease_s=3),  # a heartbeat every tick
         store=store,
         routing=state,
-        broker=MemoryBroker(),
+        broker=SharedBroker(),
         directory=OneAdviser(profile),
         reference=cast(Callable[[], Reference], lambda: None),
         clock=lambda: clock[0],
