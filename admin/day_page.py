@@ -1,5 +1,6 @@
 """``GET /api/v1/supervisor/day`` (role supervisor): the day or week in figures (``admin/day_stats.py``),
-for the page ``/supervisor/day``; ``format=csv`` for a spreadsheet.
+for the page ``/supervisor/day``; ``format=csv`` for a spreadsheet. With it, the answers to the visitors'
+after-chat question "did you get help?" in the period (``feedback``: yes and no, counted per day only).
 
 The figures on the page are exact: they stay on a staff page. The CSV leaves it, so its counts follow the
 published statistics' small-count rule (``admin/suppression.py``): in each table (the totals; by service,
@@ -11,10 +12,10 @@ least that many conversations were answered, and active time only beside a handl
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
-from sqlalchemy import or_
+from sqlalchemy import func, or_
 from sqlmodel import col, select
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -26,7 +27,7 @@ from admin.stats import csv_options, csv_response
 from admin.suppression import Unprotectable, publish, suppress
 from core.clock import to_datetime
 from core.http import NO_STORE, HTTPError
-from core.models import OSLO, Conversation, StaffUser
+from core.models import OSLO, Conversation, StaffUser, VisitorFeedback
 
 COUNTS = ("started", "answered", "abandoned_waiting", "waiting_now", "silent")
 PARAMS = frozenset({"period", "date", "format", "sep", "bom"})
@@ -59,6 +60,8 @@ def csv_rows(figures: dict[str, Any], m: int) -> list[list[Any]]:
         for g in groups:
             for measure in ("wait_p50_s", "wait_p90_s"):
                 rows.append([grouping, g["key"], measure, g[measure] if g["answered"] >= m else ""])
+    shown = _published(figures["feedback"], m)
+    rows.extend(["feedback", "all", answer, shown[answer]] for answer in ("yes", "no"))
     handled = _published({a["name"] or a["id"]: a["handled"] for a in figures["advisers"]}, m)
     for adviser in figures["advisers"]:
         key = adviser["name"] or adviser["id"]
@@ -112,7 +115,17 @@ async def day(request: Request) -> Response:
             if ids
             else []
         )
+        last = period.first + timedelta(days=6 if period.kind == "week" else 0)
+        answers = (
+            await session.exec(
+                select(VisitorFeedback.answer, func.sum(VisitorFeedback.count))
+                .where(col(VisitorFeedback.day) >= period.first, col(VisitorFeedback.day) <= last)
+                .group_by(col(VisitorFeedback.answer))
+            )
+        ).all()
     figures = day_figures(convs, period, names)
+    # The after-chat question "did you get help?", counted per day only (chat/feedback.py).
+    figures["feedback"] = {"yes": 0, "no": 0} | {answer: int(n) for answer, n in answers}
     m = ctx.settings.stats_min_count
     if as_csv == "csv":
         name = f"nora-{kind}-{period.first.isoformat()}.csv"

@@ -7,14 +7,14 @@ from __future__ import annotations
 import csv
 import io
 import secrets
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 import pytest
 from sqlmodel import col, select
 
 from core.db import Database
-from core.models import Conversation, StaffUser
+from core.models import Conversation, StaffUser, VisitorFeedback
 from tests.conftest import LiveServer, ServerFactory
 
 pytestmark = pytest.mark.anyio
@@ -111,8 +111,15 @@ async def play_the_day(server: LiveServer) -> dict[str, str]:
                 closed=oslo(4, 0, 10),
             ),
         ]
+        # "Did you get help?": 6 yes and 2 no on the day, 1 yes the day before, 50 yes the week after.
+        feedback = [
+            VisitorFeedback(day=date(2026, 3, 4), answer="yes", count=6),
+            VisitorFeedback(day=date(2026, 3, 4), answer="no", count=2),
+            VisitorFeedback(day=date(2026, 3, 3), answer="yes", count=1),
+            VisitorFeedback(day=date(2026, 3, 9), answer="yes", count=50),
+        ]
         async with db.writing() as session:
-            session.add_all(rows)
+            session.add_all([*rows, *feedback])
     finally:
         await db.dispose()
     return ids
@@ -152,6 +159,7 @@ async def test_a_scripted_day_gives_the_known_figures(make_server: ServerFactory
     assert day["chart"]["unit"] == "hour" and len(bars) == 24
     assert bars["08"] == (0, 0) and bars["09"] == (1, 2) and bars["10"] == (2, 2)  # D and E waited together
     assert all(bars[f"{h:02d}"] == (1, 0) for h in range(11, 24))  # F waits on to the end of the day
+    assert day["feedback"] == {"yes": 6, "no": 2}
 
     week = (await sara.get("/api/v1/supervisor/day", period="week", date="2026-03-04")).json()
     assert week["date"] == "2026-03-02" and week["chart"]["unit"] == "day"
@@ -161,6 +169,7 @@ async def test_a_scripted_day_gives_the_known_figures(make_server: ServerFactory
         "Amina": (3, 15 * 60 + 29 * 60),
         "Jonas": (2, 30 * 60 + 30),
     }  # D 10:10-10:40, E 10:03-10:03:30
+    assert week["feedback"] == {"yes": 7, "no": 2}  # not the 50 of the week after
     week_bars = [(b["label"], b["waiting"], b["answered"]) for b in week["chart"]["bars"]]
     assert week_bars == [
         ("2026-03-02", 0, 0),
@@ -181,6 +190,7 @@ async def test_a_scripted_day_gives_the_known_figures(make_server: ServerFactory
     assert cells[("total", "all", "started")] == "6"
     assert cells[("total", "all", "answered")] == "<5"
     assert cells[("total", "all", "wait_p50_s")] == ""  # only 4 answered: no percentile from so few
+    assert (cells[("feedback", "all", "yes")], cells[("feedback", "all", "no")]) in (("6", "<5"), ("", "<5"))
     for (t, _, measure), value in cells.items():
         if measure not in ("wait_p50_s", "wait_p90_s", "active_s"):
             assert value in ("", "0", "<5") or int(value) >= 5, (t, measure, value)

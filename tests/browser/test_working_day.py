@@ -17,6 +17,7 @@ from tests.browser.conftest import (
     connected_chat,
     go_available,
     log_in,
+    screenshot,
     start_chat,
     visitor_send,
 )
@@ -322,6 +323,8 @@ def test_the_supervisors_day_page_shows_today_and_the_week_with_a_chart(web: Bro
     start_chat(waiting, language="so", region="none")  # nobody speaks Somali here: it waits
     waiting.click("#leave-button")
     waiting.click("#leave-yes")  # and gives up
+    waiting.click("#feedback-yes")  # "did you get help?" (counted per day only)
+    expect(waiting.locator("#feedback-thanks")).to_be_visible()
 
     dashboard = web.page("/supervisor")
     log_in(dashboard, "sara")
@@ -334,6 +337,9 @@ def test_the_supervisors_day_page_shows_today_and_the_week_with_a_chart(web: Bro
     expect(kpis.locator(".kpi", has_text="Besvart").locator("dd")).to_have_text("1")
     expect(kpis.locator(".kpi", has_text="Avbrutt i kø").locator("dd")).to_have_text("1")
     expect(kpis.locator(".kpi", has_text="Uten melding fra besøkende").locator("dd")).to_have_text("1")
+    expect(kpis.locator(".kpi", has_text="Besøkende som fikk hjelp").locator("dd")).to_have_text("1")
+    expect(kpis.locator(".kpi", has_text="Besøkende som ikke fikk hjelp").locator("dd")).to_have_text("0")
+    screenshot(day, "supervisor-day")
     chart = day.get_by_role("img", name="Flest ventende samtidig og antall besvart")
     expect(chart).to_be_visible()
     assert chart.evaluate("(svg) => svg.namespaceURI") == "http://www.w3.org/2000/svg"  # drawn in the page

@@ -47,7 +47,7 @@ function heading(data) {
   return t("day_heading_week", { from: short.format(day), to: short.format(end) });
 }
 
-function kpis(totals) {
+function kpis(totals, feedback) {
   const items = [
     ["day_started", totals.started],
     ["day_answered", totals.answered],
@@ -56,6 +56,8 @@ function kpis(totals) {
     ["day_silent", totals.silent],
     ["day_p50", duration(totals.wait_p50_s)],
     ["day_p90", duration(totals.wait_p90_s)],
+    ["day_feedback_yes", feedback ? feedback.yes : "–"],
+    ["day_feedback_no", feedback ? feedback.no : "–"],
   ];
   $("day-kpis").replaceChildren(...items.map(([key, value]) => el("div", { className: "kpi" }, el("dt", { text: t(key) }), el("dd", { text: String(value) }))));
 }
@@ -168,7 +170,7 @@ function render() {
   if (!data) return;
   $("day-heading").textContent = heading(data);
   $("day-updated").textContent = t("day_updated", { t: clock(data.to) });
-  kpis(data.totals);
+  kpis(data.totals, data.feedback);
   chart(data);
   groupTable("by-service", "service", data.by.service);
   groupTable("by-region", "region", data.by.region);
