@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import re
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -11,7 +12,7 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import FileResponse, JSONResponse, Response
+from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 
@@ -73,9 +74,26 @@ async def server_error(request: Request, exc: Exception) -> Response:
     return JSONResponse({"error": "internal", "message": "Something went wrong on our side."}, status_code=500)
 
 
+INCLUDE = re.compile(r"^[ \t]*<!--#include ([a-z_]+\.html) -->\n", re.MULTILINE)
+
+
+def rendered(file: Path) -> bytes:
+    """A page with the parts every staff page shares (the sign-in form, the language switch) put in
+    from ``parts/`` beside it, where it says ``<!--#include NAME -->``; each part's own first line, a
+    comment saying what it is, is left out."""
+
+    def part(match: re.Match[str]) -> str:
+        text = (file.parent / "parts" / match.group(1)).read_text("utf-8")
+        return text.split("\n", 1)[1] if text.startswith("<!--") else text
+
+    return INCLUDE.sub(part, file.read_text("utf-8")).encode()
+
+
 def page(path: str, file: Path) -> Route:
+    body = rendered(file)  # once: the pages change only with a deploy
+
     async def serve(request: Request) -> Response:
-        return FileResponse(file, headers={"Cache-Control": "no-store"})
+        return Response(body, media_type="text/html", headers={"Cache-Control": "no-store"})
 
     return Route(path, serve)
 
