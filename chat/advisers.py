@@ -64,6 +64,8 @@ class AdviserCommands(Commands):
         self.assigner.local_status[profile.user_id] = status
         state = partial(self._send_state, profile, status, adviser.capacity, [c.id for c in mine])
         conn.outbox.push(Run(state))
+        for notice in self.fanout.recent_notices(self.clock()):  # sent while this console was closed
+            conn.outbox.send(wire.notice(notice.text, notice.sender, notice.at))
         await self.fanout.publish(StatusChanged(profile.user_id, status.value))
         await self.assigner.route()
 

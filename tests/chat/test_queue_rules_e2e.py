@@ -212,7 +212,7 @@ def frames_assigned(ws: WS, after: int = 0) -> list[dict[str, Any]]:
     return [f for f in ws.seen if f.get("type") == "assigned"][after:]
 
 
-async def test_a_notice_reaches_every_signed_in_adviser(server: LiveServer) -> None:
+async def test_a_notice_reaches_every_adviser_signed_in_and_signing_in_later(server: LiveServer) -> None:
     sara = await server.login("sara")
     _, amina = await server.adviser("amina")
     _, jonas = await server.adviser("jonas", available=False)
@@ -225,6 +225,10 @@ async def test_a_notice_reaches_every_signed_in_adviser(server: LiveServer) -> N
         assert notice["text"] == "Møte kl. 14" and notice["from"] == "Sara" and notice["at"]
     adviser = await server.login("omar")
     assert (await adviser.post("/api/v1/notices", {"text": "hei"})).status_code == 403
+    # An adviser who opens the console afterwards is shown what was sent meanwhile, right after state.
+    _, omar = await server.adviser("omar", available=False)
+    late = await omar.expect("notice")
+    assert (late["text"], late["from"], late["at"]) == ("Møte kl. 14", "Sara", notice["at"])
 
 
 async def test_an_adviser_marks_a_transferred_conversation_urgent(server: LiveServer) -> None:
