@@ -253,6 +253,18 @@ def test_a_notice_from_the_dashboard_appears_in_every_advisers_console(web: Brow
     expect(amina.locator(".staff-notice")).to_have_count(0)
     expect(amina.get_by_role("region", name="Notices from supervision")).to_be_hidden()
 
+    # A console that connects again is sent the notices of the last 12 hours: Jonas, who had not
+    # dismissed it, sees it once more after a reload (once, not twice); Amina, who had, does not.
+    jonas.reload()
+    expect(jonas.locator("#connection")).to_have_attribute("data-state", "connected")
+    banner = jonas.get_by_role("region", name="Meldinger fra tilsyn").locator(".staff-notice")
+    expect(banner).to_have_count(1)
+    expect(banner.locator(".staff-notice-text")).to_have_text(text)
+    amina.reload()
+    expect(amina.locator("#connection")).to_have_attribute("data-state", "connected")
+    amina.wait_for_timeout(500)  # the notices follow the state frame; give them the time to arrive
+    expect(amina.locator(".staff-notice")).to_have_count(0)
+
 
 @pytest.mark.browser
 def test_the_console_says_since_when_a_visitor_is_disconnected_and_transfers_urgently(web: Browsing) -> None:

@@ -1,10 +1,25 @@
 // Notices from a supervisor in the agent console (the `notice` frame, docs/protocol.md §5.3): a banner
 // per notice with the sender's name and time, read out once by the polite live region, kept until
-// the adviser dismisses it. Notices are not stored on the server: a reload forgets them.
+// the adviser dismisses it. The server sends a console that (re)connects the notices of the last 12
+// hours after its `state`: one already shown, or dismissed in this tab, is not shown again.
 
 import { $, announce, el, shortTime, t } from "./common.js";
 
 const shown = []; // {frame, node}
+const seen = new Set(); // notices shown since the page loaded (a reconnect sends them again)
+const DISMISSED = "nora-dismissed-notices"; // this tab's dismissed notices, by time and sender only
+
+function key(frame) {
+  return `${frame.at}|${frame.from}`;
+}
+
+function dismissed() {
+  try {
+    return JSON.parse(sessionStorage.getItem(DISMISSED) || "[]");
+  } catch {
+    return [];
+  }
+}
 
 function build(item) {
   const { frame } = item;
@@ -45,6 +60,11 @@ function remove(item) {
   const index = shown.indexOf(item);
   if (index < 0) return;
   shown.splice(index, 1);
+  try {
+    sessionStorage.setItem(DISMISSED, JSON.stringify([...dismissed(), key(item.frame)].slice(-50)));
+  } catch {
+    // storage unavailable: the notice may come back after a reload
+  }
   item.node.remove();
   $("staff-notices").hidden = shown.length === 0;
   // Keep the keyboard near where it was: the next notice, else the start of the console.
@@ -55,6 +75,8 @@ function remove(item) {
 /** A `notice` frame arrived: show it above the console and read it out. */
 export function showStaffNotice(frame) {
   if (typeof frame.text !== "string" || !frame.text) return;
+  if (seen.has(`${key(frame)}|${frame.text}`) || dismissed().includes(key(frame))) return;
+  seen.add(`${key(frame)}|${frame.text}`);
   const item = { frame, node: null };
   item.node = build(item);
   shown.push(item);
@@ -67,7 +89,14 @@ export function relabelStaffNotices() {
   render();
 }
 
+/** Signed out: forget what was shown and dismissed here (the next person sees the notices afresh). */
 export function clearStaffNotices() {
   shown.length = 0;
+  seen.clear();
+  try {
+    sessionStorage.removeItem(DISMISSED);
+  } catch {
+    // nothing kept
+  }
   render();
 }
