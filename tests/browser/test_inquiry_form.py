@@ -190,3 +190,32 @@ def test_an_ir_adviser_has_no_chat_and_registers_inquiries(web: Browsing, live: 
     expect(console.locator("#pane-notice")).to_have_text("Henvendelsen er lagret.")
     (saved,) = registrations(live, "ingrid")
     assert (saved["service"], saved["channel"], saved["case_id"] is not None) == ("IR", "video", True)
+
+
+def test_the_services_own_category_is_offered_beside_the_common_ones(web: Browsing, live: LiveServer) -> None:
+    """An administrator's category for MR alone: Amina (MR) can tick it among the other categories and
+    it is stored; it is not offered as the main category (the published statistics count that)."""
+    with httpx.Client(base_url=live.base) as http:
+        login = http.post("/api/v1/auth/login", json={"username": "admin", "password": PASSWORD}).json()
+        own = {"code": "mr_school_meeting", "name": {"nb": "Møte med skolen", "en": "Meeting"}, "service": "MR"}
+        made = http.post(
+            "/api/v1/reference/categories",
+            json=own,
+            headers={"X-CSRF-Token": login["csrf_token"], "Origin": live.base},
+        )
+        assert made.status_code == 201, made.text
+    console = web.page("/console")
+    log_in(console, "amina")
+    console.locator("#new-inquiry").click()
+    console.locator("#reg-inquiry-is_case-yes").check()
+    console.locator("#reg-inquiry-channel-phone").check()
+    console.select_option("#reg-inquiry-audience", "youth")
+    console.select_option("#reg-inquiry-main_category", "negative_social_control")
+    expect(console.locator("#reg-inquiry-main_category option[value=mr_school_meeting]")).to_have_count(0)
+    own = console.get_by_role("checkbox", name="Møte med skolen")
+    expect(own).to_be_visible()
+    own.check()
+    console.locator("form.inquiry-form button[type=submit]").click()
+    expect(console.locator("#pane-notice")).to_have_text("Henvendelsen er lagret.")
+    (saved,) = registrations(live, "amina")
+    assert saved["other_categories"] == ["mr_school_meeting"]

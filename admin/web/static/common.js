@@ -132,7 +132,19 @@ export function announce(text) {
 
 // ------------------------------------------------------------------ reference labels
 
-export const ref = { data: null };
+export const ref = { data: null, own: [] }; // own: the signed-in adviser's service's own categories
+
+/** The categories of the adviser's own service (GET /api/v1/service-categories), offered in the
+ * registration form beside the common ones; none where they cannot be read. */
+export async function loadOwnCategories() {
+  try {
+    const body = await api("/api/v1/service-categories");
+    ref.own = Array.isArray(body?.categories) ? body.categories : [];
+  } catch {
+    ref.own = [];
+  }
+  return ref.own;
+}
 
 export async function loadReference() {
   const response = await fetch("/api/v1/reference", { headers: { Accept: "application/json" } });
@@ -142,7 +154,8 @@ export async function loadReference() {
 }
 
 export function entry(kind, code) {
-  return ref.data?.[kind]?.find((e) => e.code === code) || null;
+  const common = ref.data?.[kind]?.find((e) => e.code === code);
+  return common || (kind === "categories" ? ref.own.find((e) => e.code === code) : null) || null;
 }
 
 export function name(kind, code) {

@@ -3,7 +3,7 @@
 // Every text from the server is rendered with textContent (visitor text may contain HTML).
 
 import {
-  $, Socket, announce, api, applyStatic, cap, duration, el, i18n, initPage, isRtl, loadReference, name, ref,
+  $, Socket, announce, api, applyStatic, cap, duration, el, i18n, initPage, isRtl, loadOwnCategories, loadReference, name, ref,
   regionName, setupAuth, shortTime, showConnection, t, textDir,
 } from "./common.js";
 import { abusiveControls } from "./abuse_close.js";
@@ -1189,6 +1189,7 @@ function start(user) {
   if (!C.mine) C.mine = new MyRegistrations({ open: openAmend, onExpired: () => auth.expired() });
   setupNotify();
   C.mine.refresh();
+  loadOwnCategories(); // for the registration form; the common ones are loaded already
   const chats = CHAT_SERVICES.includes(user?.service);
   // IR and KT advisers never receive chats: no console socket (it would be refused), no status.
   $("no-chat-notice").hidden = chats;

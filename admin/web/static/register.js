@@ -318,7 +318,10 @@ export class RegistrationForm {
       [["", t("reg_choose")], ...categories.map((c) => [c, name("categories", c)])],
       v.main_category || "",
     );
-    const others = this.fieldset("other_categories", "reg_other_categories", this.checkboxes("other_categories", categories, v.other_categories));
+    // The service's own categories (an administrator's, kept out of the published statistics) may be
+    // other categories only, after the common ones.
+    const own = ref.own.map((e) => e.code).filter((c) => !categories.includes(c));
+    const others = this.fieldset("other_categories", "reg_other_categories", this.checkboxes("other_categories", [...categories, ...own], v.other_categories));
     const forms = this.fieldset("violence_forms", "reg_violence_forms", this.checkboxes("violence_forms", violenceForms(), v.violence_forms));
     const inquiryHint = el("p", { className: "hint inquiry-hint", id: this.id("inquiry-hint"), text: t("reg_inquiry_hint") });
 
