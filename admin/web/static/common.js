@@ -58,6 +58,8 @@ export function applyStatic(root = document) {
   for (const button of root.querySelectorAll("[data-ui-lang]")) {
     button.setAttribute("aria-pressed", String(button.dataset.uiLang === i18n.lang));
   }
+  const connection = root.querySelector?.("#connection");
+  if (connection?.dataset.state) showConnection(connection.dataset.state); // its label follows the language
 }
 
 export function bindLanguageSwitch() {
