@@ -18,7 +18,7 @@ from admin.accounts import Accounts, NewUser
 from admin.passwords import Passwords
 from core.db import Database
 from core.reference import load_reference
-from tests.browser.conftest import Browsing, _in_thread, audit, log_in, screenshot
+from tests.browser.conftest import PHONE, Browsing, _in_thread, audit, axe, log_in, screenshot
 from tests.conftest import PASSWORD, LiveServer
 
 pytestmark = pytest.mark.browser
@@ -215,7 +215,19 @@ def test_the_services_own_category_is_offered_beside_the_common_ones(web: Browsi
     own = console.get_by_role("checkbox", name="Møte med skolen")
     expect(own).to_be_visible()
     own.check()
+    assert axe(console) == [] and audit(console) == []
+    screenshot(console, "console-own-category")
     console.locator("form.inquiry-form button[type=submit]").click()
     expect(console.locator("#pane-notice")).to_have_text("Henvendelsen er lagret.")
     (saved,) = registrations(live, "amina")
     assert saved["other_categories"] == ["mr_school_meeting"]
+
+    # On a phone, in English: the same box, labelled in the page's language.
+    phone = web.page("/console", viewport=PHONE)
+    log_in(phone, "amina")
+    phone.get_by_role("button", name="English").click()
+    phone.locator("#new-inquiry").click()
+    expect(phone.get_by_role("checkbox", name="Meeting")).to_be_visible()
+    expect(phone.locator("#connection")).to_have_text("Connected")  # the status line follows the language too
+    assert axe(phone) == []
+    screenshot(phone, "console-own-category-phone-en")

@@ -10,6 +10,8 @@ import pytest
 from playwright.sync_api import Locator, Page, expect
 
 from tests.browser.conftest import (
+    DESKTOP,
+    PHONE,
     Browsing,
     adviser_send,
     audit,
@@ -340,6 +342,13 @@ def test_the_supervisors_day_page_shows_today_and_the_week_with_a_chart(web: Bro
     expect(kpis.locator(".kpi", has_text="Besøkende som fikk hjelp").locator("dd")).to_have_text("1")
     expect(kpis.locator(".kpi", has_text="Besøkende som ikke fikk hjelp").locator("dd")).to_have_text("0")
     screenshot(day, "supervisor-day")
+    day.set_viewport_size(PHONE)
+    day.get_by_role("button", name="English").click()
+    expect(kpis.locator(".kpi", has_text="Visitors who got help").locator("dd")).to_have_text("1")
+    screenshot(day, "supervisor-day-phone-en")
+    clean(day)
+    day.get_by_role("button", name="Norsk").click()
+    day.set_viewport_size(DESKTOP)
     chart = day.get_by_role("img", name="Flest ventende samtidig og antall besvart")
     expect(chart).to_be_visible()
     assert chart.evaluate("(svg) => svg.namespaceURI") == "http://www.w3.org/2000/svg"  # drawn in the page
