@@ -71,6 +71,7 @@ class Conv:
 @dataclass
 class Stats:
     latency_ms: list[float] = field(default_factory=list)
+    latency_at: list[float] = field(default_factory=list)  # when each of latency_ms was sent (BENCH_DUMP)
     ack_ms: list[float] = field(default_factory=list)
     assign_ms: list[float] = field(default_factory=list)
     delivered_in_window: int = 0
@@ -134,6 +135,7 @@ class Generator:
         if self.in_window(sent):
             ms = (t - sent) * 1000
             self.stats.latency_ms.append(ms)
+            self.stats.latency_at.append(sent)
             (self.stats.latency_v2a if text[0] == "v" else self.stats.latency_a2v).append(ms)
 
     def acked(self, out: Outgoing, client_id: str, seq: int) -> bool:

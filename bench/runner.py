@@ -297,6 +297,8 @@ async def _chat(
         )
         failures += _check_all(gen, transcripts, allow_repeats=bool(s.drops), settled=drained, frozen=frozen)
         st = gen.stats
+        if os.environ.get("BENCH_DUMP"):
+            Path(f"{os.environ['BENCH_DUMP']}.{dep.name}").write_text(json.dumps([st.latency_at, st.latency_ms]))
         offered = None if s.rate is None else s.conversations * 2 * s.rate
         result.update(
             offered_per_s=offered,
