@@ -121,6 +121,11 @@ async def test_unknown_usernames_are_throttled_like_known_ones(server: LiveServe
     assert known[0].content == unknown[0].content and known[5].content == unknown[5].content
 
 
+# The flood lasts up to 30 s, so a starved login would wait for its end. A login answered within 10 s
+# was not starved; 5 s was too tight for two slow cores shared with three other test workers (6.4 s).
+ANSWERED_WITHIN_S = 10
+
+
 async def test_a_flood_of_unknown_user_logins_does_not_starve_a_real_one(make_server: ServerFactory) -> None:
     server = await make_server()
     browser, newcomer = client(server.base, keep_alive=False), client(server.base, keep_alive=False)
@@ -148,9 +153,12 @@ async def test_a_flood_of_unknown_user_logins_does_not_starve_a_real_one(make_se
         finally:
             stop.set()
             await asyncio.gather(*workers)
-    assert real.status_code == 200 and real_s < 5, (real.status_code, real_s)
+    assert real.status_code == 200 and real_s < ANSWERED_WITHIN_S, (real.status_code, real_s)
     # A first login from a new browser is answered quickly too: in, or told to retry in a moment.
-    assert first_time_s < 5 and first_time.status_code in (200, 429), (first_time.status_code, first_time_s)
+    assert first_time_s < ANSWERED_WITHIN_S and first_time.status_code in (200, 429), (
+        first_time.status_code,
+        first_time_s,
+    )
     if first_time.status_code == 429:
         assert_throttled(first_time)
     total = sum(statuses.values())
