@@ -53,7 +53,10 @@ _LOAD = tuple(
 
 log = logging.getLogger("nora.sqlite")
 T = TypeVar("T")
-CHECKPOINT_EVERY = 2000  # messages between WAL checkpoints (SQLite's own default is ~1000 pages)
+# Messages between WAL checkpoints. A checkpoint's I/O slows the inline writes while it runs, so small
+# ones often: at 2,000 each took 70-120 ms and chat-1000's p99 was 14-71 ms; at 500, 8-14 ms in the same
+# five paired rounds (bench/README.md, "The checkpoint, timed").
+CHECKPOINT_EVERY = 500
 BUSY_WAIT_S = 30.0  # as long as the engine's busy timeout
 
 SELECT_BY = {column: conversation_sql.select_by(column, qmark) for column in conversation_sql.LOOKUP_COLUMNS}
