@@ -55,7 +55,7 @@ log = logging.getLogger("nora.sqlite")
 T = TypeVar("T")
 # Messages between WAL checkpoints. A checkpoint's I/O slows the inline writes while it runs, so small
 # ones often: at 2,000 each took 70-120 ms and chat-1000's p99 was 14-71 ms; at 500, 8-14 ms in the same
-# five paired rounds (bench/README.md, "The checkpoint, timed").
+# five paired rounds (bench/README.md, "Issue 20 on a slower machine").
 CHECKPOINT_EVERY = 500
 BUSY_WAIT_S = 30.0  # as long as the engine's busy timeout
 
