@@ -220,15 +220,6 @@ async def test_system_messages_and_resends_across_batches(store: ConversationSto
     assert other_sender.created  # client ids are per sender
 
 
-@pytest.fixture
-async def sqlite_store(databases: Databases) -> AsyncIterator[ConversationStore]:
-    db = Database.from_url(await asyncio.to_thread(databases.sqlite))
-    the_store = ConversationStore(db)
-    yield the_store
-    await the_store.close()
-    await db.dispose()
-
-
 async def test_another_process_holding_sqlite_s_lock_delays_writes_without_blocking_the_loop(
     sqlite_store: ConversationStore,
 ) -> None:

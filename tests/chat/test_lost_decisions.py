@@ -5,8 +5,7 @@ in a row, releases it and queues it again; the next step assigns it for real."""
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import Callable, Mapping
 from typing import cast
 
 import pytest
@@ -18,7 +17,6 @@ from chat.service import ChatService
 from chat.staff import StaffIdentity, StaffProfile
 from chat.store import ConversationStore
 from core.clock import to_datetime
-from core.db import Database
 from core.models import ConversationState as S
 from core.models import StaffUser
 from core.reference import Reference
@@ -26,7 +24,6 @@ from core.settings import Settings
 from routing import Adviser, AdviserStatus, Service
 from routing.backends.memory import MemoryRoutingState
 from routing.policy import TierDelays
-from tests.conftest import Databases
 
 pytestmark = pytest.mark.anyio
 NOW = 1_800_000_000.0
@@ -52,16 +49,10 @@ class OneAdviser:
         return self.one if user_id == self.one.user_id else None
 
 
-@pytest.fixture
-async def store(databases: Databases) -> AsyncIterator[ConversationStore]:
-    db = Database.from_url(await asyncio.to_thread(databases.sqlite))
-    the_store = ConversationStore(db)
-    yield the_store
-    await the_store.close()
-    await db.dispose()
-
-
-async def test_a_decision_its_instance_never_stored_is_queued_again_and_assigned(store: ConversationStore) -> None:
+async def test_a_decision_its_instance_never_stored_is_queued_again_and_assigned(
+    sqlite_store: ConversationStore,
+) -> None:
+    store = sqlite_store
     async with store.db.session() as session:
         amina = (await session.exec(select(StaffUser).where(StaffUser.username == "amina"))).one().id
     profile = StaffProfile(amina, "Amina", frozenset({"adviser"}), "MR", frozenset({"03"}), frozenset({"ar"}), 1)
