@@ -191,6 +191,13 @@ class Deployment:
         return out
 
 
+def nora_env_override() -> dict[str, str]:
+    """``BENCH_NORA_ENV="NORA_X=1,NORA_Y=2"``: settings for nora's processes in this run (an A/B of one
+    setting); the bench otherwise keeps the caller's ``NORA_*`` variables away from every server."""
+    pairs = [part.partition("=") for part in os.environ.get("BENCH_NORA_ENV", "").split(",") if part.strip()]
+    return {name.strip(): value.strip() for name, _, value in pairs}
+
+
 class BareRelay(Deployment):
     """The bare relay; with ``postgres``, the same relay committing one INSERT per message to PostgreSQL
     before its ack and forward (``relay-postgres``): what a durable ack costs on this machine when done
@@ -399,6 +406,7 @@ class Nora(Deployment):
                     self.redis_prefix = f"nora-bench-{uuid.uuid4().hex[:8]}"
                 env.update(NORA_REDIS_URL=REDIS_URL, NORA_REDIS_PREFIX=self.redis_prefix)
             env.update(scenario.server_env)
+            env.update(nora_env_override())
             log = self.workdir / f"{scenario.name}-{self.name}-{i}.log"
             argv = [str(VENV_BIN / "nora-chat"), "serve", "--host", "127.0.0.1", "--port", str(port)]
             self.procs.append(Proc(argv, env, port, log))

@@ -122,10 +122,8 @@ class AdviserCommands(Commands):
         return conv
 
     def submit_message(self, conn: StaffConn, text: Text) -> asyncio.Future[None] | None:
-        """Hand the message over without waiting (``MessagePath.post``); ``None`` with limits shared
-        through Redis, when ``message`` awaits the check in the conversation's lane."""
-        if self.messages.local_limits is None:
-            return None
+        """Hand the message over without waiting (``MessagePath.post``); ``None`` when the rate check
+        is a round trip to Redis, which ``message`` awaits in the conversation's lane."""
         guard = Guard("adviser", conn.user_id)
         cid = _addressed(text)
         return self.messages.post(

@@ -10,8 +10,10 @@ task switches and two loop turns per message (bench/README.md).
 
 With limits in this process (one instance) the rate check is synchronous and the whole hand-over
 happens where the frame is read (``post``). With limits shared through Redis (several instances, one
-limit per sender) the check is a round trip: the socket's lane awaits it, in frame order, and then
-hands the message over the same way (``post_checked``).
+limit per sender) it is synchronous too once this instance holds the lease of the sender's bucket
+(``core.bucket_leases``); until then, or while the bucket is shared with another instance, the check
+is a round trip: the socket's lane awaits it, in frame order, and then hands the message over the same
+way (``post_checked``).
 """
 
 from __future__ import annotations
@@ -72,11 +74,9 @@ class MessagePath:
         self.store = store
         self.fanout = fanout
         self.limits = limits
-        # Limits of this process answer without awaiting: then ``post`` can run where a frame is read.
-        self.local_limits = limits if isinstance(limits, MemoryLimits) else None
         # While the shared limits cannot be reached, each instance limits on its own: a Redis outage
         # must not stop anyone's messages (docs/reliability.md 33).
-        self._fallback = self.local_limits or MemoryLimits(clock=clock)
+        self._fallback = limits if isinstance(limits, MemoryLimits) else MemoryLimits(clock=clock)
         self._shared_down_since: float | None = None
         self.settings = settings
         self.clock = clock
@@ -92,17 +92,21 @@ class MessagePath:
         sender_id: str,
         origin: str,
         guard: Guard,
-    ) -> asyncio.Future[None]:
+    ) -> asyncio.Future[None] | None:
         """Hand a message to the next group commit; the future completes once it is stored and
         acknowledged, or carries the ``FrameError`` that refuses it. Raises ``rate_limited`` at once.
-        Only with limits of this process (``local_limits``); otherwise ``post_checked``."""
-        if self.local_limits is None:
-            raise RuntimeError("shared limits are awaited: use post_checked")
+        ``None`` (nothing done) when the rate check must be awaited: then ``post_checked``."""
         key = self._rate_key(sender_id, conversation_id)
-        self._refuse_past(
-            self.local_limits.take_now(key, rate=self.settings.rate_per_s, burst=self.settings.rate_burst)
-        )
+        wait_ms = self._take_now(key, rate=self.settings.rate_per_s, burst=self.settings.rate_burst)
+        if wait_ms is None:
+            return None
+        self._refuse_past(wait_ms)
         return self._hand_over(outbox, conversation_id, text, sender, sender_id, origin, guard)
+
+    def _take_now(self, key: str, *, rate: float, burst: int) -> int | None:
+        if self._shared_down_since is not None:
+            return None  # ``_take`` falls back, and notices when the shared limits are back
+        return self.limits.take_now(key, rate=rate, burst=burst)
 
     async def post_checked(
         self,
@@ -173,8 +177,8 @@ class MessagePath:
         return await self._take(key, rate=self.settings.typing_per_s, burst=2) == 0
 
     async def _take(self, key: str, *, rate: float, burst: int) -> int:
-        if self.local_limits is not None:
-            return self.local_limits.take_now(key, rate=rate, burst=burst)
+        if (wait_ms := self._take_now(key, rate=rate, burst=burst)) is not None:
+            return wait_ms
         try:
             wait_ms = await self.limits.take(key, rate=rate, burst=burst)
         except Exception as exc:  # noqa: BLE001 - whatever failed, the message must not fail with it

@@ -191,10 +191,10 @@ class VisitorCommands(Commands):
 
     def submit_message(self, conn: VisitorConn, text: Text) -> asyncio.Future[None] | None:
         """Hand a message over without waiting (``MessagePath.post``); ``None`` when it must go through
-        ``message`` instead: no open conversation here (answered with the precise error), or limits
-        shared through Redis (awaited in the socket's lane)."""
+        ``message`` instead: no open conversation here (answered with the precise error), or a rate
+        check that is a round trip to Redis (awaited in the socket's lane)."""
         conversation_id = conn.conversation_id
-        if conversation_id is None or conn.state == S.CLOSED or self.messages.local_limits is None:
+        if conversation_id is None or conn.state == S.CLOSED:
             return None
         return self.messages.post(
             conn.outbox, conversation_id, text, sender="visitor", sender_id=VISITOR, origin=conn.id, guard=OPEN

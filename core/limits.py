@@ -17,12 +17,16 @@ matters, and key material (which may name a person or an account) is hashed befo
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import math
+import time
 from collections import OrderedDict
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
+from core.bucket_leases import GRANTED, HELD, HOLD_WAIT_S, LEASE_MS, SHARED_S, TAKE_LUA, BucketLeases
 from core.clock import Clock, system_clock
 
 if TYPE_CHECKING:
@@ -36,6 +40,10 @@ EPSILON = 1e-9
 class Limits(Protocol):
     async def take(self, key: str, *, rate: float, burst: int) -> int:
         """Token bucket: 0 = allowed (one token taken); else milliseconds until a token is available."""
+        ...
+
+    def take_now(self, key: str, *, rate: float, burst: int) -> int | None:
+        """``take`` where it can be answered without awaiting, else ``None`` (then ``take``)."""
         ...
 
     async def hit(self, key: str, *, limit: int, window_s: float) -> int:
@@ -124,6 +132,24 @@ class MemoryLimits:
     async def take(self, key: str, *, rate: float, burst: int) -> int:
         return self.take_now(key, rate=rate, burst=burst)
 
+    def tokens(self, key: str, *, rate: float, burst: int) -> float:
+        """The tokens in ``key``'s bucket now (``burst`` for a bucket never used or refilled)."""
+        now = self.clock()
+        entry = self._get(("b", key), now)
+        if not isinstance(entry, _Bucket):
+            return float(burst)
+        return min(float(burst), entry.tokens + max(0.0, now - entry.at) * rate)
+
+    def is_full(self, key: str) -> bool:
+        """True when ``key``'s bucket has refilled (it is then no different from a new one)."""
+        return not isinstance(self._get(("b", key), self.clock()), _Bucket)
+
+    def set_bucket(self, key: str, tokens: float, *, rate: float, burst: int) -> None:
+        """Start ``key``'s bucket at ``tokens`` (a bucket handed over from elsewhere)."""
+        now = self.clock()
+        tokens = max(0.0, min(float(burst), tokens))
+        self._put(("b", key), _Bucket(tokens, now, now + (burst - tokens) / rate), now)
+
     def hit_now(self, key: str, *, limit: int, window_s: float) -> int:
         now = self.clock()
         slot = ("c", key)
@@ -145,37 +171,6 @@ class MemoryLimits:
         self._table.pop(("c", key), None)
         self._table.pop(("b", key), None)
 
-
-# KEYS: the buckets (hashes: t = tokens, at = milliseconds). ARGV: rate per second and burst for each
-# key, in turn. One answer per key, in order, each as one ``take`` alone would give it (the same key
-# twice is two takes, one after the other). Time is Redis's own, so instances with different clocks
-# share one bucket consistently.
-TAKE_LUA = """
-local now_t = redis.call('TIME')
-local now = tonumber(now_t[1]) * 1000 + math.floor(tonumber(now_t[2]) / 1000)
-local out = {}
-for i, key in ipairs(KEYS) do
-  local rate = tonumber(ARGV[2 * i - 1])
-  local burst = tonumber(ARGV[2 * i])
-  local state = redis.call('HMGET', key, 't', 'at')
-  local tokens = tonumber(state[1])
-  local at = tonumber(state[2])
-  if tokens == nil or at == nil then
-    tokens = burst
-  else
-    tokens = math.min(burst, tokens + math.max(0, now - at) * rate / 1000)
-  end
-  if tokens < 1 then
-    out[i] = math.max(1, math.ceil((1 - tokens) * 1000 / rate))
-  else
-    tokens = tokens - 1
-    redis.call('HSET', key, 't', tostring(tokens), 'at', tostring(now))
-    redis.call('PEXPIRE', key, math.ceil((burst - tokens) * 1000 / rate) + 1000)
-    out[i] = 0
-  end
-end
-return out
-"""
 
 # KEYS[1]: the counter. ARGV: limit, window in milliseconds. The window starts at the first attempt
 # (the key's expiry); attempts past the limit are refused without being counted.
@@ -205,26 +200,79 @@ class RedisLimits:
     batch was on its way goes in the next script call, like the group commit of messages. Each message
     awaits its rate check before it is stored (its lane keeps frames in order), and one call per message
     cost a quarter of an instance's CPU at 1,000 messages a second (redis-py's command path, a pooled
-    connection each, a round trip each); a batch costs that once."""
+    connection each, a round trip each); a batch costs that once.
+
+    With ``leasing()`` open, a bucket used from this instance only is leased to it and decided here
+    without a round trip (``core.bucket_leases``): ``take_now`` answers, and ``take`` does not await."""
 
     def __init__(self, redis: Redis, *, prefix: str) -> None:
         self.redis = redis
         self.prefix = f"{prefix}:limit:"
         self._take = redis.register_script(TAKE_LUA)
         self._hit = redis.register_script(HIT_LUA)
-        self._takes: list[tuple[str, str, int, asyncio.Future[int]]] = []
+        self._takes: list[tuple[str, str, int, bool, asyncio.Future[str]]] = []
         self._sender: asyncio.Task[None] | None = None
+        self.leases: BucketLeases | None = None
 
     def key(self, kind: str, key: str) -> str:
         """``{prefix}:limit:{kind}:{namespace}:{sha256}``: the part before the first ``:`` stays
         readable (``login``, ``msg``), the rest, which may name a person or account, is hashed."""
+        return f"{self.prefix}{kind}:{self._name(key)}"
+
+    @staticmethod
+    def _name(key: str) -> str:
         namespace, _, rest = key.partition(":")
         digest = hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
-        return f"{self.prefix}{kind}:{namespace if rest else 'key'}:{digest}"
+        return f"{namespace if rest else 'key'}:{digest}"
+
+    @contextlib.asynccontextmanager
+    async def leasing(self, instance: str | None = None) -> AsyncIterator[BucketLeases]:
+        """Lease the buckets this instance uses while the context is open (an instance's lifetime)."""
+        leases = BucketLeases(self.redis, base=self.prefix, local=MemoryLimits(clock=time.monotonic), instance=instance)
+        async with leases.running():
+            self.leases = leases
+            try:
+                yield leases
+            finally:
+                self.leases = None
+
+    def take_now(self, key: str, *, rate: float, burst: int) -> int | None:
+        """The answer without a round trip when this instance holds the bucket's lease, else ``None``."""
+        return None if self.leases is None else self.leases.take_now(key, rate=rate, burst=burst)
 
     async def take(self, key: str, *, rate: float, burst: int) -> int:
-        future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
-        self._takes.append((self.key("bucket", key), repr(float(rate)), int(burst), future))
+        if (answer := self.take_now(key, rate=rate, burst=burst)) is not None:
+            return answer
+        name = self._name(key)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + HOLD_WAIT_S
+        delay = 0.01
+        while True:
+            leases = self.leases
+            if leases is not None:
+                await leases.settled(name)
+            force = loop.time() >= deadline
+            reply = await self._ask(name, rate, burst, force=force)
+            leases = self.leases
+            if reply == HELD:  # the holder is asked for it and hands it over within about POLL_S
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 0.1)
+                continue
+            if reply.startswith(GRANTED):
+                if leases is None:  # stopped leasing meanwhile: the lease lapses, take it from Redis
+                    reply = await self._ask(name, rate, burst, force=True)
+                elif (answer := leases.take_now(key, rate=rate, burst=burst)) is not None:
+                    return answer  # already held here (two takes in one batch)
+                else:
+                    tokens = float(reply.partition(":")[2])
+                    return leases.granted(key, name, tokens, rate=rate, burst=burst)
+            elif leases is not None:
+                leases.lost(key)
+            return int(reply)
+
+    async def _ask(self, name: str, rate: float, burst: int, *, force: bool) -> str:
+        future: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+        self._takes.append((name, repr(float(rate)), int(burst), force, future))
         if self._sender is None or self._sender.done():
             self._sender = asyncio.create_task(self._send_takes())
         return await future
@@ -233,9 +281,17 @@ class RedisLimits:
         """One script call for everything waiting, in the order asked, until nothing waits."""
         while self._takes:
             batch, self._takes = self._takes[:MAX_TAKES], self._takes[MAX_TAKES:]
+            leases = self.leases
+            head: list[str | int] = [
+                leases.instance if leases is not None else "-",
+                self.prefix,
+                1 if leases is not None and leases.may_lease() else 0,
+                LEASE_MS,
+                math.ceil(SHARED_S * 1000),
+            ]
             try:
-                args = [value for _, rate, burst, _ in batch for value in (rate, burst)]
-                answers = await self._take(keys=[key for key, _, _, _ in batch], args=args)
+                args = head + [v for name, rate, burst, force, _ in batch for v in (name, rate, burst, int(force))]
+                answers = await self._take(args=args)
             except Exception as exc:  # noqa: BLE001 - each caller gets the error (and falls back)
                 for *_, future in batch:
                     if not future.done():
@@ -243,7 +299,7 @@ class RedisLimits:
                 continue
             for (*_, future), answer in zip(batch, answers, strict=True):
                 if not future.done():
-                    future.set_result(int(answer))
+                    future.set_result(answer.decode() if isinstance(answer, bytes) else str(answer))
 
     async def hit(self, key: str, *, limit: int, window_s: float) -> int:
         window_ms = max(1, math.ceil(window_s * 1000))

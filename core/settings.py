@@ -72,6 +72,8 @@ class Settings:
     max_text_chars: int = 4000
     rate_per_s: float = 5.0
     rate_burst: int = 10
+    # Several instances: a sender's bucket is leased to the instance it uses (core.bucket_leases).
+    rate_leases: bool = True
     typing_per_s: float = 2.0
     # Routing and lifecycle.
     tier_delays_s: tuple[int, ...] = (60, 120, 180)
@@ -182,6 +184,7 @@ class Settings:
             max_text_chars=_int(env, "NORA_MAX_TEXT_CHARS", 4000, minimum=1),
             rate_per_s=float(_int(env, "NORA_RATE_PER_S", 5, minimum=1)),
             rate_burst=_int(env, "NORA_RATE_BURST", 10, minimum=1),
+            rate_leases=env.get("NORA_RATE_LEASES", "1").strip().lower() not in {"0", "false", "no"},
             tier_delays_s=tier_delays,
             adviser_grace_s=_int(env, "NORA_ADVISER_GRACE_S", 60),
             visitor_grace_s=_int(env, "NORA_VISITOR_GRACE_S", 600),

@@ -24,7 +24,7 @@ from chat.service import ChatService
 from chat.store import ConversationStore
 from core.clock import Clock
 from core.db import Database
-from core.limits import Limits, create_limits
+from core.limits import Limits, RedisLimits, create_limits
 from core.reference import ReferenceBox, load_reference
 from core.settings import Settings
 from nora.shutdown import drain_on_sigterm
@@ -117,6 +117,8 @@ async def app_resources(
 
             routing = RedisRoutingState(redis, delays, key=f"{settings.redis_prefix}:routing")
         limits = create_limits(redis, prefix=settings.redis_prefix, clock=clock)
+        if isinstance(limits, RedisLimits) and settings.rate_leases:
+            await stack.enter_async_context(limits.leasing())  # exits after the chat: leases given back
         passwords = Passwords(max_waiting=settings.login_hash_queue)
         accounts = Accounts(db, passwords, clock=clock)
         sessions = Sessions(db, idle_s=settings.session_idle_s, absolute_s=settings.session_absolute_s, clock=clock)

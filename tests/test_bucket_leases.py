@@ -1,0 +1,116 @@
+"""Rate-limit buckets leased to the instance that uses them (``core.bucket_leases``), on the real Redis.
+
+What a user would notice: a sender on one instance is checked without a round trip, and a sender whose
+sockets are on two instances still meets one limit, also when an instance stops or dies."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+import uuid
+from collections.abc import AsyncIterator
+
+import pytest
+from redis.asyncio import Redis
+
+from core.bucket_leases import ALIVE_S, HOLD_WAIT_S, MARGIN_S
+from core.limits import RedisLimits
+from tests import services
+
+pytestmark = [pytest.mark.anyio, pytest.mark.redis]
+
+KEY = "msg:adviser-amina:conv-1"
+RATE, BURST = 0.5, 5  # slow enough that nothing refills noticeably within a test
+
+
+@pytest.fixture
+async def instances() -> AsyncIterator[tuple[RedisLimits, RedisLimits, Redis]]:
+    """Two instances' limits on one Redis, each with its own client."""
+    url = services.need("Redis", services.REDIS_URL)
+    first, second = Redis.from_url(url), Redis.from_url(url)
+    prefix = f"nora-test-{uuid.uuid4().hex[:10]}"
+    try:
+        yield RedisLimits(first, prefix=prefix), RedisLimits(second, prefix=prefix), first
+    finally:
+        keys = [k async for k in first.scan_iter(match=f"{prefix}:*")]
+        if keys:
+            await first.delete(*keys)
+        await first.aclose()
+        await second.aclose()
+
+
+async def test_a_sender_on_one_instance_is_checked_without_a_round_trip(
+    instances: tuple[RedisLimits, RedisLimits, Redis],
+) -> None:
+    a, _, _ = instances
+    async with a.leasing():
+        assert a.take_now(KEY, rate=RATE, burst=BURST) is None  # not leased yet: the first take asks Redis
+        assert await a.take(KEY, rate=RATE, burst=BURST) == 0
+        answers = [a.take_now(KEY, rate=RATE, burst=BURST) for _ in range(BURST)]
+        assert answers[: BURST - 1] == [0] * (BURST - 1)
+        assert answers[-1] is not None and 1000 < answers[-1] <= 2000  # one token every 2 s
+        assert a.take_now("msg:visitor:conv-2", rate=RATE, burst=BURST) is None  # another sender: not leased
+
+
+async def test_a_sender_split_across_two_instances_meets_one_limit(
+    instances: tuple[RedisLimits, RedisLimits, Redis],
+) -> None:
+    a, b, _ = instances
+    async with a.leasing(), b.leasing():
+        started = time.monotonic()
+        answers = [await (a if n % 2 == 0 else b).take(KEY, rate=RATE, burst=BURST) for n in range(16)]
+        took = time.monotonic() - started
+    accepted = answers.count(0)
+    assert answers[:BURST] == [0] * BURST
+    assert BURST <= accepted <= BURST + int(took * RATE), (answers, took)
+    assert took < 2, "the hand-over from one instance to the other waits for one poll, not for a lapse"
+
+
+async def test_leases_are_given_back_with_their_tokens_when_an_instance_stops(
+    instances: tuple[RedisLimits, RedisLimits, Redis],
+) -> None:
+    a, b, _ = instances
+    async with a.leasing():
+        assert [await a.take(KEY, rate=RATE, burst=BURST) for _ in range(BURST - 1)] == [0] * (BURST - 1)
+    async with b.leasing():
+        started = time.monotonic()
+        assert await b.take(KEY, rate=RATE, burst=BURST) == 0  # the one token left
+        assert time.monotonic() - started < 0.5  # given back on exit: nobody waits for a lapse
+        assert b.take_now(KEY, rate=RATE, burst=BURST) not in (None, 0)  # leased to b, and empty
+
+
+async def test_a_dead_holder_stops_deciding_and_its_leases_lapse(
+    instances: tuple[RedisLimits, RedisLimits, Redis],
+) -> None:
+    a, b, _ = instances
+    async with contextlib.AsyncExitStack() as stack:
+        leases = await stack.enter_async_context(a.leasing())
+        await stack.enter_async_context(b.leasing())
+        assert await a.take(KEY, rate=RATE, burst=BURST) == 0
+        assert leases._keeper is not None
+        leases._keeper.cancel()  # a stalled or cut-off instance: it renews nothing from now on
+        with contextlib.suppress(asyncio.CancelledError):
+            await leases._keeper
+        started = time.monotonic()
+        answer = await b.take(KEY, rate=RATE, burst=BURST)
+        waited = time.monotonic() - started
+        assert answer == 0
+        assert waited <= ALIVE_S + 0.3 < HOLD_WAIT_S  # it lapsed; b did not need to force it
+        # a's last renewal is more than ALIVE_S - MARGIN_S old: it no longer decides on its own.
+        await asyncio.sleep(max(0.0, ALIVE_S - MARGIN_S - waited) + 0.05)
+        assert a.take_now(KEY, rate=RATE, burst=BURST) is None
+
+
+async def test_every_lease_key_expires_and_names_nobody(instances: tuple[RedisLimits, RedisLimits, Redis]) -> None:
+    a, b, redis = instances
+    async with a.leasing(), b.leasing():
+        await a.take(KEY, rate=RATE, burst=BURST)
+        await b.take(KEY, rate=RATE, burst=BURST)  # asks a for it: a wanted set, then a shared bucket
+        await a.take("msg:visitor:conv-9", rate=RATE, burst=BURST)  # leased
+        keys = [k.decode() async for k in redis.scan_iter(match=f"{a.prefix}*")]
+        kinds = {key[len(a.prefix) :].split(":")[0] for key in keys}
+        assert {"alive", "bucket", "lease", "shared"} <= kinds, keys
+        for key in keys:
+            assert 0 < await redis.pttl(key) <= 600_000, key
+            assert "amina" not in key and "conv" not in key, key
