@@ -52,6 +52,7 @@ HOLD_WAIT_S = 2.5  # a take waits this long for a live holder to hand a bucket o
 LEASE_MS = 600_000  # a lease key outlives its holder only to be cleaned up
 IDLE_SWEEP_S = 5.0  # how often leases of buckets that have refilled are given back
 MAX_LEASES = 50_000  # beyond this, new buckets are taken from Redis
+EXIT_WAIT_S = 2.0  # at shutdown, how long the keeper's last call and the give-back may take each
 
 HELD = "H"  # another live instance holds the lease: ask again
 GRANTED = "L"  # the lease is this instance's: the tokens follow
@@ -178,6 +179,7 @@ class BucketLeases:
         self._releasing: dict[str, asyncio.Future[None]] = {}
         self._alive_until = 0.0  # time.monotonic(); 0: not alive, no lease may be granted or used
         self._keeper: asyncio.Task[None] | None = None
+        self._stopping = asyncio.Event()
 
     def __len__(self) -> int:
         return len(self._held)
@@ -214,28 +216,40 @@ class BucketLeases:
 
     @contextlib.asynccontextmanager
     async def running(self) -> AsyncIterator[BucketLeases]:
-        """Keep this instance alive in Redis while the context is open; give every lease back on exit."""
+        """Keep this instance alive in Redis while the context is open; give every lease back on exit.
+
+        The keeper is told to stop, not cancelled: a Redis command cancelled half-way is not worth the
+        risk at shutdown. Neither step may hold the exit up for long; what is not given back lapses
+        within ``ALIVE_S`` by itself."""
         await self._beat()
         self._keeper = asyncio.create_task(self._keep_alive(), name="bucket-leases")
         try:
             yield self
         finally:
-            self._keeper.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._keeper
+            self._stopping.set()
+            await asyncio.wait({self._keeper}, timeout=EXIT_WAIT_S)
             self._alive_until = 0.0
-            try:
-                await self._give_back(list(self._held.values()), wanted=False)
-                await self.redis.delete(f"{self.base}alive:{self.instance}")
-            except Exception as exc:  # noqa: BLE001 - the leases then lapse within ALIVE_S by themselves
-                log.warning("could not give the rate-limit leases back (%s)", type(exc).__name__)
+            give_back = asyncio.create_task(self._give_back_all())
+            done, _ = await asyncio.wait({give_back}, timeout=EXIT_WAIT_S)
+            if not done:
+                log.warning("rate-limit leases not given back within %.0f s; they lapse by themselves", EXIT_WAIT_S)
+
+    async def _give_back_all(self) -> None:
+        try:
+            await self._give_back(list(self._held.values()), wanted=False)
+            await self.redis.delete(f"{self.base}alive:{self.instance}")
+        except Exception as exc:  # noqa: BLE001 - the leases then lapse within ALIVE_S by themselves
+            log.warning("could not give the rate-limit leases back (%s)", type(exc).__name__)
 
     async def _keep_alive(self) -> None:
         loop = asyncio.get_running_loop()
         next_sweep = loop.time() + IDLE_SWEEP_S
         failing = False
         while True:
-            await asyncio.sleep(POLL_S)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), POLL_S)
+            if self._stopping.is_set():
+                return
             try:
                 await self._beat()
                 if loop.time() >= next_sweep:
