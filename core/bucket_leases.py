@@ -203,10 +203,13 @@ class BucketLeases:
             await asyncio.shield(pending)
 
     def granted(self, key: str, name: str, tokens: float, *, rate: float, burst: int) -> int:
-        """Record a lease Redis granted with ``tokens`` in the bucket, and take one from it here."""
-        self._held[key] = Lease(key, name, rate, burst)
-        self._by_name[name] = key
-        self.local.set_bucket(key, tokens, rate=rate, burst=burst)
+        """Record a lease Redis granted with ``tokens`` in the bucket, and take one from it here. A
+        bucket still held here keeps its own count: Redis's is older (renewed while the liveness
+        check was late)."""
+        if key not in self._held:
+            self._held[key] = Lease(key, name, rate, burst)
+            self._by_name[name] = key
+            self.local.set_bucket(key, tokens, rate=rate, burst=burst)
         return self.local.take_now(key, rate=rate, burst=burst)
 
     def lost(self, key: str) -> None:

@@ -261,9 +261,7 @@ class RedisLimits:
             if reply.startswith(GRANTED):
                 if leases is None:  # stopped leasing meanwhile: the lease lapses, take it from Redis
                     reply = await self._ask(name, rate, burst, force=True)
-                elif (answer := leases.take_now(key, rate=rate, burst=burst)) is not None:
-                    return answer  # already held here (two takes in one batch)
-                else:
+                else:  # new here, or already held (two takes in one batch): ``granted`` tells
                     tokens = float(reply.partition(":")[2])
                     return leases.granted(key, name, tokens, rate=rate, burst=burst)
             elif leases is not None:

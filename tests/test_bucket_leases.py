@@ -114,3 +114,14 @@ async def test_every_lease_key_expires_and_names_nobody(instances: tuple[RedisLi
         for key in keys:
             assert 0 < await redis.pttl(key) <= 600_000, key
             assert "amina" not in key and "conv" not in key, key
+
+
+async def test_parallel_first_takes_on_one_instance_share_one_bucket(
+    instances: tuple[RedisLimits, RedisLimits, Redis],
+) -> None:
+    """Takes asked for together before the lease is known go to Redis in one batch, and every one of
+    them is granted the lease: the bucket still starts once, not once per take."""
+    a, _, _ = instances
+    async with a.leasing():
+        answers = await asyncio.gather(*(a.take(KEY, rate=RATE, burst=BURST) for _ in range(BURST + 3)))
+    assert answers.count(0) == BURST, answers
