@@ -128,8 +128,8 @@ return names
 """
 
 # ARGV: this instance, the key base, the shared lifetime in ms. Then five per bucket: its hashed name,
-# its tokens now, rate, burst, 1 if another instance asked for it (it is then marked shared). A bucket
-# whose lease is no longer this instance's is left as it is.
+# its tokens now (-1: unknown here, leave the bucket as it is), rate, burst, 1 if another instance asked
+# for it (it is then marked shared). A bucket whose lease is no longer this instance's is left alone.
 RELEASE_LUA = """
 local now_t = redis.call('TIME')
 local now = tonumber(now_t[1]) * 1000 + math.floor(tonumber(now_t[2]) / 1000)
@@ -140,7 +140,9 @@ for i = 1, (#ARGV - 3) / 5 do
   local lease = base .. 'lease:' .. name
   if redis.call('GET', lease) == me then
     local bucket = base .. 'bucket:' .. name
-    if tokens >= burst then
+    if tokens < 0 then
+      -- not held here any more (its leases lapsed once): the bucket stays as Redis has it
+    elseif tokens >= burst then
       redis.call('DEL', bucket)
     else
       redis.call('HSET', bucket, 't', tostring(tokens), 'at', tostring(now))
@@ -177,6 +179,7 @@ class BucketLeases:
         self._held: dict[str, Lease] = {}
         self._by_name: dict[str, str] = {}
         self._releasing: dict[str, asyncio.Future[None]] = {}
+        self._unknown: set[str] = set()  # asked for in the last beat, not held here
         self._alive_until = 0.0  # time.monotonic(); 0: not alive, no lease may be granted or used
         self._keeper: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
@@ -281,6 +284,16 @@ class BucketLeases:
         asked = [self._held[key] for name in names if (key := self._by_name.get(name)) in self._held]
         if asked:
             await self._give_back(asked, wanted=True)
+        # Leases Redis still names this instance for, from before they lapsed here: let them go rather
+        # than keep the asking instance waiting until it overrules them. Only once asked for in two
+        # beats running, so that a grant whose answer is still on its way here is not let go.
+        unknown = {name for name in names if name not in self._by_name}
+        stale, self._unknown = unknown & self._unknown, unknown
+        if stale:
+            args: list[str | int] = [self.instance, self.base, math.ceil(SHARED_S * 1000)]
+            for name in sorted(stale):
+                args += [name, -1, 1, 1, 1]
+            await self._release(args=args)
 
     async def _give_back(self, leases: list[Lease], *, wanted: bool) -> None:
         """Write each bucket's tokens back to Redis and drop its lease; no local decision after this."""

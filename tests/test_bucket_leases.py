@@ -125,3 +125,17 @@ async def test_parallel_first_takes_on_one_instance_share_one_bucket(
     async with a.leasing():
         answers = await asyncio.gather(*(a.take(KEY, rate=RATE, burst=BURST) for _ in range(BURST + 3)))
     assert answers.count(0) == BURST, answers
+
+
+async def test_a_lease_redis_still_names_a_forgetful_holder_for_is_let_go_when_asked(
+    instances: tuple[RedisLimits, RedisLimits, Redis],
+) -> None:
+    """After its leases lapsed once (a stall, an outage), an instance may be named in Redis for a
+    bucket it no longer holds; asked for it, it lets it go instead of making the other wait it out."""
+    a, b, _ = instances
+    async with a.leasing() as leases, b.leasing():
+        assert await a.take(KEY, rate=RATE, burst=BURST) == 0
+        leases.lost(KEY)  # as after a lapse: a no longer decides it, Redis still names a
+        started = time.monotonic()
+        assert await b.take(KEY, rate=RATE, burst=BURST) == 0
+        assert time.monotonic() - started < 1.0 < HOLD_WAIT_S
