@@ -15,6 +15,7 @@ import secrets
 import time
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import update
 from sqlmodel import col, select
@@ -59,9 +60,9 @@ def profile_of(user: StaffUser) -> StaffProfile:
     )
 
 
-def public_user(user: StaffUser) -> dict[str, object]:
+def profile_fields(user: StaffUser) -> dict[str, Any]:
+    """What both views of an account show of its work profile, in the order they show it."""
     return {
-        "id": user.id,
         "name": user.name,
         "roles": sorted(split(user.roles)),
         "service": user.service,
@@ -69,6 +70,11 @@ def public_user(user: StaffUser) -> dict[str, object]:
         "languages": sorted(split(user.languages)),
         "capacity": user.capacity,
     }
+
+
+def public_user(user: StaffUser) -> dict[str, Any]:
+    """The signed-in account as its own pages see it (``/api/v1/me``, login)."""
+    return {"id": user.id, **profile_fields(user)}
 
 
 @dataclass(frozen=True)

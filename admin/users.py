@@ -29,7 +29,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from admin.accounts import Accounts, NewUser, split
+from admin.accounts import Accounts, NewUser, profile_fields, split
 from admin.audit import entry
 from admin.auth import require
 from admin.context import context
@@ -50,12 +50,7 @@ def user_body(user: StaffUser) -> dict[str, Any]:
     """An account as the API and ``user list`` show it; never its password hash."""
     return {
         "username": user.username,
-        "name": user.name,
-        "roles": sorted(split(user.roles)),
-        "service": user.service,
-        "regions": sorted(split(user.regions)),
-        "languages": sorted(split(user.languages)),
-        "capacity": user.capacity,
+        **profile_fields(user),
         "disabled": user.disabled,
         "last_login_at": iso(user.last_login_at),
     }
