@@ -105,15 +105,7 @@ CHANNEL_ORDER = ("phone", "meeting", "email", "sms", "video", "other")
 def inquiry_row(form: RegistrationForm, facts: InquiryFacts, service: str, author: str, now: datetime) -> Registration:
     return Registration(
         author_id=author,
-        is_case=form.is_case,
-        main_category=form.main_category,
-        other_categories=",".join(form.other_categories),
-        violence_forms=",".join(form.violence_forms),
-        contact=form.contact,
-        age_group=form.age_group,
-        gender=form.gender,
-        actions=",".join(form.actions),
-        note=form.note,
+        **form.row_values(),
         service=service,
         region=facts.region,
         language=facts.language,

@@ -136,15 +136,7 @@ async def register(request: Request) -> Response:
     row = Registration(
         conversation_id=conv.id,
         author_id=staff.user.id,
-        is_case=form.is_case,
-        main_category=form.main_category,
-        other_categories=",".join(form.other_categories),
-        violence_forms=",".join(form.violence_forms),
-        contact=form.contact,
-        age_group=form.age_group,
-        gender=form.gender,
-        actions=",".join(form.actions),
-        note=form.note,
+        **form.row_values(),
         service=service,
         region=conv.region,
         language=conv.language,
@@ -232,20 +224,6 @@ def registration_body(row: Registration, now: datetime) -> dict[str, Any]:
     }
 
 
-def _form_values(form: RegistrationForm) -> dict[str, Any]:
-    return {
-        "is_case": form.is_case,
-        "main_category": form.main_category,
-        "other_categories": ",".join(form.other_categories),
-        "violence_forms": ",".join(form.violence_forms),
-        "contact": form.contact,
-        "age_group": form.age_group,
-        "gender": form.gender,
-        "actions": ",".join(form.actions),
-        "note": form.note,
-    }
-
-
 def _may_read(staff: Staff, row: Registration) -> bool:
     return row.author_id == staff.user.id or "supervisor" in staff.roles
 
@@ -309,7 +287,7 @@ async def amend(request: Request) -> Response:
             raise HTTPError("not_found", "No such registration.")
         if now >= locked_at(row):
             raise HTTPError("locked", f"A registration can be amended for {AMEND_DAYS} days; this one is locked.")
-        values = _form_values(form)
+        values = form.row_values()
         changes = []
         # A registration that stops being a case leaves its case; one that becomes a case opens its own.
         if row.is_case and not form.is_case and row.case_id is not None:

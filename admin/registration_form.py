@@ -46,6 +46,20 @@ class RegistrationForm:
     actions: tuple[str, ...]
     note: str
 
+    def row_values(self) -> dict[str, Any]:
+        """The form's fields as a ``Registration`` row stores them (lists as comma-separated codes)."""
+        return {
+            "is_case": self.is_case,
+            "main_category": self.main_category,
+            "other_categories": ",".join(self.other_categories),
+            "violence_forms": ",".join(self.violence_forms),
+            "contact": self.contact,
+            "age_group": self.age_group,
+            "gender": self.gender,
+            "actions": ",".join(self.actions),
+            "note": self.note,
+        }
+
 
 def identifying_details(note: str, ref: Reference) -> str | None:
     """What in ``note`` looks like it identifies someone (e-mail, phone or ID number), or ``None``."""
