@@ -22,7 +22,7 @@ of an older version during a rolling upgrade).
 
 Redis keys, under ``{prefix}:limit:`` with the bucket's hashed name (``{namespace}:{sha256}``):
 ``lease:…`` (the holder's id; 10 min), ``shared:…`` (the instance that took last; ``SHARED_S``),
-``alive:{instance}`` (``ALIVE_S``), ``wanted:{instance}`` (a set of buckets asked for; ``ALIVE_S``).
+``alive:{instance}`` (``ALIVE_S``), ``wanted:{instance}`` (a set of buckets asked for; ``SHARED_S``).
 """
 
 from __future__ import annotations
@@ -183,9 +183,6 @@ class BucketLeases:
         self._alive_until = 0.0  # time.monotonic(); 0: not alive, no lease may be granted or used
         self._keeper: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
-
-    def __len__(self) -> int:
-        return len(self._held)
 
     @property
     def alive(self) -> bool:
