@@ -77,6 +77,8 @@ async def backdate(server: LiveServer, *, code_days: int = 0, closed_hours: int 
 def purge(server: LiveServer, **env: str) -> str:
     full = {**os.environ, "NORA_ENV": "development", "NORA_DATABASE_URL": server.database_url, **env}
     full.pop("NORA_REDIS_URL", None)
+    for name in ("NORA_TRANSCRIPT_RETENTION_HOURS", "NORA_RETURN_CODE_DAYS"):
+        full.pop(name, None)  # the default periods, whatever the shell running the tests has
     done = subprocess.run(
         [sys.executable, "-m", "nora.cli", "purge"], cwd=ROOT, env=full, capture_output=True, text=True, timeout=60
     )
@@ -263,7 +265,12 @@ async def test_guessing_is_throttled_per_address_and_in_all(make_server: ServerF
 
 @pytest.mark.parametrize("backend", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 async def test_after_retention_only_the_registrations_remain(make_server: ServerFactory, backend: str) -> None:
-    server = await make_server(backend, NORA_STATS_MIN_COUNT="1")
+    # The server's own retention runs at its first tick: with its periods longer than the backdating
+    # below, only the operator's purge (the defaults, 72 h and 30 days) finds anything to erase, however
+    # soon the test gets there.
+    server = await make_server(
+        backend, NORA_STATS_MIN_COUNT="1", NORA_TRANSCRIPT_RETENTION_HOURS="100", NORA_RETURN_CODE_DAYS="40"
+    )
     amina_staff, amina = await server.adviser("amina")
     visitor, started, first = await chat_with_amina(server, amina, "Første gang")
     code = (await take_code(server, started["token"])).json()["code"]
