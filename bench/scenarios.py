@@ -152,6 +152,15 @@ EXTRA: tuple[Scenario, ...] = (
         targets={"p99_ms": ("<=", 3.0)},
         note="two instances sharing PostgreSQL/SQLite and Redis; clients spread round-robin",
     ),
+    # One instance configured as in production (Redis for routing, limits and events): what Redis costs
+    # without a second instance, so that the two-instance figure splits into its parts.
+    replace(
+        STANDARD[1],
+        name="chat-1000-1x-redis",
+        redis=True,
+        targets={},
+        note="one instance on Redis (routing state, limits, events), as a multi-instance deployment runs",
+    ),
     # chat-1000 across instances behind a real load balancer (round robin, no stickiness), the relay in
     # the same run: the cost of one more instance on the same two cores.
     replace(

@@ -22,7 +22,7 @@ from datetime import datetime
 from functools import partial
 from typing import Any
 
-from chat import events, metrics, wire
+from chat import events, wire
 from chat.broker import Broker
 from chat.events import (
     Assigned,
@@ -73,8 +73,6 @@ class Fanout:
         self._queue_watchers: set[Callable[[], None]] = set()
         # Conversations whose visitor sockets a restarting instance closed on purpose, until when.
         self._handed_over: dict[str, float] = {}
-        self._outgoing: deque[Event] = deque()
-        self._publisher: asyncio.Task[None] | None = None
         self._listening = asyncio.Event()
         self._listener: asyncio.Task[None] | None = None
         self._handlers: dict[type[Any], Callable[[Any], None]] = {
@@ -105,61 +103,31 @@ class Fanout:
 
     async def stop(self) -> None:
         await self.flush()
-        for task in (self._listener, self._publisher):
-            if task is not None:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+        if self._listener is not None:
+            self._listener.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._listener
 
     async def publish(self, event: Event) -> None:
         """Apply an event to this instance's sockets, then send it to the others (in order behind any
-        event still on its way out)."""
-        self.apply(event)
-        if not self.broker.reaches_other_instances:
-            return
-        if self._outgoing or (self._publisher is not None and not self._publisher.done()):
-            self._send_later(event)
-            return
-        await self._send([event])
+        event still on its way out). Never waits: kept a coroutine for its many callers."""
+        self.publish_soon(event)
 
     def publish_soon(self, event: Event) -> None:
-        """``publish`` from synchronous code: applied here at once, sent to the others in order."""
+        """Apply an event here at once, and send it to the other instances in order (``Broker.send``)."""
         self.apply(event)
         if self.broker.reaches_other_instances:
-            self._send_later(event)
+            self.broker.send(events.encode(event, self.instance))
 
     async def flush(self, timeout: float = 5.0) -> None:
         """Send every event still waiting to go to the other instances (before this one exits: an event
         lost there would leave a peer without a message until the conversation's next one)."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        while self._publisher is not None and not self._publisher.done() and loop.time() < deadline:
-            with contextlib.suppress(Exception):
-                await asyncio.wait({self._publisher}, timeout=deadline - loop.time())
+        await self.broker.flush(timeout)
 
     def handed_over(self, conversation_id: str) -> bool:
         """Whether a restarting instance closed this conversation's visitor socket in the last minutes."""
         until = self._handed_over.get(conversation_id)
         return until is not None and until >= asyncio.get_running_loop().time()
-
-    def _send_later(self, event: Event) -> None:
-        self._outgoing.append(event)
-        if self._publisher is None or self._publisher.done():
-            self._publisher = asyncio.create_task(self._send_outgoing())
-
-    async def _send_outgoing(self) -> None:
-        """Everything queued while the last send was on the wire goes in the next one, in order."""
-        while self._outgoing:
-            batch = list(self._outgoing)
-            self._outgoing.clear()
-            await self._send(batch)
-
-    async def _send(self, batch: list[Event]) -> None:
-        try:
-            await self.broker.publish_many([events.encode(e, self.instance) for e in batch])
-        except Exception as exc:  # noqa: BLE001 - any broker failure degrades to "delivered later"
-            metrics.BROKER_FAILURES.inc()
-            log.warning("broker publish failed (%s); clients will catch up by seq", type(exc).__name__)
 
     # ------------------------------------------------------------ listening
 

@@ -120,3 +120,53 @@ async def test_redis_sends_events_published_together_as_one_message() -> None:
     finally:
         await raw.aclose()  # type: ignore[no-untyped-call]
         await client.aclose()
+
+
+@pytest.mark.redis
+async def test_redis_publisher_that_lost_its_connection_tells_every_instance_to_catch_up() -> None:
+    """Events written to a connection that broke may never have reached Redis: the next connection's
+    first event is a resync, so every instance's sockets catch up from the database at once instead of
+    at their conversation's next message; events sent after it still arrive, in order."""
+    from redis.asyncio import Redis
+
+    from chat.broker import RESYNC
+    from chat.broker_redis import CLIENT_NAME, RedisBroker
+
+    client = Redis.from_url(services.need("Redis", services.REDIS_URL))
+    broker = RedisBroker(client, channel=f"nora:test:{uuid.uuid4().hex}")
+    await broker.connect()
+    try:
+        async with broker.listen() as queue:
+            await wait_subscribed(broker, queue)
+            broker.send({"t": "before"})
+            assert await asyncio.wait_for(queue.get(), 2) == {"t": "before"}
+            killed = 0
+            for line in (await client.execute_command("CLIENT", "LIST")).decode().splitlines():
+                fields = dict(f.split("=", 1) for f in line.split() if "=" in f)
+                if fields.get("name") == CLIENT_NAME:
+                    killed += await client.execute_command("CLIENT", "KILL", "ID", fields["id"])
+            assert killed >= 1
+            broker.send({"t": "during"})  # written to the dead connection, or held for the next one
+            got = await asyncio.wait_for(queue.get(), 5)
+            assert got == RESYNC
+            broker.send({"t": "after"})
+            rest = [await asyncio.wait_for(queue.get(), 5)]
+            if rest[0] == {"t": "during"}:
+                rest.append(await asyncio.wait_for(queue.get(), 5))
+            assert rest[-1] == {"t": "after"}
+    finally:
+        await broker.disconnect()
+        await client.aclose()
+
+
+async def test_events_sent_without_waiting_arrive_in_order(broker: Broker) -> None:
+    async with broker.listen() as queue:
+        await wait_subscribed(broker, queue)
+        events = [{"t": "msg", "n": n} for n in range(300)]
+        for event in events:
+            broker.send(event)
+            if event["n"] % 7 == 0:
+                await asyncio.sleep(0)  # some in one turn of the loop, some in the next
+        await broker.flush()
+        got = [await asyncio.wait_for(queue.get(), 2) for _ in events]
+        assert got == events
