@@ -145,13 +145,14 @@ class Fanout:
                 await asyncio.sleep(1)
 
     def _receive(self, payload: dict[str, Any]) -> None:
+        if payload.get("instance") == self.instance:
+            return  # our own, applied when published: half of what two instances read, not decoded
         try:
-            event, instance = events.decode(payload)
+            event, _ = events.decode(payload)
         except events.UnknownEvent as exc:
             log.warning("ignored an event this version does not know (%s)", exc)
             return
-        if instance != self.instance:  # our own were applied when published
-            self.apply(event)
+        self.apply(event)
 
     # ------------------------------------------------------------ supervisors
 
