@@ -77,6 +77,8 @@ def test_a_code_taken_at_the_end_brings_the_visitor_back_to_the_same_adviser(web
     # The end: the offer, then the code once, with its warning and a copy button
     offer = visitor.locator("#return-offer")
     expect(offer).to_be_visible()
+    # What happens now agrees with the offer beside it: another adviser only without a code.
+    expect(visitor.locator("#ended-next")).to_contain_text("Uten returkode" if lang == "nb" else "بدون رمز العودة")
     problems["ended with offer"] = axe(visitor)
     visitor.click("#return-take")
     box = visitor.locator("#return-code-slot .code-box")
