@@ -12,6 +12,7 @@ import orjson
 import redis.asyncio as aioredis
 from redis.asyncio.client import PubSub
 from redis.asyncio.connection import Connection
+from redis.exceptions import ResponseError
 
 from chat import metrics
 from chat.broker import RESYNC, Broker, Event
@@ -57,7 +58,9 @@ class Publisher:
 
     Events are hints (``chat.broker``), but a lost one delays a message until the next: when the
     connection breaks with PUBLISHes written and not answered, the first thing sent on the next
-    connection is a resync, so every instance's sockets catch up from the database at once.
+    connection is a resync, so every instance's sockets catch up from the database at once. Events sent
+    while Redis is away wait and go out on the next connection; past ``MAX_PENDING`` they are dropped
+    and a resync takes their place.
     """
 
     def __init__(self, redis: aioredis.Redis, channel: str) -> None:
@@ -112,21 +115,19 @@ class Publisher:
             try:
                 await connection.connect()
                 await connection.send_command("CLIENT", "SETNAME", CLIENT_NAME)
-                await connection.read_response()
+                with contextlib.suppress(ResponseError):  # a name is a help, not a need (an ACL may deny it)
+                    await connection.read_response()
                 self._written = self._answered = 0
                 self._broken = None
                 reader = asyncio.create_task(self._read(connection))
-                if self._resync:
-                    self._pending.insert(0, dict(RESYNC))
-                    self._resync = False
                 backoff = 0.1
                 await self._write(connection)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # noqa: BLE001 - reconnect whatever broke
-                if self._answered < self._written or self._pending:
+                if self._answered < self._written:  # written, maybe never published; what waits, waits
                     self._resync = True
-                    metrics.BROKER_FAILURES.inc(self._written - self._answered + len(self._pending))
+                    metrics.BROKER_FAILURES.inc(self._written - self._answered)
                 log.warning("redis publisher lost its connection (%s); retrying in %.1fs", type(exc).__name__, backoff)
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 5.0)
@@ -140,7 +141,7 @@ class Publisher:
 
     async def _write(self, connection: Connection) -> None:
         while True:
-            if not self._pending:
+            if not self._pending and not self._resync:
                 if self._closing:
                     return
                 self._wake.clear()
@@ -148,20 +149,29 @@ class Publisher:
             if self._broken is not None:
                 raise self._broken
             batch, self._pending = self._pending, []
-            for start in range(0, len(batch), MAX_BATCH):
-                part = batch[start : start + MAX_BATCH]
-                payload = orjson.dumps(part[0] if len(part) == 1 else {"type": BATCH, "events": part})
-                await connection.send_packed_command(
-                    connection.pack_command("PUBLISH", self._channel, payload), check_health=False
-                )
-                self._written += 1
+            if self._resync:  # events were lost (a broken connection, or too many waiting): first this
+                batch.insert(0, dict(RESYNC))
+                self._resync = False
+            try:
+                for start in range(0, len(batch), MAX_BATCH):
+                    part = batch[start : start + MAX_BATCH]
+                    payload = orjson.dumps(part[0] if len(part) == 1 else {"type": BATCH, "events": part})
+                    await connection.send_packed_command(
+                        connection.pack_command("PUBLISH", self._channel, payload), check_health=False
+                    )
+                    self._written += 1
+            except BaseException:
+                self._resync = True  # some of this batch may not have gone out
+                raise
 
     async def _read(self, connection: Connection) -> None:
         try:
             while True:
-                answer = await connection.read_response(disable_decoding=True, timeout=math.inf)
-                if isinstance(answer, Exception):
-                    log.warning("redis refused a publish (%s)", type(answer).__name__)
+                try:
+                    await connection.read_response(disable_decoding=True, timeout=math.inf)
+                except ResponseError as exc:  # that PUBLISH was refused; the connection is fine
+                    metrics.BROKER_FAILURES.inc()
+                    log.warning("redis refused a publish (%s)", type(exc).__name__)
                 self._answered += 1
         except Exception as exc:  # noqa: BLE001 - the writer reconnects
             self._broken = exc
