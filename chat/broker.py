@@ -10,18 +10,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import logging
 from abc import ABC, abstractmethod
-from collections import deque
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
-from chat import metrics
-
 if TYPE_CHECKING:
     from redis.asyncio import Redis
-
-log = logging.getLogger("nora.broker")
 
 Event = dict[str, Any]  # a payload as ``chat.events`` encodes it
 # What a backend puts on its listeners' queues when it reconnected and may have missed events.
@@ -32,10 +26,6 @@ class Broker(ABC):
     # Whether another instance may be listening. When not, the publisher (which applies its own events
     # to its own sockets at once) need not publish at all.
     reaches_other_instances = True
-
-    def __init__(self) -> None:
-        self._outgoing: deque[Event] = deque()  # sent, not yet published (``send``'s default)
-        self._sender: asyncio.Task[None] | None = None
 
     @abstractmethod
     async def connect(self) -> None: ...
@@ -51,30 +41,15 @@ class Broker(ABC):
         for event in events:
             await self.publish(event)
 
+    @abstractmethod
     def send(self, event: Event) -> None:
         """Publish without waiting, in order behind every event sent before; never raises (a failure is
-        logged and counted: events are hints). This default sends from a task, in batches of what
-        queued up while the last batch was on its way; a backend may do better."""
-        self._outgoing.append(event)
-        if self._sender is None or self._sender.done():
-            self._sender = asyncio.create_task(self._send_outgoing())
-
-    async def _send_outgoing(self) -> None:
-        while self._outgoing:
-            batch = list(self._outgoing)
-            self._outgoing.clear()
-            try:
-                await self.publish_many(batch)
-            except Exception as exc:  # noqa: BLE001 - any broker failure degrades to "delivered later"
-                metrics.BROKER_FAILURES.inc()
-                log.warning("broker publish failed (%s); clients will catch up by seq", type(exc).__name__)
+        logged and counted: events are hints)."""
 
     async def flush(self, timeout: float = 5.0) -> None:
         """Wait (at most ``timeout``) until every event sent is out: before the instance exits, since an
         event lost there would leave a peer without a message until the conversation's next one."""
-        if self._sender is not None and not self._sender.done():
-            with contextlib.suppress(Exception):
-                await asyncio.wait({self._sender}, timeout=timeout)
+        return None
 
     async def listeners(self) -> int:
         """How many processes listen to the events now (other instances, before this one listens)."""
@@ -94,7 +69,6 @@ class MemoryBroker(Broker):
     reaches_other_instances = False
 
     def __init__(self) -> None:
-        super().__init__()
         self._queues: set[asyncio.Queue[Event]] = set()
 
     async def connect(self) -> None:
@@ -104,6 +78,9 @@ class MemoryBroker(Broker):
         self._queues.clear()
 
     async def publish(self, event: Event) -> None:
+        self.send(event)
+
+    def send(self, event: Event) -> None:
         # Round-trip through JSON so the memory backend is as strict as a networked one.
         wire = json.loads(json.dumps(event))
         for queue in self._queues:

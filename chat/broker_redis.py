@@ -182,7 +182,6 @@ class RedisBroker(Broker):
     """Publishes on, and listens to, one channel through a client the caller owns (and closes)."""
 
     def __init__(self, redis: aioredis.Redis, *, channel: str = CHANNEL) -> None:
-        super().__init__()
         self._redis = redis
         self._channel = channel
         self._publisher = Publisher(redis, channel)
