@@ -36,11 +36,6 @@ class Broker(ABC):
     @abstractmethod
     async def publish(self, event: Event) -> None: ...
 
-    async def publish_many(self, events: list[Event]) -> None:
-        """Publish several events in order; a networked backend sends them in one round trip."""
-        for event in events:
-            await self.publish(event)
-
     @abstractmethod
     def send(self, event: Event) -> None:
         """Publish without waiting, in order behind every event sent before; never raises (a failure is

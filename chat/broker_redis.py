@@ -18,7 +18,7 @@ from chat import metrics
 from chat.broker import RESYNC, Broker, Event
 
 CHANNEL = "nora:events"
-# Events published together travel as one Pub/Sub message, ``{"type": "batch", "events": [...]}``, and
+# Events sent in one turn of the loop (``Publisher``) travel as one Pub/Sub message, ``{"type": "batch", "events": [...]}``, and
 # are handed to the listener one by one. Every instance receives every event, and redis-py's Pub/Sub
 # read costs about as much per message as the event itself (py-spy: a fifth of an instance's CPU at
 # 1,000 messages a second across two instances); a batch pays it once. An instance of an older version
@@ -203,18 +203,6 @@ class RedisBroker(Broker):
 
     async def publish(self, event: Event) -> None:
         await self._redis.publish(self._channel, orjson.dumps(event))
-
-    async def publish_many(self, events: list[Event]) -> None:
-        """One message per ``MAX_BATCH`` events, in one pipelined round trip (no MULTI): Redis runs the
-        PUBLISHes in the order sent, and a batch keeps its events' order."""
-        if len(events) == 1:
-            await self.publish(events[0])
-            return
-        batches = [events[i : i + MAX_BATCH] for i in range(0, len(events), MAX_BATCH)]
-        async with self._redis.pipeline(transaction=False) as pipe:
-            for batch in batches:
-                pipe.publish(self._channel, orjson.dumps({"type": BATCH, "events": batch}))
-            await pipe.execute()
 
     async def ping(self) -> None:
         await self._redis.ping()

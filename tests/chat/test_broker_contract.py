@@ -82,10 +82,14 @@ def test_backend_is_chosen_from_the_url() -> None:
 async def test_events_published_together_arrive_in_order(broker: Broker) -> None:
     async with broker.listen() as queue:
         await wait_subscribed(broker, queue)
-        await broker.publish({"t": "before"})
+        broker.send({"t": "before"})
+        await asyncio.sleep(0)  # a turn of the loop of its own
         events = [{"t": "msg", "n": n} for n in range(200)]
-        await broker.publish_many(events)
-        await broker.publish({"t": "after"})
+        for event in events:  # all in one turn of the loop
+            broker.send(event)
+        await asyncio.sleep(0)
+        broker.send({"t": "after"})
+        await broker.flush()
         got = [await asyncio.wait_for(queue.get(), 2) for _ in range(len(events) + 2)]
         assert got == [{"t": "before"}, *events, {"t": "after"}]
 
@@ -101,13 +105,16 @@ async def test_redis_sends_events_published_together_as_one_message() -> None:
     client = Redis.from_url(services.need("Redis", services.REDIS_URL))
     channel = f"nora:test:{uuid.uuid4().hex}"
     broker = RedisBroker(client, channel=channel)
+    await broker.connect()
     raw = client.pubsub(ignore_subscribe_messages=True)
     try:
         await raw.subscribe(channel)
         async with broker.listen() as queue:
             await wait_subscribed(broker, queue)
             events = [{"t": "msg", "n": n} for n in range(20)]
-            await broker.publish_many(events)
+            for event in events:  # in one turn of the loop
+                broker.send(event)
+            await broker.flush()
             got = [await asyncio.wait_for(queue.get(), 2) for _ in events]
         assert got == events
         messages = []
@@ -118,6 +125,7 @@ async def test_redis_sends_events_published_together_as_one_message() -> None:
                 messages.append(message)
         assert len(messages) == 1
     finally:
+        await broker.disconnect()
         await raw.aclose()  # type: ignore[no-untyped-call]
         await client.aclose()
 
