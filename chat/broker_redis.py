@@ -18,11 +18,12 @@ from chat import metrics
 from chat.broker import RESYNC, Broker, Event
 
 CHANNEL = "nora:events"
-# Events sent in one turn of the loop (``Publisher``) travel as one Pub/Sub message, ``{"type": "batch", "events": [...]}``, and
-# are handed to the listener one by one. Every instance receives every event, and redis-py's Pub/Sub
-# read costs about as much per message as the event itself (py-spy: a fifth of an instance's CPU at
-# 1,000 messages a second across two instances); a batch pays it once. An instance of an older version
-# ignores the unknown type (its clients catch up by seq, as with any event lost).
+# Events sent in one turn of the loop (``Publisher``) travel as one Pub/Sub message,
+# ``{"type": "batch", "events": [...]}``, and are handed to the listener one by one. Every instance
+# receives every event, and redis-py's Pub/Sub read costs about as much per message as the event itself
+# (py-spy: a fifth of an instance's CPU at 1,000 messages a second across two instances); a batch pays
+# it once. An instance of an older version ignores the unknown type (its clients catch up by seq, as
+# with any event lost).
 BATCH = "batch"
 MAX_BATCH = 500  # events in one Pub/Sub message
 CLIENT_NAME = "nora-publisher"
