@@ -13,7 +13,7 @@ from chat import wire
 from chat.abuse import audit_abusive
 from chat.assignment import adviser_model
 from chat.errors import FrameError, invalid, not_found
-from chat.events import CapacityChanged, QueueChanged, Requeued, StatusChanged, TransferEnded, Typing
+from chat.events import CapacityChanged, QueueChanged, Requeued, StatusChanged, Typing
 from chat.frames import Text, parse_transfer
 from chat.group_commit import Guard
 from chat.hub import StaffConn
@@ -21,7 +21,7 @@ from chat.lifecycle import CommandParts, Commands
 from chat.outbox import Outbox, Replay, Run, Untrack
 from chat.staff import StaffProfile
 from chat.views import ConversationViews
-from chat.warm_transfer import WarmTransfers
+from chat.warm_transfer import WarmTransfers, offer_left_holder
 from core.models import Conversation
 from core.models import ConversationState as S
 from routing import Adviser, AdviserStatus, UnknownAdviser
@@ -62,15 +62,23 @@ class AdviserCommands(Commands):
             for conv in mine:
                 await self.messages.system(conv, "adviser_back", profile.user_id)
         self.assigner.local_status[profile.user_id] = status
-        state = partial(self._send_state, profile, status, adviser.capacity, [c.id for c in mine])
-        conn.outbox.push(Run(state))
+        offers = await self.store.offered_to(profile.user_id)  # warm transfers waiting for an answer
+        held, offered = [c.id for c in mine], [c.id for c in offers]
+        conn.outbox.push(Run(partial(self._send_state, profile, status, adviser.capacity, held, offered)))
         for notice in self.fanout.recent_notices(self.clock()):  # sent while this console was closed
             conn.outbox.send(wire.notice(notice.text, notice.sender, notice.at))
+        await self.warm.reconnected(conn, mine, offers)
         await self.fanout.publish(StatusChanged(profile.user_id, status.value))
         await self.assigner.route()
 
     async def _send_state(
-        self, profile: StaffProfile, status: AdviserStatus, capacity: int, held: list[str], outbox: Outbox
+        self,
+        profile: StaffProfile,
+        status: AdviserStatus,
+        capacity: int,
+        held: list[str],
+        offers: list[str],
+        outbox: Outbox,
     ) -> None:
         bodies = [await self.views.body(conversation_id, outbox) for conversation_id in held]
         about = {
@@ -82,7 +90,7 @@ class AdviserCommands(Commands):
             "capacity": capacity,
             "max_capacity": profile.max_capacity,
         }
-        await outbox.write_now(wire.adviser_state(about, status.value, [b for b in bodies if b is not None]))
+        await outbox.write_now(wire.adviser_state(about, status.value, [b for b in bodies if b is not None], offers))
 
     async def _known(self, adviser_id: str) -> Adviser | None:
         snap = await self.routing.snapshot()
@@ -178,8 +186,7 @@ class AdviserCommands(Commands):
         if moved is None:
             raise not_found("transfer")
         await self.messages.system(moved, "transferred", None)
-        if conversation_id in self.fanout.offers.by_conversation:  # a warm offer still open ends with it
-            await self.fanout.publish(TransferEnded(conversation_id, "gone"))
+        await offer_left_holder(self.fanout, conv)  # a warm offer still open ends with it
         conn.outbox.send(wire.unassigned(conversation_id, "transferred"))
         conn.outbox.push(Untrack(conversation_id))
         await self.fanout.publish(Requeued(conversation_id))

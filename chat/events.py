@@ -137,10 +137,15 @@ class TransferOffered:
 
 @dataclass(frozen=True, slots=True)
 class TransferEnded:
-    """A warm transfer's offer is over: ``accepted``, ``declined``, ``withdrawn`` or ``gone``."""
+    """A warm transfer's offer is over: ``accepted``, ``declined``, ``withdrawn`` or ``gone``; from the
+    holder ``from_id`` to the colleague ``to_id`` (named ``to_name`` when they answered). The three are
+    None only from an instance of an earlier version."""
 
     conversation_id: str
     outcome: str
+    from_id: str | None = None
+    to_id: str | None = None
+    to_name: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -67,7 +67,7 @@ class Fanout:
         self.diversions_stale = False  # another instance changed the diversions (``Scheduler``)
         # Told the browser-session hashes of a conversation's visitor sockets here when it ends as abusive.
         self.on_abusive: Callable[[list[str]], None] | None = None
-        self.offers = Offers(hub)  # warm transfers on offer (chat/warm_transfer.py)
+        self.offers = Offers(hub)  # tells the consoles of warm transfers (chat/warm_transfer.py)
         # The latest supervisors' notices, for consoles that open later; in memory only, never stored.
         self.notices: deque[Notice] = deque(maxlen=NOTICES_KEPT)
         self._queue_watchers: set[Callable[[], None]] = set()
@@ -217,7 +217,6 @@ class Fanout:
                 wire.conversation_closed(event.conversation_id, event.reason, bool(event.quick_exit), due)
             )
             sconn.outbox.push(Untrack(event.conversation_id))
-        self.offers.left_holder(event.conversation_id)
 
     def _presence(self, event: Presence) -> None:
         for sconn in self.hub.advisers_of(event.adviser_id):
@@ -227,7 +226,6 @@ class Fanout:
         for sconn in self.hub.advisers_of(event.adviser_id):
             sconn.outbox.send(wire.unassigned(event.conversation_id, event.reason))
             sconn.outbox.push(Untrack(event.conversation_id))
-        self.offers.left_holder(event.conversation_id)
 
     def _requeued(self, event: Requeued) -> None:
         for vconn in self.hub.visitors_of(event.conversation_id):

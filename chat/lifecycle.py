@@ -19,6 +19,7 @@ from chat.hub import Hub
 from chat.posting import MessagePath
 from chat.staff import StaffDirectory
 from chat.store import ConversationStore
+from chat.warm_transfer import offer_left_holder
 from core.clock import Clock, to_datetime
 from core.models import Conversation
 from core.models import ConversationState as S
@@ -65,6 +66,7 @@ class Lifecycle:
             key = reason if reason == "visitor_timeout" else None  # abusive: the ordinary "ended" notice
             await self.messages.system(conv, "closed", conv.adviser_id, text_key=key)
         await self.fanout.publish(Closed(conversation_id, conv.adviser_id, reason, quick_exit, wrote))
+        await offer_left_holder(self.fanout, conv)
         await self.assigner.route()
         return True
 
@@ -83,12 +85,14 @@ class Lifecycle:
 
     async def requeue(self, conversation_id: str, adviser_id: str, reason: str) -> None:
         """Back to the queue at its original place, from an adviser who no longer holds it."""
+        before = await self.store.get(conversation_id)
         changed = await self.store.requeue(conversation_id, adviser_id)
         conv = await self.store.get(conversation_id)
-        if not changed or conv is None:
+        if not changed or conv is None or before is None:
             return
         await self.messages.system(conv, "requeued", None)
         await self.fanout.publish(Unassigned(conversation_id, adviser_id, reason))
+        await offer_left_holder(self.fanout, before)
         await self.fanout.publish(Requeued(conversation_id))
         await self.routing.enqueue(self.assigner.request(conv))
 

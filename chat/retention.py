@@ -68,7 +68,8 @@ def audit_kept_from(now: datetime, years: int) -> datetime:
 async def purge_transcripts(db: Database, cutoff: datetime, now: datetime) -> int:
     """Erase the messages and free texts of conversations closed before ``cutoff``; returns how many.
 
-    Also takes the transfer note off conversations purged before notes were erased with them."""
+    Also takes the transfer note off conversations purged before notes were erased with them (and a warm
+    transfer's note, which the close has normally cleared already)."""
     async with db.writing() as session:
         query = select(Conversation.id).where(
             col(Conversation.state) == ConversationState.CLOSED,
@@ -86,7 +87,11 @@ async def purge_transcripts(db: Database, cutoff: datetime, now: datetime) -> in
             # The token hash must stay unique and must stop matching any token: use the id.
             .values(purged_at=now, token_hash=Conversation.id)
         )
-        await session.exec(update(Conversation).where(col(Conversation.id).in_(ids)).values(transfer_note=None))
+        await session.exec(
+            update(Conversation)
+            .where(col(Conversation.id).in_(ids))
+            .values(transfer_note=None, offer_note=None, offered_to=None)
+        )
     return len(ids)
 
 

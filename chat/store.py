@@ -96,6 +96,8 @@ def driver_for(db: Database) -> StoreDriver:
 # Conditions of the hot paths, built once (building a SQLAlchemy comparison costs more than the write).
 IS_QUEUED = (col(Conversation.state) == S.QUEUED,)
 NOT_CLOSED = (col(Conversation.state) != S.CLOSED,)
+# A warm transfer's offer ends with every transition that takes the conversation from its holder.
+NO_OFFER: dict[str, Any] = {"offered_to": None, "offer_note": None}
 
 
 class ConversationStore:
@@ -213,6 +215,10 @@ class ConversationStore:
     async def assigned(self) -> list[Conversation]:
         return await self._where(col(Conversation.state) == S.ASSIGNED)
 
+    async def offered_to(self, adviser_id: str) -> list[Conversation]:
+        """Conversations on offer to this adviser (warm transfers not yet answered)."""
+        return await self._where(col(Conversation.state) == S.ASSIGNED, col(Conversation.offered_to) == adviser_id)
+
     async def waiting_for(self, adviser_id: str) -> list[Conversation]:
         """Queued conversations transferred to this adviser by name."""
         return await self._where(col(Conversation.state) == S.QUEUED, col(Conversation.target_adviser_id) == adviser_id)
@@ -255,6 +261,7 @@ class ConversationStore:
             service=service,
             assigned_at=at,
             **answered,
+            **NO_OFFER,
         )
 
     async def close_conversation(self, conversation_id: str, reason: str, at: datetime) -> bool:
@@ -265,6 +272,7 @@ class ConversationStore:
             state=S.CLOSED,
             closed_at=at,
             close_reason=reason,
+            **NO_OFFER,
         )
 
     async def requeue(self, conversation_id: str, adviser_id: str) -> bool:
@@ -275,6 +283,7 @@ class ConversationStore:
             state=S.QUEUED,
             adviser_id=None,
             service=None,
+            **NO_OFFER,
         )
 
     async def transfer(
@@ -288,14 +297,20 @@ class ConversationStore:
         to_region: str | None,
         to_language: str | None,
         urgent: bool = False,
+        offered_to: str | None = None,
     ) -> bool:
         """assigned to ``adviser_id`` → queued for the target, at its original place (``urgent`` only
-        ever turns urgency on)."""
+        ever turns urgency on); with ``offered_to``, only while the conversation is on offer to that
+        adviser (a warm transfer's accept: of two racing, one wins)."""
         extra: dict[str, Any] = {"urgent": True} if urgent else {}
+        held: tuple[object, ...] = (col(Conversation.state) == S.ASSIGNED, col(Conversation.adviser_id) == adviser_id)
+        if offered_to is not None:
+            held = (*held, col(Conversation.offered_to) == offered_to)
         return await self._update(
             conversation_id,
-            (col(Conversation.state) == S.ASSIGNED, col(Conversation.adviser_id) == adviser_id),
+            held,
             **extra,
+            **NO_OFFER,
             state=S.QUEUED,
             adviser_id=None,
             service=None,
@@ -306,6 +321,26 @@ class ConversationStore:
             target_region=to_region,
             target_language=to_language,
         )
+
+    async def offer(self, conversation_id: str, adviser_id: str, to_adviser: str, note: str | None) -> bool:
+        """The holder ``adviser_id`` offers the conversation to ``to_adviser`` (a warm transfer),
+        replacing an earlier offer; only while they hold it."""
+        return await self._update(
+            conversation_id,
+            (col(Conversation.state) == S.ASSIGNED, col(Conversation.adviser_id) == adviser_id),
+            offered_to=to_adviser,
+            offer_note=note,
+        )
+
+    async def end_offer(self, conversation_id: str, *, holder: str | None = None, to: str | None = None) -> bool:
+        """The offer is withdrawn by its ``holder`` or declined by the colleague it is ``to``; whether
+        this call ended it (of two racing, one does)."""
+        conditions: tuple[object, ...] = (col(Conversation.offered_to).is_not(None),)
+        if holder is not None:
+            conditions = (*conditions, col(Conversation.adviser_id) == holder)
+        if to is not None:
+            conditions = (*conditions, col(Conversation.offered_to) == to)
+        return await self._update(conversation_id, conditions, **NO_OFFER)
 
     async def reroute(
         self,

@@ -9,10 +9,12 @@ colleague reads the conversation before taking it (docs/design.md §3.7, docs/pr
   supervisor's route to a named adviser does), only if they are available with room and the visitor is
   connected; otherwise the offer stays and the colleague is told why.
 
-An offer lives in the memory of every instance: the one that takes it publishes ``TransferOffered``,
-every instance records it and tells its own sockets, and ``TransferEnded`` removes it everywhere. It is a
-hint like any event: lost with a restart, the holder simply still holds the conversation and can offer
-it again. An offer ends when the conversation closes or leaves its holder in any other way.
+An offer is stored with the conversation (``offered_to``, ``offer_note``), so that every instance
+knows it, also one started after it was made (a rolling restart): accepting, declining or withdrawing
+is a compare-and-set on that row, and every transition that takes the conversation from its holder
+(close, requeue, transfer, and the accept itself) ends the offer in the same write. The events
+``TransferOffered`` and ``TransferEnded`` only tell the consoles; a console that connects is sent the
+offers open to it, and the holder those it made.
 """
 
 from __future__ import annotations
@@ -26,12 +28,13 @@ from chat.events import Requeued, TransferEnded, TransferOffered, Unassigned
 from chat.frames import CONTROL_CHARS, CONVERSATION_ID, NO_CONTROL_CHARS
 from chat.hub import Hub, StaffConn
 from core.clock import to_datetime
-from core.models import AuditEntry
+from core.models import AuditEntry, Conversation
 from core.models import ConversationState as S
 from routing import AdviserStatus
 from routing.policy import can_take
 
 if TYPE_CHECKING:
+    from chat.fanout import Fanout
     from chat.lifecycle import Commands
 
 
@@ -66,40 +69,36 @@ def parse_offer(data: dict[str, Any]) -> tuple[str, str | None]:
 
 
 class Offers:
-    """The offers every instance knows, and what they mean for this instance's consoles (called by the
-    fan-out for ``TransferOffered`` and ``TransferEnded``, and when a conversation leaves its holder)."""
+    """What the offer events mean for this instance's consoles (called by the fan-out for
+    ``TransferOffered`` and ``TransferEnded``); the offer itself is on the conversation's row."""
 
     def __init__(self, hub: Hub) -> None:
         self.hub = hub
-        self.by_conversation: dict[str, Offer] = {}
 
     def offered(self, event: TransferOffered) -> None:
-        offer = Offer(event.conversation_id, event.from_id, event.from_name, event.to_id, event.to_name, event.note)
-        self.by_conversation[offer.conversation_id] = offer
-        for sconn in self.hub.advisers_of(offer.from_id):
-            sconn.outbox.send(wire.transfer_offered(offer.conversation_id, offer.to_id, offer.to_name))
+        for sconn in self.hub.advisers_of(event.from_id):
+            sconn.outbox.send(wire.transfer_offered(event.conversation_id, event.to_id, event.to_name))
         if event.body is not None:
-            for sconn in self.hub.advisers_of(offer.to_id):
-                sconn.outbox.send(wire.transfer_offer(event.body, offer.from_id, offer.from_name, offer.note))
+            for sconn in self.hub.advisers_of(event.to_id):
+                sconn.outbox.send(wire.transfer_offer(event.body, event.from_id, event.from_name, event.note))
 
     def ended(self, event: TransferEnded) -> None:
-        offer = self.by_conversation.pop(event.conversation_id, None)
-        if offer is None:
-            return
-        if event.outcome in ("declined", "accepted"):
-            frame = wire.transfer_answer(offer.conversation_id, event.outcome, offer.to_id, offer.to_name)
-            for sconn in self.hub.advisers_of(offer.from_id):
+        if event.to_id is None:
+            return  # from an instance of an earlier version, which told the consoles itself
+        if event.outcome in ("declined", "accepted") and event.from_id is not None:
+            frame = wire.transfer_answer(event.conversation_id, event.outcome, event.to_id, event.to_name or "")
+            for sconn in self.hub.advisers_of(event.from_id):
                 sconn.outbox.send(frame)
         if event.outcome != "accepted":
-            for sconn in self.hub.advisers_of(offer.to_id):
-                sconn.outbox.send(wire.transfer_withdrawn(offer.conversation_id, event.outcome))
+            for sconn in self.hub.advisers_of(event.to_id):
+                sconn.outbox.send(wire.transfer_withdrawn(event.conversation_id, event.outcome))
 
-    def left_holder(self, conversation_id: str) -> None:
-        """The conversation closed, was transferred or went back to the queue: its offer is over."""
-        offer = self.by_conversation.pop(conversation_id, None)
-        if offer is not None:
-            for sconn in self.hub.advisers_of(offer.to_id):
-                sconn.outbox.send(wire.transfer_withdrawn(conversation_id, "gone"))
+
+async def offer_left_holder(fanout: Fanout, conv: Conversation) -> None:
+    """``conv`` (as read before it left its holder: closed, requeued or transferred) was on offer: tell
+    the colleague the offer is ``gone``. The transition has cleared the offer on the row already."""
+    if conv.offered_to is not None:
+        await fanout.publish(TransferEnded(conv.id, "gone", conv.adviser_id, conv.offered_to))
 
 
 class WarmTransfers:
@@ -134,13 +133,33 @@ class WarmTransfers:
         rows.sort(key=lambda r: (not r["room"], r["status"] == AdviserStatus.OFFLINE.value, r["name"]))
         conn.outbox.send(wire.colleagues(rows))
 
-    async def _held(self, conn: StaffConn, conversation_id: str, ref: str) -> Any:
+    async def _held(self, conn: StaffConn, conversation_id: str, ref: str) -> Conversation:
         conv = await self.c.store.get(conversation_id)
         if conv is None or conv.adviser_id != conn.user_id:
             raise not_found(ref)
         if conv.state != S.ASSIGNED:
             raise FrameError("forbidden", "This conversation is closed.", ref=ref)
         return conv
+
+    async def _readable(self, conv: Conversation, note: str | None, reader_id: str, detail: str) -> dict[str, Any]:
+        """The ``<conversation>`` a colleague reads before answering, as it is now; reading a conversation
+        one does not hold is a transcript read (docs/design.md §6.3), written to the audit log."""
+        messages = await self.c.store.messages_after(conv.id, 0)
+        body = wire.conversation(
+            conv, messages, owner=None, rtl=self.c.reference().is_rtl(conv.language), now=to_datetime(self.c.clock())
+        )
+        body["note"] = note  # what the holder says to this colleague
+        async with self.c.store.db.writing() as session:
+            session.add(
+                AuditEntry(
+                    at=to_datetime(self.c.clock()),
+                    actor_id=reader_id,
+                    action="transcript_read",
+                    conversation_id=conv.id,
+                    detail=detail,
+                )
+            )
+        return body
 
     async def offer(self, conn: StaffConn, conversation_id: str, data: dict[str, Any]) -> None:
         to_id, note = parse_offer(data)
@@ -149,47 +168,51 @@ class WarmTransfers:
         target = await self.c.directory.profile(to_id) if to_id != conn.user_id else None
         if target is None or not any(a.id == to_id for a in snap.advisers):
             raise invalid("transfer_offer", {"adviser_id": "no other adviser signed in with this id"})
-        messages = await self.c.store.messages_after(conversation_id, 0)
-        body = wire.conversation(
-            conv, messages, owner=None, rtl=self.c.reference().is_rtl(conv.language), now=to_datetime(self.c.clock())
-        )
-        body["note"] = note  # what the holder says to this colleague
-        # Reading a conversation one does not hold is a transcript read (docs/design.md §6.3).
-        async with self.c.store.db.writing() as session:
-            session.add(
-                AuditEntry(
-                    at=to_datetime(self.c.clock()),
-                    actor_id=to_id,
-                    action="transcript_read",
-                    conversation_id=conversation_id,
-                    detail=f"offered for a warm transfer by {conn.user_id}",
-                )
-            )
+        if not await self.c.store.offer(conversation_id, conn.user_id, to_id, note):
+            raise not_found("transfer_offer")  # it left the holder meanwhile
+        if conv.offered_to is not None and conv.offered_to != to_id:  # this offer replaces one to another
+            await self.c.fanout.publish(TransferEnded(conversation_id, "withdrawn", conn.user_id, conv.offered_to))
+        body = await self._readable(conv, note, to_id, f"offered for a warm transfer by {conn.user_id}")
         me = conn.identity.profile
         event = TransferOffered(conversation_id, me.user_id, me.name, to_id, target.name, note, body)
         await self.c.fanout.publish(event)
 
-    def _offer_to(self, conn: StaffConn, conversation_id: str, ref: str) -> Offer:
-        offer = self.offers.by_conversation.get(conversation_id)
-        if offer is None or offer.to_id != conn.user_id:
+    async def reconnected(self, conn: StaffConn, held: list[Conversation], offers: list[Conversation]) -> None:
+        """A console opened: the offers this adviser made (``transfer_offered``) and those open to them
+        (``transfer_offer``, the conversation as it is now), so that none is lost with a socket or an
+        instance."""
+        for conv in held:
+            if conv.offered_to is not None and (to := await self.c.directory.profile(conv.offered_to)) is not None:
+                conn.outbox.send(wire.transfer_offered(conv.id, conv.offered_to, to.name))
+        for conv in offers:
+            holder = await self.c.directory.profile(conv.adviser_id) if conv.adviser_id else None
+            if holder is None:
+                continue
+            detail = f"offered for a warm transfer by {holder.user_id}, shown again on connecting"
+            body = await self._readable(conv, conv.offer_note, conn.user_id, detail)
+            conn.outbox.send(wire.transfer_offer(body, holder.user_id, holder.name, conv.offer_note))
+
+    async def _offer_to(self, conn: StaffConn, conversation_id: str, ref: str) -> Conversation:
+        conv = await self.c.store.get(conversation_id)
+        if conv is None or conv.state != S.ASSIGNED or conv.offered_to != conn.user_id or conv.adviser_id is None:
             raise not_found(ref)  # no such offer to this adviser: reads like a missing conversation
-        return offer
+        return conv
 
     async def cancel(self, conn: StaffConn, conversation_id: str) -> None:
-        await self._held(conn, conversation_id, "transfer_cancel")
-        if conversation_id in self.offers.by_conversation:
-            await self.c.fanout.publish(TransferEnded(conversation_id, "withdrawn"))
+        conv = await self._held(conn, conversation_id, "transfer_cancel")
+        if conv.offered_to is not None and await self.c.store.end_offer(conversation_id, holder=conn.user_id):
+            await self.c.fanout.publish(TransferEnded(conversation_id, "withdrawn", conn.user_id, conv.offered_to))
 
     async def decline(self, conn: StaffConn, conversation_id: str) -> None:
-        self._offer_to(conn, conversation_id, "transfer_decline")
-        await self.c.fanout.publish(TransferEnded(conversation_id, "declined"))
+        conv = await self._offer_to(conn, conversation_id, "transfer_decline")
+        if not await self.c.store.end_offer(conversation_id, to=conn.user_id):
+            raise not_found("transfer_decline")
+        me = conn.identity.profile
+        await self.c.fanout.publish(TransferEnded(conversation_id, "declined", conv.adviser_id, me.user_id, me.name))
 
     async def accept(self, conn: StaffConn, conversation_id: str) -> None:
-        offer = self._offer_to(conn, conversation_id, "transfer_accept")
-        conv = await self.c.store.get(conversation_id)
-        if conv is None or conv.state != S.ASSIGNED or conv.adviser_id != offer.from_id:
-            await self.c.fanout.publish(TransferEnded(conversation_id, "gone"))
-            raise not_found("transfer_accept")
+        conv = await self._offer_to(conn, conversation_id, ACCEPT)
+        holder = str(conv.adviser_id)
         snap = await self.c.routing.snapshot()
         me = next((a for a in snap.advisers if a.id == conn.user_id), None)
         if me is None or not can_take(me):
@@ -198,22 +221,24 @@ class WarmTransfers:
             raise FrameError("forbidden", "The visitor is not connected; accept when they are back.", ref=ACCEPT)
         changed = await self.c.store.transfer(
             conversation_id,
-            offer.from_id,
-            note=offer.note,
+            holder,
+            note=conv.offer_note,
             to_adviser=conn.user_id,
             to_service=None,
             to_region=conv.target_region,
             to_language=conv.target_language,
+            offered_to=conn.user_id,
         )
         if not changed:
-            raise not_found("transfer_accept")
-        await self.c.routing.release(offer.from_id, conversation_id, self.c.clock())
-        await self.c.fanout.publish(TransferEnded(conversation_id, "accepted"))
-        await self.c.fanout.publish(Unassigned(conversation_id, offer.from_id, "transferred"))
+            raise not_found(ACCEPT)
+        await self.c.routing.release(holder, conversation_id, self.c.clock())
+        name = conn.identity.profile.name
+        await self.c.fanout.publish(TransferEnded(conversation_id, "accepted", holder, conn.user_id, name))
+        await self.c.fanout.publish(Unassigned(conversation_id, holder, "transferred"))
         await self.c.fanout.publish(Requeued(conversation_id))
         moved = await self.c.store.get(conversation_id)
         if moved is None:
-            raise not_found("transfer_accept")
+            raise not_found(ACCEPT)
         await self.c.routing.enqueue(self.c.assigner.request(moved))
         if not await self.c.assigner.assign_to(conversation_id, conn.user_id):
             await self.c.assigner.route()  # waits for this adviser by name, at its original place

@@ -135,8 +135,11 @@ def conversation(
     }
 
 
-def adviser_state(profile: dict[str, Any], status: str, conversations: list[dict[str, Any]]) -> dict[str, Any]:
-    return {"type": "state", "adviser": profile, "status": status, "conversations": conversations}
+def adviser_state(
+    profile: dict[str, Any], status: str, conversations: list[dict[str, Any]], offers: list[str]
+) -> dict[str, Any]:
+    """``offers``: the conversations on offer to this adviser now (their ``transfer_offer`` frames follow)."""
+    return {"type": "state", "adviser": profile, "status": status, "conversations": conversations, "offers": offers}
 
 
 def conversation_assigned(body: dict[str, Any]) -> dict[str, Any]:

@@ -116,6 +116,11 @@ class Conversation(SQLModel, table=True):
     # ``0012``: the instance holding the visitor's socket, so that another can mark the visitor away
     # when that instance dies without closing it (``ChatInstance``).
     visitor_instance: str | None = Field(default=None, max_length=16, index=True)
+    # ``0013``: a warm transfer on offer to a named colleague (``chat.warm_transfer``), kept here rather
+    # than in an instance's memory so that any instance, started before or after, knows it. Every
+    # transition that takes the conversation from its holder clears both.
+    offered_to: str | None = Field(default=None, max_length=32, index=True)
+    offer_note: str | None = Field(default=None, max_length=500)
 
 
 class Message(SQLModel, table=True):

@@ -249,6 +249,11 @@ def test_a_named_colleague_with_presence_reads_the_chat_and_accepts_it(web: Brow
 
     offer = omar.locator("#offer-list .conv-item", has_text=alias)
     expect(offer).to_contain_text("fra Amina")
+    omar.reload()  # the offer is kept with the conversation, not with the page or its socket
+    amina.reload()
+    expect(omar.locator("#connection")).to_have_attribute("data-state", "connected")
+    expect(offer).to_contain_text("fra Amina")
+    expect(pane(amina).locator(".offer-status")).to_contain_text("Tilbudt til Omar. Venter på svar.")
     expect(omar).to_have_title(re.compile(r"^\(1\) "))
     offer.click()
     view = omar.locator(".offer-view")

@@ -57,6 +57,36 @@ async def test_conversation_across_instances_survives_one_dying(make_server: Ser
     assert (missed["seq"], missed["text"]) == (last + 1, "mens A var nede")
 
 
+async def test_a_warm_offer_made_before_an_instance_started_is_known_to_it(make_server: ServerFactory) -> None:
+    """Offers are shared, not one instance's memory: the colleague's console, reconnecting to an instance
+    started after the offer (as in a rolling restart), lists it and accepts it there."""
+    redis_url = services.need("Redis", services.REDIS_URL)
+    env = {"NORA_REDIS_URL": redis_url, "NORA_REDIS_PREFIX": f"nora-test-{uuid.uuid4().hex[:8]}"}
+    a = await make_server("postgres", **env)
+    _, amina = await a.adviser("amina")
+    omar_staff, omar = await a.adviser("omar")
+    visitor = await a.visitor()
+    await visitor.send({"type": "start", "language": "ar", "region": "03", "audience": "youth"})
+    cid = (await visitor.expect("started"))["conversation_id"]
+    await amina.expect("assigned")
+    await visitor.expect("assigned")
+    await amina.send({"type": "transfer_offer", "conversation_id": cid, "adviser_id": omar_staff.user["id"]})
+    await omar.expect("transfer_offer")
+    await omar.close()
+
+    b = await make_server("postgres", NORA_DATABASE_URL=a.database_url, **env)
+    omar = await WS.open(b.ws_base + "/ws/adviser", origin=b.base, cookie=omar_staff.cookie)
+    assert (await omar.expect("state"))["offers"] == [cid]
+    assert (await omar.expect("transfer_offer"))["conversation"]["id"] == cid
+    await omar.send({"type": "status", "status": "available"})
+    await omar.expect("status", status="available")
+    await omar.send({"type": "transfer_accept", "conversation_id": cid})
+    assert (await omar.expect("assigned"))["conversation"]["id"] == cid
+    assert (await amina.expect("transfer_answer", conversation_id=cid))["outcome"] == "accepted"
+    assert (await amina.expect("unassigned", conversation_id=cid))["reason"] == "transferred"
+    assert (await visitor.expect("assigned"))["adviser"]["name"] == "Omar"
+
+
 async def test_logout_on_one_instance_closes_the_socket_on_the_other(make_server: ServerFactory) -> None:
     a, b = await two_instances(make_server)
     amina = await a.login("amina")

@@ -116,3 +116,67 @@ async def test_an_offer_can_be_withdrawn_and_needs_a_signed_in_colleague(server:
     assert (await omar.expect("transfer_withdrawn", conversation_id=cid))["reason"] == "withdrawn"
     await omar.send({"type": "transfer_accept", "conversation_id": cid})
     assert (await omar.expect("error", ref="transfer_accept"))["code"] == "not_found"
+
+
+async def test_open_offers_come_again_when_a_console_reconnects(server: LiveServer) -> None:
+    """An offer is kept with the conversation, not with a socket: the colleague's new console lists it
+    (and can accept it), the holder's shows it as waiting; one withdrawn meanwhile is not listed."""
+    amina_staff, amina = await server.adviser("amina")
+    omar_staff, omar = await server.adviser("omar")
+    visitor, cid = await chat_with_amina(server, amina)
+    omar_id = omar_staff.user["id"]
+    await amina.send({"type": "transfer_offer", "conversation_id": cid, "adviser_id": omar_id, "note": "Om skolen"})
+    await omar.expect("transfer_offer")
+    await omar.close()
+    await amina.close()
+
+    amina = await amina_staff.socket()
+    assert (await amina.expect("state"))["offers"] == []  # offers *to* her: none
+    assert (await amina.expect("transfer_offered", conversation_id=cid))["to"] == {"id": omar_id, "name": "Omar"}
+    omar = await omar_staff.socket()
+    assert (await omar.expect("state"))["offers"] == [cid]
+    again = await omar.expect("transfer_offer")
+    assert again["conversation"]["id"] == cid and (again["note"], again["from"]["name"]) == ("Om skolen", "Amina")
+    assert [m["text"] for m in again["conversation"]["messages"] if m["sender"] == "visitor"] == ["أحتاج مساعدة"]
+
+    await omar.send({"type": "status", "status": "available"})
+    await omar.expect("status", status="available")
+    await omar.send({"type": "transfer_accept", "conversation_id": cid})
+    assert (await omar.expect("assigned"))["conversation"]["id"] == cid
+    assert (await amina.expect("transfer_answer", conversation_id=cid))["outcome"] == "accepted"
+    assert (await visitor.expect("assigned"))["adviser"]["name"] == "Omar"
+
+
+async def test_an_offer_withdrawn_while_the_colleague_was_away_is_not_shown_again(server: LiveServer) -> None:
+    _, amina = await server.adviser("amina")
+    omar_staff, omar = await server.adviser("omar")
+    _, cid = await chat_with_amina(server, amina)
+    await amina.send({"type": "transfer_offer", "conversation_id": cid, "adviser_id": omar_staff.user["id"]})
+    await omar.expect("transfer_offer")
+    await omar.close()
+    await amina.send({"type": "transfer_cancel", "conversation_id": cid})
+    await amina.quiet(0.2)
+    omar = await omar_staff.socket()
+    assert (await omar.expect("state"))["offers"] == []
+    assert not [f for f in await omar.quiet(0.5) if f["type"] == "transfer_offer"]
+    await omar.send({"type": "transfer_decline", "conversation_id": cid})
+    assert (await omar.expect("error", ref="transfer_decline"))["code"] == "not_found"
+
+
+async def test_an_offer_ends_with_a_plain_transfer_and_a_new_offer_withdraws_the_old(server: LiveServer) -> None:
+    _, amina = await server.adviser("amina")
+    omar_staff, omar = await server.adviser("omar")
+    jonas_staff, jonas = await server.adviser("jonas")
+    _, cid = await chat_with_amina(server, amina)
+    await amina.send({"type": "transfer_offer", "conversation_id": cid, "adviser_id": omar_staff.user["id"]})
+    await omar.expect("transfer_offer")
+    await amina.send({"type": "transfer_offer", "conversation_id": cid, "adviser_id": jonas_staff.user["id"]})
+    assert (await omar.expect("transfer_withdrawn", conversation_id=cid))["reason"] == "withdrawn"
+    await jonas.expect("transfer_offer")
+    await omar.send({"type": "transfer_accept", "conversation_id": cid})  # no longer his to accept
+    assert (await omar.expect("error", ref="transfer_accept"))["code"] == "not_found"
+
+    await amina.send({"type": "transfer", "conversation_id": cid, "to": {"service": "AT"}})
+    assert (await jonas.expect("transfer_withdrawn", conversation_id=cid))["reason"] == "gone"
+    await jonas.send({"type": "transfer_accept", "conversation_id": cid})
+    assert (await jonas.expect("error", ref="transfer_accept"))["code"] == "not_found"

@@ -891,20 +891,14 @@ function onFrame(frame) {
     case "transfer_offer":
       if (!frame.conversation?.id) break;
       offersSection(openOffer);
-      offerArrived(frame);
-      notify("offer", frame.conversation.alias, `${frame.conversation.id}-offer`, () => openOffer(frame));
+      // After a reconnect the open offers come again: only a new one is announced and notified.
+      if (offerArrived(frame)) notify("offer", frame.conversation.alias, `${frame.conversation.id}-offer`, () => openOffer(frame));
       updateTitle();
       break;
-    case "transfer_withdrawn": {
-      const offer = offerGone(frame.conversation_id);
-      if (offer && C.offerShown === frame.conversation_id) {
-        closeInquiry();
-        showPaneEmpty();
-        paneNotice(t("offer_withdrawn", { alias: offer.conversation.alias }));
-      } else if (offer) announce(t("offer_withdrawn", { alias: offer.conversation.alias }));
+    case "transfer_withdrawn":
+      offerEnded(frame.conversation_id);
       updateTitle();
       break;
-    }
     case "transfer_offered":
     case "transfer_answer": {
       const conv = C.convs.get(frame.conversation_id);
@@ -923,6 +917,29 @@ function onFrame(frame) {
     }
     default:
       break; // additive protocol changes are ignored
+  }
+}
+
+/** An offer to me is over: out of the list, and out of the pane if it was being read. */
+function offerEnded(conversationId) {
+  const offer = offerGone(conversationId);
+  if (offer && C.offerShown === conversationId) {
+    closeInquiry();
+    showPaneEmpty();
+    paneNotice(t("offer_withdrawn", { alias: offer.conversation.alias }));
+  } else if (offer) announce(t("offer_withdrawn", { alias: offer.conversation.alias }));
+}
+
+/** After a (re)connect: offers that ended meanwhile go; the open ones follow as frames (transfer_offer
+ * to me, transfer_offered for mine). */
+function refreshOffers(frame) {
+  if (!Array.isArray(frame.offers)) return;
+  const open = new Set(frame.offers);
+  for (const id of [...W.offers.keys()]) if (!open.has(id)) offerEnded(id);
+  for (const conv of C.convs.values()) {
+    if (!conv.offer) continue;
+    conv.offer = null;
+    renderOfferStatus(conv);
   }
 }
 
@@ -948,6 +965,7 @@ function onState(frame) {
   if (present.size) C.socket.send({ type: "sync", conversations: wanted });
   for (const id of present) resendPending(C.convs.get(id));
   refreshPending(missing);
+  refreshOffers(frame);
   if (!C.selected && present.size) select([...present][0]);
   renderLists();
   updateTitle();

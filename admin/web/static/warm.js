@@ -103,10 +103,13 @@ export function offerView(offer, send) {
   return { element, status, accept, render() {} };
 }
 
+/** An offer to me; whether it is new (an open offer is sent again after a reconnect: not announced). */
 export function offerArrived(frame) {
+  const fresh = !W.offers.has(frame.conversation.id);
   W.offers.set(frame.conversation.id, frame);
   renderOffers();
-  announce(t("offer_announce", { name: frame.from.name, alias: frame.conversation.alias }));
+  if (fresh) announce(t("offer_announce", { name: frame.from.name, alias: frame.conversation.alias }));
+  return fresh;
 }
 
 export function offerGone(conversationId) {
