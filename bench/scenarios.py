@@ -220,6 +220,31 @@ EXTRA: tuple[Scenario, ...] = (
         duration_s=20,
         note="second client: starts 50 at a time while the assigned ones chat at 1 msg/s per side",
     ),
+    # The same bursts where several instances run: one instance as a multi-instance deployment runs it
+    # (routing state on Redis), and two behind HAProxy (starts spread over both by the load balancer).
+    Scenario(
+        "burst50-1000-1x-redis",
+        "bursts",
+        conversations=1000,
+        capacity=10,
+        rate=None,
+        duration_s=0,
+        redis=True,
+        note="second client: bursts of 50 starts, one instance on Redis",
+    ),
+    Scenario(
+        "burst50-1000-2x-lb",
+        "bursts",
+        conversations=1000,
+        capacity=10,
+        rate=None,
+        duration_s=0,
+        instances=2,
+        redis=True,
+        lb=True,
+        server_env=SMALL_POOLS,
+        note="second client: bursts of 50 starts through HAProxy to two instances on Redis",
+    ),
     Scenario(
         "idle-5000-started",
         "idle",

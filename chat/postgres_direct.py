@@ -38,6 +38,7 @@ POOL_SIZE = 20
 # Batches in flight at once (for disjoint conversations), each on a connection of its own: while one
 # waits for its commit's WAL flush, the next is already being locked and inserted.
 CONCURRENT_BATCHES = 2
+WARM_CONNECTIONS = 10  # opened at start (``warm``)
 
 SELECT_BY = {column: conversation_sql.select_by(column, dollar) for column in conversation_sql.LOOKUP_COLUMNS}
 INSERT_CONVERSATION = conversation_sql.insert(dollar)
@@ -147,6 +148,18 @@ class DirectPostgres:
                         self._dsn, min_size=1, max_size=self._size, reset=_keep_session
                     )
         return self._pool
+
+    async def warm(self, connections: int = WARM_CONNECTIONS) -> None:
+        """Open connections before the first sockets arrive. Opened on demand, each costs a connect (and
+        asyncpg's SSL probe) inside the first burst of starts after a (re)start: the first of 20 bursts of
+        50 starts waited about twice as long as the others (bench/README.md, burst50). The pool closes
+        them again after asyncpg's idle lifetime (5 minutes) if they are not used."""
+        pool = await self.pool()
+        held = await asyncio.gather(*(pool.acquire() for _ in range(min(connections, self._size))))
+        for conn in held:
+            await pool.release(conn)
+        for _ in range(self.concurrent_batches - len(self._batch_conns)):
+            self._batch_conns.append(await asyncpg.connect(self._dsn))
 
     async def close(self) -> None:
         while self._batch_conns:

@@ -146,6 +146,7 @@ class ChatService:
         # (one restarting in a rolling restart), the state is live and theirs: recovering would mark
         # their advisers offline and their visitors away. What a dead instance leaves behind is taken
         # care of by the leases (docs/design.md).
+        await self.store.warm()
         if await self.broker.listeners() == 0:
             await self.assigner.recover()
         await self.fanout.start()

@@ -150,6 +150,9 @@ class InlineSqlite:
         stored = [_stored(v) for v in args]
         return bool(await self.write(lambda: self._connection().execute(sql, stored).rowcount))
 
+    async def warm(self) -> None:
+        """Nothing to open ahead: the file's connection opens on first use, in microseconds."""
+
     async def close(self) -> None:
         self._checkpointer.submit(self._close_checkpointer)
         self._checkpointer.shutdown(wait=True)

@@ -75,6 +75,7 @@ class StoreDriver(BatchWriter, Protocol):
     ) -> bool: ...
     async def message_rows(self, conversation_id: str, after: int, upto: int | None) -> list[MessageRow]: ...
     async def message_by_client_id(self, conversation_id: str, sender_id: str, client_id: str) -> MessageRow | None: ...
+    async def warm(self) -> None: ...
     async def close(self) -> None: ...
 
 
@@ -108,6 +109,10 @@ class ConversationStore:
         self.db = db
         self.driver = driver_for(db)
         self._committer = GroupCommitter(self.driver)
+
+    async def warm(self) -> None:
+        """Open the database connections the message path will need, before the first sockets."""
+        await self.driver.warm()
 
     async def close(self) -> None:
         await self._committer.close()
