@@ -37,7 +37,7 @@ class AdviserCommands(Commands):
     def __init__(self, parts: CommandParts, *, views: ConversationViews) -> None:
         super().__init__(parts)
         self.views = views
-        self.warm = WarmTransfers(self, self.fanout.offers)  # colleagues and warm transfers (issue 17)
+        self.warm = WarmTransfers(self)  # colleagues and warm transfers (issue 17)
 
     async def connected(self, conn: StaffConn) -> None:
         """A console socket opened: put the adviser in the routing state (keeping the status and

@@ -19,7 +19,6 @@ offers open to it, and the holder those it made.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from chat import wire
@@ -39,16 +38,6 @@ if TYPE_CHECKING:
 
 
 ACCEPT = "transfer_accept"
-
-
-@dataclass(frozen=True, slots=True)
-class Offer:
-    conversation_id: str
-    from_id: str
-    from_name: str
-    to_id: str
-    to_name: str
-    note: str | None
 
 
 def parse_offer(data: dict[str, Any]) -> tuple[str, str | None]:
@@ -104,9 +93,8 @@ async def offer_left_holder(fanout: Fanout, conv: Conversation) -> None:
 class WarmTransfers:
     """The adviser's side: list colleagues, offer, withdraw, accept, decline."""
 
-    def __init__(self, commands: Commands, offers: Offers) -> None:
+    def __init__(self, commands: Commands) -> None:
         self.c = commands
-        self.offers = offers
 
     async def colleagues(self, conn: StaffConn) -> None:
         snap = await self.c.routing.snapshot()
