@@ -254,6 +254,8 @@ def test_a_named_colleague_with_presence_reads_the_chat_and_accepts_it(web: Brow
     expect(omar.locator("#connection")).to_have_attribute("data-state", "connected")
     expect(offer).to_contain_text("fra Amina")
     expect(pane(amina).locator(".offer-status")).to_contain_text("Tilbudt til Omar. Venter på svar.")
+    screenshot(omar, "console-offer-after-reload")
+    screenshot(amina, "console-offered-after-reload")
     expect(omar).to_have_title(re.compile(r"^\(1\) "))
     offer.click()
     view = omar.locator(".offer-view")
