@@ -64,9 +64,10 @@ class Publisher:
     and a resync takes their place.
     """
 
-    def __init__(self, redis: aioredis.Redis, channel: str) -> None:
+    def __init__(self, redis: aioredis.Redis, channel: str, name: str = CLIENT_NAME) -> None:
         self._redis = redis
         self._channel = channel
+        self._name = name
         self._pending: list[Event] = []
         self._wake = asyncio.Event()
         self._written = 0  # PUBLISH commands written on the current connection
@@ -115,7 +116,7 @@ class Publisher:
             reader: asyncio.Task[None] | None = None
             try:
                 await connection.connect()
-                await connection.send_command("CLIENT", "SETNAME", CLIENT_NAME)
+                await connection.send_command("CLIENT", "SETNAME", self._name)
                 with contextlib.suppress(ResponseError):  # a name is a help, not a need (an ACL may deny it)
                     await connection.read_response()
                 self._written = self._answered = 0
@@ -182,10 +183,10 @@ class Publisher:
 class RedisBroker(Broker):
     """Publishes on, and listens to, one channel through a client the caller owns (and closes)."""
 
-    def __init__(self, redis: aioredis.Redis, *, channel: str = CHANNEL) -> None:
+    def __init__(self, redis: aioredis.Redis, *, channel: str = CHANNEL, publisher_name: str = CLIENT_NAME) -> None:
         self._redis = redis
         self._channel = channel
-        self._publisher = Publisher(redis, channel)
+        self._publisher = Publisher(redis, channel, publisher_name)
 
     async def connect(self) -> None:
         await self._redis.ping()
