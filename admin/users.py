@@ -33,7 +33,7 @@ from admin.accounts import Accounts, NewUser, profile_fields, split
 from admin.audit import entry
 from admin.auth import require
 from admin.context import context
-from chat.events import SessionRevoked
+from chat.events import SessionRevoked, StaffChanged
 from core.clock import iso, to_datetime
 from core.db import Database
 from core.http import NO_STORE, HTTPError, read_json_object
@@ -287,6 +287,7 @@ async def user(request: Request) -> Response:
     if fields:
         raise HTTPError("invalid", "The change has invalid fields.", fields=fields)
     changed = await change_user(ctx.accounts, username, change_of(values), actor_id=staff.user.id, now=ctx.clock())
+    await ctx.chat.publish(StaffChanged(changed.user.id))  # every instance reads the profile again
     if changed.disabled_now:
         await ctx.chat.publish(SessionRevoked(user_id=changed.user.id))
         await ctx.chat.withdraw_adviser(changed.user.id)

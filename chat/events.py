@@ -149,6 +149,14 @@ class TransferEnded:
 
 
 @dataclass(frozen=True, slots=True)
+class StaffChanged:
+    """An administrator changed a staff account (name, service, counties, languages, capacity): every
+    instance reads its profile again at its next use."""
+
+    user_id: str
+
+
+@dataclass(frozen=True, slots=True)
 class DiversionsChanged:
     """A diversion began or ended: every instance reads the active ones again."""
 
@@ -174,6 +182,7 @@ Event = (
     | Notice
     | TransferOffered
     | TransferEnded
+    | StaffChanged
     | DiversionsChanged
     | Resync
 )
@@ -194,6 +203,7 @@ NAMES: dict[type[Any], str] = {
     Notice: "notice",
     TransferOffered: "transfer_offered",
     TransferEnded: "transfer_ended",
+    StaffChanged: "staff_changed",
     DiversionsChanged: "diversions_changed",
     Resync: "resync",
 }

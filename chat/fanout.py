@@ -38,6 +38,7 @@ from chat.events import (
     Requeued,
     Resync,
     SessionRevoked,
+    StaffChanged,
     StatusChanged,
     TransferEnded,
     TransferOffered,
@@ -67,6 +68,9 @@ class Fanout:
         self.diversions_stale = False  # another instance changed the diversions (``Scheduler``)
         # Told the browser-session hashes of a conversation's visitor sockets here when it ends as abusive.
         self.on_abusive: Callable[[list[str]], None] | None = None
+        # Told a staff account that changed (``None``: any may have, events were lost): its cached profile
+        # is read again (``StaffDirectory.forget``).
+        self.on_staff_changed: Callable[[str | None], None] | None = None
         self.offers = Offers(hub)  # tells the consoles of warm transfers (chat/warm_transfer.py)
         # The latest supervisors' notices, for consoles that open later; in memory only, never stored.
         self.notices: deque[Notice] = deque(maxlen=NOTICES_KEPT)
@@ -91,6 +95,7 @@ class Fanout:
             Notice: self._notice,
             TransferOffered: self.offers.offered,
             TransferEnded: self.offers.ended,
+            StaffChanged: self._staff_changed,
             DiversionsChanged: self._diversions_changed,
             Resync: self._resync,
         }
@@ -251,6 +256,10 @@ class Fanout:
                 sconn.outbox.push_close(WS_1008_POLICY, "session ended")
         self.queue_changed()
 
+    def _staff_changed(self, event: StaffChanged) -> None:
+        if self.on_staff_changed is not None:
+            self.on_staff_changed(event.user_id)
+
     def _handed_over_here(self, event: HandedOver) -> None:
         now = asyncio.get_running_loop().time()
         for conversation_id, until in list(self._handed_over.items()):
@@ -281,3 +290,5 @@ class Fanout:
             for conversation_id, last in list(conn.outbox.last.items()):
                 conn.outbox.push(Replay(conversation_id, last))
         self.rebuild_due = True
+        if self.on_staff_changed is not None:
+            self.on_staff_changed(None)  # a change of an account may have been among what was lost

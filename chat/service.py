@@ -81,6 +81,7 @@ class ChatService:
         # An abusive end keeps that browser session from starting another chat for a while (chat/abuse.py).
         self.abuse = AbuseGuard(create_blocks(limits, clock), settings.abuse_block_s)
         self.fanout.on_abusive = self.abuse.closed_as_abusive
+        self.fanout.on_staff_changed = directory.forget
         self.assigner = Assigner(
             store=store,
             routing=routing,

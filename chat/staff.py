@@ -39,3 +39,6 @@ class StaffDirectory(Protocol):
         ...
 
     async def profile(self, user_id: str) -> StaffProfile | None: ...
+
+    def forget(self, user_id: str | None) -> None:
+        """The account changed (``None``: any may have): read the profile again at its next use."""

@@ -87,6 +87,25 @@ async def test_a_warm_offer_made_before_an_instance_started_is_known_to_it(make_
     assert (await visitor.expect("assigned"))["adviser"]["name"] == "Omar"
 
 
+async def test_an_admins_change_of_an_adviser_reaches_the_other_instance_at_once(make_server: ServerFactory) -> None:
+    """Profiles are cached for minutes; a change made through one instance is read again by every
+    instance at its next use: the next visitor routed on the other instance is told the new name."""
+    a, b = await two_instances(make_server)
+    _, amina = await b.adviser("amina")
+    first = await b.visitor()
+    await first.send({"type": "start", "language": "ar", "region": "03", "audience": "youth"})
+    assert (await first.expect("assigned"))["adviser"]["name"] == "Amina"  # B has her profile cached now
+    admin = await a.login("admin")
+    changed = await admin.http.patch(
+        "/api/v1/users/amina", json={"name": "Amina K."}, headers={"Origin": admin.origin, "X-CSRF-Token": admin.csrf}
+    )
+    assert changed.status_code == 200
+    await amina.quiet(0.3)
+    second = await b.visitor()
+    await second.send({"type": "start", "language": "ar", "region": "03", "audience": "youth"})
+    assert (await second.expect("assigned"))["adviser"]["name"] == "Amina K."
+
+
 async def test_logout_on_one_instance_closes_the_socket_on_the_other(make_server: ServerFactory) -> None:
     a, b = await two_instances(make_server)
     amina = await a.login("amina")
