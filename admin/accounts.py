@@ -262,12 +262,13 @@ class Directory:
     async def identify(self, cookies: object) -> StaffIdentity | None:
         get = getattr(cookies, "get", None)
         token = get(self.cookie_name) if get is not None else None
+        started = time.monotonic()
         found = await self.sessions.lookup(token if isinstance(token, str) else None)
         if found is None:
             return None
         row, user = found
         profile = profile_of(user)
-        self._remember(profile)  # fresh: the assignments of their chats need it
+        self._remember(profile, read_since=started)  # fresh: the assignments of their chats need it
         return StaffIdentity(profile, row.token_hash)
 
     async def session_valid(self, session_key: str, *, activity: bool) -> bool:
@@ -305,7 +306,10 @@ class Directory:
         for known, (_, read_at, profile) in list(self._profiles.items()):
             self._profiles[known] = (0.0, read_at, profile)
 
-    def _remember(self, profile: StaffProfile) -> None:
+    def _remember(self, profile: StaffProfile, *, read_since: float) -> None:
+        """Keep a profile read since ``read_since``, unless the account changed after that (``forget``)."""
+        if self._forgotten.get(profile.user_id, self._all_forgotten) > read_since:
+            return
         now = time.monotonic()
         self._profiles[profile.user_id] = (now + self.PROFILE_TTL_S * (1 + random.random()), now, profile)
 
@@ -321,6 +325,5 @@ class Directory:
             self._profiles.pop(user_id, None)
             return None
         profile = profile_of(user)
-        if self._forgotten.get(user_id, self._all_forgotten) <= started:  # not read from before a change
-            self._remember(profile)
+        self._remember(profile, read_since=started)
         return profile

@@ -48,6 +48,9 @@ class OneAdviser:
     async def profile(self, user_id: str) -> StaffProfile | None:
         return self.one if user_id == self.one.user_id else None
 
+    def forget(self, user_id: str | None) -> None:
+        """Nothing is cached."""
+
 
 async def test_a_decision_its_instance_never_stored_is_queued_again_and_assigned(
     sqlite_store: ConversationStore,

@@ -50,6 +50,9 @@ class NoStaff:
     async def profile(self, user_id: str) -> StaffProfile | None:
         return None
 
+    def forget(self, user_id: str | None) -> None:
+        """Nothing is cached."""
+
 
 @pytest.fixture
 async def make_service(databases: Databases) -> AsyncIterator[Callable[[CountingState], ChatService]]:
