@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from tests.client import WS
-from tests.conftest import LiveServer
+from tests.conftest import LiveServer, ServerFactory
 
 pytestmark = pytest.mark.anyio
 
@@ -180,3 +180,18 @@ async def test_an_offer_ends_with_a_plain_transfer_and_a_new_offer_withdraws_the
     assert (await jonas.expect("transfer_withdrawn", conversation_id=cid))["reason"] == "gone"
     await jonas.send({"type": "transfer_accept", "conversation_id": cid})
     assert (await jonas.expect("error", ref="transfer_accept"))["code"] == "not_found"
+
+
+async def test_an_offer_ends_when_the_holders_grace_period_sends_the_chat_back_to_the_queue(
+    make_server: ServerFactory,
+) -> None:
+    server = await make_server(NORA_ADVISER_GRACE_S="1")
+    _, amina = await server.adviser("amina")
+    omar_staff, omar = await server.adviser("omar", available=False)  # away: the requeued chat waits
+    _, cid = await chat_with_amina(server, amina)
+    await amina.send({"type": "transfer_offer", "conversation_id": cid, "adviser_id": omar_staff.user["id"]})
+    await omar.expect("transfer_offer")
+    await amina.close()  # gone for good: after the grace period the chat goes back to the queue
+    assert (await omar.expect("transfer_withdrawn", conversation_id=cid, timeout=8))["reason"] == "gone"
+    await omar.send({"type": "transfer_accept", "conversation_id": cid})
+    assert (await omar.expect("error", ref="transfer_accept"))["code"] == "not_found"
