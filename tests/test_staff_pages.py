@@ -1,6 +1,6 @@
 """The staff pages are served with their shared parts put in (``nora/app.py``, ``admin/web/parts/``):
-every page has the head's common lines, the sign-in form and the language switch exactly once, and no include is left for the
-browser to show as a comment."""
+every page has the head's common lines, the sign-in form and the language switch exactly once, and no
+include is left for the browser to show as a comment."""
 
 from __future__ import annotations
 
