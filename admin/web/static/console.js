@@ -34,6 +34,7 @@ const C = {
   holdUntil: 0, // rate limited: send nothing before this time
   user: null,
   inquiry: null, // the open InquiryForm (or AmendForm), if any
+  ownCategories: null, // the service's own categories, loading (a promise) from sign-in on
   mine: null, // MyRegistrations: the adviser's own registrations that can still be amended
 };
 
@@ -1033,7 +1034,10 @@ async function refreshPending(missing = []) {
 // ------------------------------------------------------------------ inquiries from other channels
 
 /** The form for a phone call, meeting, e-mail …, in the pane in place of a conversation. */
-function openInquiry() {
+async function openInquiry() {
+  // The service's own categories are still loading right after sign-in: the form lists them once,
+  // so wait for them (a little) rather than leave them out.
+  await Promise.race([C.ownCategories, new Promise((resolve) => setTimeout(resolve, 3000))]);
   C.selected = null;
   for (const conv of C.convs.values()) if (conv.view) conv.view.root.hidden = true;
   renderLists();
@@ -1207,7 +1211,7 @@ function start(user) {
   if (!C.mine) C.mine = new MyRegistrations({ open: openAmend, onExpired: () => auth.expired() });
   setupNotify();
   C.mine.refresh();
-  loadOwnCategories(); // for the registration form; the common ones are loaded already
+  C.ownCategories = loadOwnCategories(); // for the registration forms; the common ones are loaded already
   const chats = CHAT_SERVICES.includes(user?.service);
   // IR and KT advisers never receive chats: no console socket (it would be refused), no status.
   $("no-chat-notice").hidden = chats;
