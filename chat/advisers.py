@@ -22,8 +22,6 @@ from chat.outbox import Outbox, Replay, Run, Untrack
 from chat.staff import StaffProfile
 from chat.views import ConversationViews
 from chat.warm_transfer import WarmTransfers, offer_left_holder
-from core.models import Conversation
-from core.models import ConversationState as S
 from routing import Adviser, AdviserStatus, UnknownAdviser
 
 
@@ -120,15 +118,6 @@ class AdviserCommands(Commands):
         await self.fanout.publish(CapacityChanged(conn.user_id, capacity))
         await self.assigner.route()
 
-    async def _held(self, conn: StaffConn, conversation_id: str, ref: str) -> Conversation:
-        """The conversation, if this adviser holds it and it is open."""
-        conv = await self.store.get(conversation_id)
-        if conv is None or conv.adviser_id != conn.user_id:
-            raise not_found(ref)  # someone else's conversation reads exactly like a missing one
-        if conv.state != S.ASSIGNED:
-            raise FrameError("forbidden", "This conversation is closed.", ref=ref)
-        return conv
-
     def submit_message(self, conn: StaffConn, text: Text) -> asyncio.Future[None] | None:
         """Hand the message over without waiting (``MessagePath.post``); ``None`` when the rate check
         is a round trip to Redis, which ``message`` awaits in the conversation's lane."""
@@ -148,13 +137,13 @@ class AdviserCommands(Commands):
     async def typing(self, conn: StaffConn, conversation_id: str) -> None:
         if not await self.messages.typing_allowed(conn.user_id, conversation_id):
             return
-        conv = await self._held(conn, conversation_id, "typing")
+        conv = await self.held(conn, conversation_id, "typing")
         await self.fanout.publish(Typing(conv.id, conn.user_id, "adviser", conn.id))
 
     async def close(self, conn: StaffConn, conversation_id: str, reason: str = "adviser_closed") -> None:
         """End the conversation; ``abusive`` also keeps the visitor's browser session from starting another
         chat for a while (chat/abuse.py) and is written to the audit log."""
-        await self._held(conn, conversation_id, "close")
+        await self.held(conn, conversation_id, "close")
         if reason == "abusive":
             block_s = self.abuse.block_s if self.abuse is not None else 0
             await audit_abusive(self.store, self.clock(), conn.user_id, conversation_id, block_s)
@@ -163,7 +152,7 @@ class AdviserCommands(Commands):
     async def transfer(self, conn: StaffConn, conversation_id: str, data: dict[str, Any]) -> None:
         """Back to the queue at its original place, for another adviser, service, region or language."""
         target = parse_transfer(data, self.reference())
-        conv = await self._held(conn, conversation_id, "transfer")
+        conv = await self.held(conn, conversation_id, "transfer")
         if target.adviser_id is not None:
             if target.adviser_id == conn.user_id or await self.directory.profile(target.adviser_id) is None:
                 raise invalid("transfer", {"to.adviser_id": "no other adviser with this id"})

@@ -13,9 +13,10 @@ from dataclasses import dataclass
 from chat.abandoned import settle_visitor_wrote
 from chat.abuse import AbuseGuard
 from chat.assignment import Assigner
+from chat.errors import FrameError, not_found
 from chat.events import Closed, Presence, Requeued, Unassigned
 from chat.fanout import Fanout
-from chat.hub import Hub
+from chat.hub import Hub, StaffConn
 from chat.posting import MessagePath
 from chat.staff import StaffDirectory
 from chat.store import ConversationStore
@@ -138,3 +139,12 @@ class Commands:
         self.reference = parts.reference
         self.clock = parts.clock
         self.abuse = parts.abuse
+
+    async def held(self, conn: StaffConn, conversation_id: str, ref: str) -> Conversation:
+        """The conversation, if this adviser holds it and it is open."""
+        conv = await self.store.get(conversation_id)
+        if conv is None or conv.adviser_id != conn.user_id:
+            raise not_found(ref)  # someone else's conversation reads exactly like a missing one
+        if conv.state != S.ASSIGNED:
+            raise FrameError("forbidden", "This conversation is closed.", ref=ref)
+        return conv

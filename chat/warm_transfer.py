@@ -121,14 +121,6 @@ class WarmTransfers:
         rows.sort(key=lambda r: (not r["room"], r["status"] == AdviserStatus.OFFLINE.value, r["name"]))
         conn.outbox.send(wire.colleagues(rows))
 
-    async def _held(self, conn: StaffConn, conversation_id: str, ref: str) -> Conversation:
-        conv = await self.c.store.get(conversation_id)
-        if conv is None or conv.adviser_id != conn.user_id:
-            raise not_found(ref)
-        if conv.state != S.ASSIGNED:
-            raise FrameError("forbidden", "This conversation is closed.", ref=ref)
-        return conv
-
     async def _readable(self, conv: Conversation, note: str | None, reader_id: str, detail: str) -> dict[str, Any]:
         """The ``<conversation>`` a colleague reads before answering, as it is now; reading a conversation
         one does not hold is a transcript read (docs/design.md §6.3), written to the audit log."""
@@ -151,7 +143,7 @@ class WarmTransfers:
 
     async def offer(self, conn: StaffConn, conversation_id: str, data: dict[str, Any]) -> None:
         to_id, note = parse_offer(data)
-        conv = await self._held(conn, conversation_id, "transfer_offer")
+        conv = await self.c.held(conn, conversation_id, "transfer_offer")
         snap = await self.c.routing.snapshot()
         target = await self.c.directory.profile(to_id) if to_id != conn.user_id else None
         if target is None or not any(a.id == to_id for a in snap.advisers):
@@ -187,7 +179,7 @@ class WarmTransfers:
         return conv
 
     async def cancel(self, conn: StaffConn, conversation_id: str) -> None:
-        conv = await self._held(conn, conversation_id, "transfer_cancel")
+        conv = await self.c.held(conn, conversation_id, "transfer_cancel")
         if conv.offered_to is not None and await self.c.store.end_offer(conversation_id, holder=conn.user_id):
             await self.c.fanout.publish(TransferEnded(conversation_id, "withdrawn", conn.user_id, conv.offered_to))
 
