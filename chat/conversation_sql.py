@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
@@ -78,6 +79,14 @@ def new_conversation(**values: Any) -> Conversation:
     return loaded(row)
 
 
+@dataclass(frozen=True, slots=True)
+class IfUnset:
+    """A value for ``update`` that is set only where the column is still NULL (``COALESCE``): the first
+    answer's time, kept by every later assignment of the same chat."""
+
+    value: Any
+
+
 class UnsupportedCondition(TypeError):
     """A condition the plain-SQL update cannot express: a column compared with a value, or IS NULL."""
 
@@ -94,21 +103,32 @@ def insert(mark: Mark) -> str:
 
 
 def update(
-    conversation_id: str, conditions: tuple[object, ...], values: dict[str, Any], mark: Mark
+    conversation_id: str,
+    conditions: tuple[object, ...],
+    values: dict[str, Any],
+    mark: Mark,
+    *,
+    returning: bool = False,
 ) -> tuple[str, list[Any]]:
-    """``UPDATE conversation SET … WHERE id = … AND <conditions>`` and its values, in order."""
+    """``UPDATE conversation SET … WHERE id = … AND <conditions>`` and its values, in order; with
+    ``returning``, the row as the update left it comes back (``RETURNING``: SQLite 3.35, PostgreSQL)."""
     args: list[Any] = []
     sets = []
     for name, value in values.items():
         if name not in COLUMNS:
             raise UnsupportedCondition(f"conversation has no column {name!r}")
-        args.append(value)
-        sets.append(f"{name} = {mark(len(args))}")
+        if isinstance(value, IfUnset):
+            args.append(value.value)
+            sets.append(f"{name} = COALESCE({name}, {mark(len(args))})")
+        else:
+            args.append(value)
+            sets.append(f"{name} = {mark(len(args))}")
     if not sets:
         raise UnsupportedCondition("nothing to set")
     args.append(conversation_id)
     where = [f"id = {mark(len(args))}", *(_condition(c, args, mark) for c in conditions)]
-    return f"UPDATE conversation SET {', '.join(sets)} WHERE {' AND '.join(where)}", args  # noqa: S608 - names checked
+    sql = f"UPDATE conversation SET {', '.join(sets)} WHERE {' AND '.join(where)}"  # noqa: S608 - names checked
+    return (f"{sql} RETURNING {', '.join(COLUMNS)}" if returning else sql), args
 
 
 def _condition(condition: object, args: list[Any], mark: Mark) -> str:

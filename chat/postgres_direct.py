@@ -226,6 +226,13 @@ class DirectPostgres:
         status = await self._write("execute", sql, *args)
         return bool(status != "UPDATE 0")
 
+    async def update_conversation_returning(
+        self, conversation_id: str, conditions: tuple[object, ...], values: dict[str, Any]
+    ) -> Conversation | None:
+        sql, args = conversation_sql.update(conversation_id, conditions, values, dollar, returning=True)
+        row = await self._write("fetchrow", sql, *args)
+        return conversation_sql.loaded(dict(row)) if row is not None else None
+
     async def message_rows(self, conversation_id: str, after: int, upto: int | None) -> list[MessageRow]:
         if upto is None:
             rows = await self._read("fetch", MESSAGES_AFTER, conversation_id, after)

@@ -9,7 +9,8 @@ interval): batches of a few hundred rows took 50-190 ms that way. A batch in WAL
 finish on a dedicated ``sqlite3`` connection: the same decisions (``plan_batch``), plain SQL. The
 same holds for a conversation lookup or a state change, which cost 1.3-1.6 ms of CPU each through the
 async engine (thread hops, pool, ORM): here it is one plain statement on the same connection
-(``chat.conversation_sql``), its values converted as SQLAlchemy's SQLite dialect converts them.
+(``chat.conversation_sql``), its values converted as SQLAlchemy's SQLite dialect converts them;
+the rows stored or changed in the same turn of the loop share one commit (``write_row``).
 
 What could block is kept off the loop. The connection never waits for a lock (``busy_timeout=0``):
 every write takes ``Database.write_lock``, so only another process can hold SQLite's, and then the
@@ -87,6 +88,9 @@ class InlineSqlite:
         self._checkpoint_conn: sqlite3.Connection | None = None
         self._since_checkpoint = 0
         self._checkpointing = False
+        # Single-row writes handed over and not yet committed, and the task that commits them.
+        self._rows: list[tuple[Callable[[], Any], asyncio.Future[Any]]] = []
+        self._rows_task: asyncio.Task[None] | None = None
 
     async def write(self, op: Callable[[], T], writes: int = 1) -> T:
         """Run a write inline, under ``Database.write_lock``. If another process holds SQLite's lock,
@@ -117,15 +121,71 @@ class InlineSqlite:
     async def flush(self, batch: list[AppendRequest], *, check_resent: bool) -> list[Outcome]:
         return await self.write(lambda: self._flush(batch, check_resent), len(batch))
 
+    async def write_row(self, op: Callable[[], T]) -> T:
+        """A one-statement write (a conversation stored or changed). Those handed over in the same turn
+        of the loop share one transaction: in WAL mode a commit writes every page it touched, and a row
+        of ``conversation`` touches its table and up to seven indexes. In a burst of 50 starts their
+        inserts took 5 ms one commit each, 1.7 ms together. Each still succeeds or fails on its own
+        (a refused row, such as a taken start key, undoes only its own statement); one not yet run when
+        its caller gave up (cancelled) is not run."""
+        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        self._rows.append((op, future))
+        if self._rows_task is None:
+            self._rows_task = asyncio.create_task(self._commit_rows())
+        return await future
+
+    async def _commit_rows(self) -> None:
+        batch: list[tuple[Callable[[], Any], asyncio.Future[Any]]] | None = None
+        try:
+            async with self._write_lock:
+                # What was handed over while the lock was held joins too; what comes after, the next.
+                batch, self._rows, self._rows_task = self._rows, [], None
+                live = [(op, future) for op, future in batch if not future.cancelled()]
+                outcomes = await self._write(lambda: self._run_rows([op for op, _ in live]), len(live))
+            for (_, future), (ok, value) in zip(live, outcomes, strict=True):
+                if future.done():
+                    continue
+                if ok:
+                    future.set_result(value)
+                else:
+                    future.set_exception(value)
+        except BaseException as exc:
+            if batch is None:  # stopped before taking them (cancelled at shutdown): none is made
+                batch, self._rows, self._rows_task = self._rows, [], None
+            for _, future in batch:
+                if future.done():
+                    continue
+                if isinstance(exc, asyncio.CancelledError):
+                    future.cancel()
+                else:
+                    future.set_exception(exc)
+            if isinstance(exc, asyncio.CancelledError):
+                raise
+
+    def _run_rows(self, ops: list[Callable[[], Any]]) -> list[tuple[bool, Any]]:
+        conn = self._connection()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            outcomes: list[tuple[bool, Any]] = []
+            for op in ops:
+                try:
+                    outcomes.append((True, op()))
+                except sqlite3.Error as exc:
+                    if not conn.in_transaction:
+                        raise  # the error ended the transaction: nothing of this batch holds
+                    outcomes.append((False, exc))
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        return outcomes
+
     # Reads take no lock (WAL: they see the last commit and never wait for a writer).
 
     async def conversation(self, column: str, value: str) -> Conversation | None:
         row = self._connection().execute(SELECT_BY[column], (value,)).fetchone()
-        if row is None:
-            return None
-        return conversation_sql.loaded(
-            {name: load(v) if load else v for name, load, v in zip(COLUMNS, _LOAD, row, strict=True)}
-        )
+        return _conversation(row) if row is not None else None
 
     async def message_rows(self, conversation_id: str, after: int, upto: int | None) -> list[MessageRow]:
         conn = self._connection()
@@ -141,14 +201,23 @@ class InlineSqlite:
 
     async def insert_conversation(self, conversation: Conversation) -> None:
         values = [_stored(getattr(conversation, name)) for name in COLUMNS]
-        await self.write(lambda: self._connection().execute(INSERT_CONVERSATION, values))
+        await self.write_row(lambda: self._connection().execute(INSERT_CONVERSATION, values))
 
     async def update_conversation(
         self, conversation_id: str, conditions: tuple[object, ...], values: dict[str, Any]
     ) -> bool:
         sql, args = conversation_sql.update(conversation_id, conditions, values, qmark)
         stored = [_stored(v) for v in args]
-        return bool(await self.write(lambda: self._connection().execute(sql, stored).rowcount))
+        return bool(await self.write_row(lambda: self._connection().execute(sql, stored).rowcount))
+
+    async def update_conversation_returning(
+        self, conversation_id: str, conditions: tuple[object, ...], values: dict[str, Any]
+    ) -> Conversation | None:
+        sql, args = conversation_sql.update(conversation_id, conditions, values, qmark, returning=True)
+        stored = [_stored(v) for v in args]
+        # fetchall, not fetchone: the statement must run to its end, or its transaction stays open.
+        rows = await self.write_row(lambda: self._connection().execute(sql, stored).fetchall())
+        return _conversation(rows[0]) if rows else None
 
     async def warm(self) -> None:
         """Nothing to open ahead: the file's connection opens on first use, in microseconds."""
@@ -221,6 +290,12 @@ class InlineSqlite:
                 conn.execute("ROLLBACK")
             raise
         return plan.outcomes
+
+
+def _conversation(row: tuple[Any, ...]) -> Conversation:
+    return conversation_sql.loaded(
+        {name: load(v) if load else v for name, load, v in zip(COLUMNS, _LOAD, row, strict=True)}
+    )
 
 
 def _stored(value: object) -> object:

@@ -21,6 +21,7 @@ from typing import Any, NamedTuple, Protocol
 from sqlalchemy import update
 from sqlmodel import col, select
 
+from chat.conversation_sql import IfUnset
 from chat.errors import ChatError
 from chat.group_commit import (
     ANY,
@@ -73,6 +74,9 @@ class StoreDriver(BatchWriter, Protocol):
     async def update_conversation(
         self, conversation_id: str, conditions: tuple[object, ...], values: dict[str, Any]
     ) -> bool: ...
+    async def update_conversation_returning(
+        self, conversation_id: str, conditions: tuple[object, ...], values: dict[str, Any]
+    ) -> Conversation | None: ...
     async def message_rows(self, conversation_id: str, after: int, upto: int | None) -> list[MessageRow]: ...
     async def message_by_client_id(self, conversation_id: str, sender_id: str, client_id: str) -> MessageRow | None: ...
     async def warm(self) -> None: ...
@@ -253,20 +257,22 @@ class ConversationStore:
     # ------------------------------------------------------------ transitions
 
     async def assign(
-        self, conversation_id: str, adviser_id: str, service: str | None, at: datetime, *, first_answer: bool = False
-    ) -> bool:
-        """queued → assigned to ``adviser_id``; ``first_answer`` also sets ``answered_at`` (the first
-        answer, which the supervisor's day counts waits to), in the same write."""
-        answered = {"answered_at": at} if first_answer else {}
-        return await self._update(
+        self, conversation_id: str, adviser_id: str, service: str | None, at: datetime
+    ) -> Conversation | None:
+        """queued → assigned to ``adviser_id``: the conversation as assigned, or ``None`` when it was not
+        waiting. The first assignment also sets ``answered_at`` (the first answer, which the
+        supervisor's day counts waits to). One statement: the assignment needs no read before it."""
+        return await self.driver.update_conversation_returning(
             conversation_id,
             IS_QUEUED,
-            state=S.ASSIGNED,
-            adviser_id=adviser_id,
-            service=service,
-            assigned_at=at,
-            **answered,
-            **NO_OFFER,
+            {
+                "state": S.ASSIGNED,
+                "adviser_id": adviser_id,
+                "service": service,
+                "assigned_at": at,
+                "answered_at": IfUnset(at),
+                **NO_OFFER,
+            },
         )
 
     async def close_conversation(self, conversation_id: str, reason: str, at: datetime) -> bool:

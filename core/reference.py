@@ -72,11 +72,22 @@ def internal(entry: dict[str, Any]) -> bool:
 @dataclass(frozen=True)
 class Reference:
     entries: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    # ``codes`` by (kind, day): every visitor's ``start`` checks its language and region against them,
+    # and working them out (every entry, its dates parsed) was a tenth of a start's own work in a burst.
+    # An edit makes a new ``Reference`` (``ReferenceBox.replace``), so nothing here goes stale.
+    _codes: dict[tuple[str, date], frozenset[str]] = field(default_factory=dict, compare=False, repr=False)
 
     def codes(self, kind: str, on: date | None = None) -> frozenset[str]:
         """The common codes of ``kind`` in use on ``on`` (default: today in Oslo)."""
         day = on or oslo_today()
-        return frozenset(e["code"] for e in self.entries.get(kind, []) if in_use(e, day) and not internal(e))
+        key = (kind, day)
+        found = self._codes.get(key)
+        if found is None:
+            if len(self._codes) > 256:  # days go by in a long-running process
+                self._codes.clear()
+            found = frozenset(e["code"] for e in self.entries.get(kind, []) if in_use(e, day) and not internal(e))
+            self._codes[key] = found
+        return found
 
     def internal_codes(self, kind: str, service: str | None, on: date | None = None) -> frozenset[str]:
         """``service``'s own codes of ``kind`` in use on ``on`` (none without a service)."""

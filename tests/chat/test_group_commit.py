@@ -197,6 +197,32 @@ async def test_each_transition_changes_the_row_only_from_the_state_it_starts_fro
     assert conv is not None and (conv.state, conv.close_reason) == ("closed", "adviser_closed")
 
 
+async def test_an_assignment_returns_the_row_it_wrote_and_keeps_the_first_answer_time(store: ConversationStore) -> None:
+    """The assignment is one statement (no read before it): it must hand back the conversation as
+    assigned, and a chat assigned a second time (after a requeue) keeps its first answer's time, which
+    the supervisor's day counts the wait to."""
+    amina = await user_id(store, "amina")
+    cid = await conversation(store, 2, state="queued")
+    later = to_datetime(1_800_000_600)
+
+    first = await store.assign(cid, amina, "MR", NOW)
+    assert first is not None and (first.id, first.state, first.adviser_id, first.service) == (
+        cid,
+        "assigned",
+        amina,
+        "MR",
+    )
+    assert as_utc(first.assigned_at) == NOW and as_utc(first.answered_at) == NOW
+    assert first.language == "nb" and first.offered_to is None  # the whole row, read back as loaded
+    assert await store.requeue(cid, amina)
+
+    again = await store.assign(cid, amina, "MR", later)
+    assert again is not None and as_utc(again.assigned_at) == later
+    assert as_utc(again.answered_at) == NOW  # the first answer stays
+    assert await store.get(cid) == again  # what came back is what is stored
+    assert await store.assign(cid, amina, "MR", later) is None  # not waiting: no row comes back
+
+
 async def test_a_second_conversation_with_a_taken_start_key_is_refused_as_already_existing(
     store: ConversationStore,
 ) -> None:
@@ -207,6 +233,38 @@ async def test_a_second_conversation_with_a_taken_start_key_is_refused_as_alread
         await store.create(new_conversation(2, "queued", start_key=hash_token("the-same-start")))
     found = await store.by_start_key(hash_token("the-same-start"))
     assert found is not None and found.id == first.id
+
+
+async def test_starts_stored_at_the_same_moment_succeed_or_fail_each_on_its_own(store: ConversationStore) -> None:
+    """Rows handed over in the same turn of the loop share one commit on SQLite (``write_row``): a twin
+    start among them is refused alone, the others are stored, and a later change to one of them sees
+    it. A write whose caller gave up before it ran is not made."""
+    key = hash_token("the-same-start")
+    await store.create(new_conversation(1, "queued", start_key=key))
+    results = await asyncio.gather(
+        store.create(new_conversation(2, "queued")),
+        store.create(new_conversation(3, "queued", start_key=key)),
+        store.create(new_conversation(4, "queued")),
+        return_exceptions=True,
+    )
+    assert isinstance(results[1], AlreadyExists)
+    stored = [r for r in results if isinstance(r, Conversation)]
+    assert len(stored) == 2
+    for conv in stored:
+        found = await store.get(conv.id)
+        assert found is not None and found.state == "queued"
+    amina = await user_id(store, "amina")
+    assigned = await asyncio.gather(*(store.assign(c.id, amina, "MR", NOW) for c in stored))
+    assert [a.adviser_id if a else None for a in assigned] == [amina, amina]
+
+    if store.db.is_sqlite:  # on PostgreSQL the statement may already be on its way
+        given_up = asyncio.ensure_future(store.create(new_conversation(5, "queued")))
+        await asyncio.sleep(0)  # handed over, not yet committed
+        given_up.cancel()
+        await asyncio.gather(given_up, return_exceptions=True)
+        await store.create(new_conversation(6, "queued"))  # a commit after it has run
+        assert await store.by_token("token-5-queued-aaaaaaaaaaaa") is None
+        assert await store.by_token("token-6-queued-aaaaaaaaaaaa") is not None
 
 
 async def test_system_messages_and_resends_across_batches(store: ConversationStore) -> None:
