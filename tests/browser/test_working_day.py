@@ -5,6 +5,7 @@ Every state reached is checked with axe-core and the page's own audit."""
 from __future__ import annotations
 
 import re
+from typing import cast
 
 import pytest
 from playwright.sync_api import Locator, Page, expect
@@ -349,6 +350,7 @@ def test_the_supervisors_day_page_shows_today_and_the_week_with_a_chart(web: Bro
     expect(kpis.locator(".kpi", has_text="Besøkende som fikk hjelp").locator("dd")).to_have_text("1")
     expect(kpis.locator(".kpi", has_text="Besøkende som ikke fikk hjelp").locator("dd")).to_have_text("0")
     screenshot(day, "supervisor-day")
+    assert cut_off_tables(day) == []
     day.set_viewport_size(PHONE)
     day.get_by_role("button", name="English").click()
     expect(kpis.locator(".kpi", has_text="Visitors who got help").locator("dd")).to_have_text("1")
@@ -373,3 +375,16 @@ def test_the_supervisors_day_page_shows_today_and_the_week_with_a_chart(web: Bro
     expect(day.locator("#day-csv")).to_have_attribute("href", "/api/v1/supervisor/day?period=week&format=csv")
     expect(kpis.locator(".kpi", has_text="Startet").locator("dd")).to_have_text("2")
     clean(day)
+
+
+def cut_off_tables(page: Page) -> list[str]:
+    """The tables that do not fit their card (they scroll sideways, a column cut at the edge), named by
+    their card's heading."""
+    return cast(
+        list[str],
+        page.evaluate(
+            """() => [...document.querySelectorAll(".card .table-wrap")]
+                .filter((w) => w.offsetParent !== null && w.scrollWidth > w.clientWidth + 1)
+                .map((w) => w.closest(".card").querySelector("h2")?.textContent ?? "?")"""
+        ),
+    )
