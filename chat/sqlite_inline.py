@@ -170,7 +170,7 @@ class InlineSqlite:
             for op in ops:
                 try:
                     outcomes.append((True, op()))
-                except sqlite3.Error as exc:
+                except Exception as exc:  # noqa: BLE001 - handed to that op's caller, the others go on
                     if not conn.in_transaction:
                         raise  # the error ended the transaction: nothing of this batch holds
                     outcomes.append((False, exc))
