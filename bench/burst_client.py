@@ -112,6 +112,7 @@ class Tally:
     rate: float | None = None  # msg/s per side once assigned; None: no messages
     starting: bool = True  # bursts still arriving
     stop: asyncio.Event = field(default_factory=asyncio.Event)
+    first_ms: list[float] = field(default_factory=list)  # per burst: its first visitor's start -> assigned
     during_ms: list[float] = field(default_factory=list)  # message latency while bursts arrive
     after_ms: list[float] = field(default_factory=list)  # ... after the last burst
     sent: int = 0
@@ -222,8 +223,13 @@ async def run(
             count = min(BURST, conversations - first)
             opening = [asyncio.ensure_future(visitor(base, go, tally, timeout)) for _ in range(count)]
             await asyncio.sleep(0.2)  # let all 50 connect: the start frames then leave together
+            before = len(tally.assign_ms)
             go.set()
             sockets += await asyncio.gather(*opening)
+            if len(tally.assign_ms) > before:
+                # How long even the quickest of the burst waited: near the last one's when the server
+                # takes every start through each stage before any reaches the next.
+                tally.first_ms.append(min(tally.assign_ms[before:]))
             await asyncio.sleep(PAUSE_S)
         tally.starting = False
         await asyncio.sleep(chat_s)

@@ -458,6 +458,7 @@ async def _bursts(
         Path(os.environ["BENCH_DUMP"]).write_text(json.dumps(tally.assign_ms))
     result.update(
         dist(tally.assign_ms, "assign_ms"),
+        **dist(tally.first_ms, "burst_first_ms"),
         cpu_cores=round(meter.cpu, 3),
         gen_cpu_cores=round(meter.gen, 3),
         burst_s=round(meter.elapsed, 1),
