@@ -145,12 +145,10 @@ class Assigner:
     async def _assign(self, conversation_id: str, adviser_id: str) -> None:
         now = self.clock()
         profile = await self.directory.profile(adviser_id)
-        conv = (
-            await self.store.assign(conversation_id, adviser_id, profile.service, to_datetime(now))
-            if profile is not None
-            else None
-        )
-        if profile is None or conv is None:
+        if (
+            profile is None
+            or (conv := await self.store.assign(conversation_id, adviser_id, profile.service, to_datetime(now))) is None
+        ):
             await self.routing.release(adviser_id, conversation_id, now)
             return
         metrics.WAIT_SECONDS.observe(max(0.0, now - as_utc(conv.enqueued_at).timestamp()))
