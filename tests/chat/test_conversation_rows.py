@@ -5,14 +5,16 @@ an ORM session can still read the row; on SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import asyncio
+import secrets
 from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Any
 
 import pytest
+from sqlmodel import select
 
 from chat.conversation_sql import new_conversation
-from chat.store import ConversationStore, hash_token
+from chat.store import ConversationStore, away_before, hash_token
 from core.clock import as_utc, to_datetime
 from core.db import Database
 from core.models import Conversation
@@ -87,3 +89,48 @@ def test_a_new_conversation_built_fast_is_one_built_the_usual_way() -> None:
         new_conversation(**{k: v for k, v in values.items() if k != "alias"})
     with pytest.raises(TypeError, match="colour"):
         new_conversation(**values, colour="red")
+
+
+async def test_the_visitors_gone_too_long_are_found_among_the_open_conversations_only(
+    store: ConversationStore,
+) -> None:
+    """The scheduler asks every second which open conversations' visitors have been gone past their
+    grace period. Closed conversations are kept for years and most had their visitor leave; the answer
+    must not include them, and on SQLite the query must seek the open ones in the state index rather
+    than read every conversation ever kept (on PostgreSQL the planner chooses by the table's size)."""
+    long_ago, cutoff, lately = to_datetime(1_700_000_000), to_datetime(1_800_000_000), to_datetime(1_800_000_500)
+
+    def conversation(state: str, away: datetime | None) -> Conversation:
+        return new_conversation(
+            token_hash=hash_token(secrets.token_hex(16)),
+            alias="Gjest 1",
+            language="nb",
+            audience="youth",
+            state=state,
+            started_at=long_ago,
+            enqueued_at=long_ago,
+            visitor_away_since=away,
+        )
+
+    for _ in range(40):
+        await store.create(conversation("closed", long_ago))
+    gone_queued = await store.create(conversation("queued", long_ago))
+    gone_assigned = await store.create(conversation("assigned", long_ago))
+    await store.create(conversation("assigned", lately))  # gone, but within its grace period
+    await store.create(conversation("queued", None))  # still here
+
+    found = await store.visitor_away_before(cutoff)
+    assert sorted(c.id for c in found) == sorted([gone_queued.id, gone_assigned.id])
+
+    if store.db.is_sqlite:
+        async with store.db.engine.connect() as conn:
+            compiled = (
+                select(Conversation)
+                .where(*away_before(cutoff))
+                .compile(dialect=conn.dialect, compile_kwargs={"render_postcompile": True})
+            )
+            params = tuple(str(compiled.params[name]) for name in compiled.positiontup or ())
+            rows = await conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {compiled}", params)
+            plan = " ".join(str(row[-1]) for row in rows)
+        assert "USING INDEX ix_conversation_state" in plan, plan
+        assert "SCAN conversation" not in plan, plan
