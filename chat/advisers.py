@@ -63,7 +63,7 @@ class AdviserCommands(Commands):
         offers = await self.store.offered_to(profile.user_id)  # warm transfers waiting for an answer
         held, offered = [c.id for c in mine], [c.id for c in offers]
         conn.outbox.push(Run(partial(self._send_state, profile, status, adviser.capacity, held, offered)))
-        for notice in self.fanout.recent_notices(self.clock()):  # sent while this console was closed
+        for notice in await self.fanout.notices.recent(self.clock()):  # sent while this console was closed
             conn.outbox.send(wire.notice(notice.text, notice.sender, notice.at))
         await self.warm.reconnected(conn, mine, offers)
         await self.fanout.publish(StatusChanged(profile.user_id, status.value))

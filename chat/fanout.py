@@ -16,9 +16,7 @@ import asyncio
 import contextlib
 import logging
 import secrets
-from collections import deque
 from collections.abc import Callable, Iterator
-from datetime import datetime
 from functools import partial
 from typing import Any
 
@@ -46,14 +44,13 @@ from chat.events import (
     Unassigned,
 )
 from chat.hub import Hub, StaffConn, VisitorConn
+from chat.notices import MemoryNotices, Notices
 from chat.outbox import WS_1000_NORMAL, WS_1008_POLICY, Deliver, Replay, Run, Untrack
 from chat.views import ConversationViews
 from chat.warm_transfer import Offers
 from core.models import ConversationState as S
 
 log = logging.getLogger("nora.chat")
-NOTICE_SHOWN_S = 12 * 3600.0  # a console that opens later is shown the notices of the last 12 hours
-NOTICES_KEPT = 20
 HANDED_OVER_S = 120.0  # how long a conversation handed over by a restarting instance is remembered
 
 
@@ -72,8 +69,9 @@ class Fanout:
         # is read again (``StaffDirectory.forget``).
         self.on_staff_changed: Callable[[str | None], None] | None = None
         self.offers = Offers(hub)  # tells the consoles of warm transfers (chat/warm_transfer.py)
-        # The latest supervisors' notices, for consoles that open later; in memory only, never stored.
-        self.notices: deque[Notice] = deque(maxlen=NOTICES_KEPT)
+        # The latest supervisors' notices, for consoles that open later (chat/notices.py): set by
+        # ``ChatService``, shared through Redis when the instances share one.
+        self.notices = Notices(MemoryNotices())
         self._queue_watchers: set[Callable[[], None]] = set()
         # Conversations whose visitor sockets a restarting instance closed on purpose, until when.
         self._handed_over: dict[str, float] = {}
@@ -268,12 +266,7 @@ class Fanout:
         for conversation_id in event.conversation_ids:
             self._handed_over[str(conversation_id)] = now + HANDED_OVER_S
 
-    def recent_notices(self, now: float) -> list[Notice]:
-        """The notices of the last ``NOTICE_SHOWN_S``, oldest first: what a console opening now missed."""
-        return [n for n in self.notices if now - datetime.fromisoformat(n.at).timestamp() < NOTICE_SHOWN_S]
-
     def _notice(self, event: Notice) -> None:
-        self.notices.append(event)
         for conns in list(self.hub.advisers.values()):
             for sconn in conns:
                 sconn.outbox.send(wire.notice(event.text, event.sender, event.at))

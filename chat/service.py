@@ -31,6 +31,7 @@ from chat.fanout import Fanout
 from chat.hours import OpeningHoursBook, settings_schedule
 from chat.hub import Hub, StaffConn
 from chat.lifecycle import CommandParts, Lifecycle
+from chat.notices import create_notices
 from chat.posting import MessagePath
 from chat.retention import Purged
 from chat.returning import ReturnCommands
@@ -82,6 +83,7 @@ class ChatService:
         self.abuse = AbuseGuard(create_blocks(limits, clock), settings.abuse_block_s)
         self.fanout.on_abusive = self.abuse.closed_as_abusive
         self.fanout.on_staff_changed = directory.forget
+        self.fanout.notices = create_notices(limits, settings.redis_prefix)
         self.assigner = Assigner(
             store=store,
             routing=routing,

@@ -132,4 +132,7 @@ class QueueActions:
     # -- notices
 
     async def notice(self, text: str, sender: str) -> None:
-        await self.fanout.publish(Notice(text, sender, iso(to_datetime(self.clock())) or ""))
+        """Kept for consoles that open later (on every instance, chat/notices.py), then sent to those open."""
+        notice = Notice(text, sender, iso(to_datetime(self.clock())) or "")
+        await self.fanout.notices.add(notice)
+        await self.fanout.publish(notice)

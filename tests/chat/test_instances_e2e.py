@@ -190,3 +190,18 @@ async def test_the_visitors_of_an_instance_killed_for_good_are_marked_away_by_th
     assert (await again.expect("ack"))["seq"] > 0
     msg = await console.expect("message", conversation_id=back_started["conversation_id"], sender="visitor")
     assert msg["text"] == "er du der?"
+
+
+async def test_a_notice_sent_before_an_instance_started_is_shown_there(make_server: ServerFactory) -> None:
+    """The supervisors' recent notices are kept in Redis, not in one instance's memory: a console that
+    opens on an instance started after the notice (a rolling restart, one more instance) is shown it."""
+    redis_url = services.need("Redis", services.REDIS_URL)
+    env = {"NORA_REDIS_URL": redis_url, "NORA_REDIS_PREFIX": f"nora-test-{uuid.uuid4().hex[:8]}"}
+    a = await make_server("postgres", **env)
+    sara = await a.login("sara")
+    assert (await sara.post("/api/v1/notices", {"text": "Møte kl. 14"})).status_code == 202
+
+    b = await make_server("postgres", NORA_DATABASE_URL=a.database_url, **env)
+    _, omar = await b.adviser("omar", available=False)
+    late = await omar.expect("notice")
+    assert (late["text"], late["from"]) == ("Møte kl. 14", "Sara")
