@@ -18,6 +18,7 @@ from chat.hub import Hub
 from chat.posting import MessagePath
 from chat.staff import StaffDirectory, StaffProfile
 from chat.store import ConversationStore
+from chat.views import KnownBody
 from core.clock import Clock, as_utc, to_datetime
 from core.models import Conversation
 from routing import Adviser, AdviserStatus, ChatRequest, RoutingState, Service, StateBusy
@@ -145,15 +146,25 @@ class Assigner:
     async def _assign(self, conversation_id: str, adviser_id: str) -> None:
         now = self.clock()
         profile = await self.directory.profile(adviser_id)
-        if (
-            profile is None
-            or (conv := await self.store.assign(conversation_id, adviser_id, profile.service, to_datetime(now))) is None
-        ):
+        if profile is None:
             await self.routing.release(adviser_id, conversation_id, now)
             return
-        metrics.WAIT_SECONDS.observe(max(0.0, now - as_utc(conv.enqueued_at).timestamp()))
-        await self.messages.system(conv, "assigned", adviser_id, name=profile.name)
-        await self.fanout.publish(Assigned(conversation_id, adviser_id, profile.name, profile.service))
+        self.fanout.watch(conversation_id)
+        try:
+            conv = await self.store.assign(conversation_id, adviser_id, profile.service, to_datetime(now))
+            if conv is None:
+                await self.routing.release(adviser_id, conversation_id, now)
+                return
+            metrics.WAIT_SECONDS.observe(max(0.0, now - as_utc(conv.enqueued_at).timestamp()))
+            notice = await self.messages.system(conv, "assigned", adviser_id, name=profile.name)
+        finally:
+            applied = self.fanout.watched(conversation_id)
+        # The console's body is the row the assignment returned and this notice, without reading them
+        # back, when the notice is the conversation's first message and nothing else about it (a
+        # visitor's message, presence, a close) was applied here since: that would have reached the
+        # adviser's socket before the body, and only a body read now shows it.
+        known = KnownBody(conv, [notice]) if applied == 1 and notice.seq == 1 else None
+        self.fanout.publish_assigned(Assigned(conversation_id, adviser_id, profile.name, profile.service), known)
 
     async def queue_estimates(self) -> dict[str, tuple[int, int | None]]:
         """Each waiting conversation's position and estimated wait (``None``: unknown)."""

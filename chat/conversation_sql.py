@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import partial
 from typing import Any
 
 from sqlalchemy import BinaryExpression, BindParameter, Column, Null
@@ -49,34 +48,36 @@ def loaded(values: dict[str, Any]) -> Conversation:
     return conversation
 
 
-def _same(value: Any) -> Any:
-    return value
-
-
-def _defaults() -> dict[str, Callable[[], Any]]:
-    out: dict[str, Callable[[], Any]] = {}
+def _defaults() -> tuple[dict[str, Any], dict[str, Callable[[], Any]]]:
+    """The model's plain defaults (immutable values, copied as they are) and its default factories."""
+    plain: dict[str, Any] = {}
+    factories: dict[str, Callable[[], Any]] = {}
     for name in COLUMNS:
         field = Conversation.model_fields[name]
         if field.default_factory is not None:
-            out[name] = field.default_factory  # type: ignore[assignment]
+            factories[name] = field.default_factory  # type: ignore[assignment]
         elif not field.is_required():
-            out[name] = partial(_same, field.default)
-    return out
+            plain[name] = field.default
+    return plain, factories
 
 
-_DEFAULTS = _defaults()
+_PLAIN_DEFAULTS, _DEFAULT_FACTORIES = _defaults()
+_REQUIRED = frozenset(COLUMNS) - _PLAIN_DEFAULTS.keys() - _DEFAULT_FACTORIES.keys()
+_COLUMN_SET = frozenset(COLUMNS)
 
 
 def new_conversation(**values: Any) -> Conversation:
     """A new conversation, as ``Conversation(**values)`` makes it but built as ``loaded`` builds one (a
     burst of starts makes fifty at once). The values come from validated frames, so nothing is checked
-    here but that every column without a default is given."""
-    missing = [name for name in COLUMNS if name not in values and name not in _DEFAULTS]
-    unknown = set(values) - set(COLUMNS)
-    if missing or unknown:
-        raise TypeError(f"a new conversation: missing {missing}, unknown {sorted(unknown)}")
-    row = {name: values[name] if name in values else _DEFAULTS[name]() for name in COLUMNS}
-    return loaded(row)
+    here but that every column without a default is given and no other is."""
+    if not _REQUIRED <= values.keys() or not values.keys() <= _COLUMN_SET:
+        missing = sorted(_REQUIRED - values.keys())
+        unknown = sorted(values.keys() - _COLUMN_SET)
+        raise TypeError(f"a new conversation: missing {missing}, unknown {unknown}")
+    row = {name: factory() for name, factory in _DEFAULT_FACTORIES.items() if name not in values}
+    row.update(_PLAIN_DEFAULTS)
+    row.update(values)
+    return loaded({name: row[name] for name in COLUMNS})
 
 
 @dataclass(frozen=True, slots=True)

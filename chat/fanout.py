@@ -46,12 +46,14 @@ from chat.events import (
 from chat.hub import Hub, StaffConn, VisitorConn
 from chat.notices import MemoryNotices, Notices
 from chat.outbox import WS_1000_NORMAL, WS_1008_POLICY, Deliver, Replay, Run, Untrack
-from chat.views import ConversationViews
+from chat.views import ConversationViews, KnownBody
 from chat.warm_transfer import Offers
 from core.models import ConversationState as S
 
 log = logging.getLogger("nora.chat")
 HANDED_OVER_S = 120.0  # how long a conversation handed over by a restarting instance is remembered
+WATCHED_MAX = 10_000  # conversations counted at once (``watch``); beyond, the counts start afresh
+UNKNOWN = -1  # ``watched``: the count was lost (not watched, watched twice at once, or dropped)
 
 
 class Fanout:
@@ -75,6 +77,10 @@ class Fanout:
         self._queue_watchers: set[Callable[[], None]] = set()
         # Conversations whose visitor sockets a restarting instance closed on purpose, until when.
         self._handed_over: dict[str, float] = {}
+        # Conversations being assigned here, and how many events about each were applied since
+        # (``watch``); and the console body of one assigned here, for the ``Assigned`` applied next.
+        self._watched: dict[str, int] = {}
+        self._known: dict[str, KnownBody] = {}
         self._listening = asyncio.Event()
         self._listener: asyncio.Task[None] | None = None
         self._handlers: dict[type[Any], Callable[[Any], None]] = {
@@ -127,6 +133,28 @@ class Fanout:
         lost there would leave a peer without a message until the conversation's next one)."""
         await self.broker.flush(timeout)
 
+    def watch(self, conversation_id: str) -> None:
+        """Count the events about this conversation applied here from now until ``watched``."""
+        if conversation_id in self._watched:
+            self._watched[conversation_id] = UNKNOWN - 1_000_000  # two at once: neither count is its own
+            return
+        if len(self._watched) >= WATCHED_MAX:
+            self._watched.clear()  # only left behind by a failure; a cleared count reads as unknown
+        self._watched[conversation_id] = 0
+
+    def watched(self, conversation_id: str) -> int:
+        """How many events about it were applied since ``watch`` (``UNKNOWN``: no count), and stop."""
+        return max(UNKNOWN, self._watched.pop(conversation_id, UNKNOWN))
+
+    def publish_assigned(self, event: Assigned, known: KnownBody | None) -> None:
+        """``publish_soon`` of an assignment made here; ``known``: its console body, without a read."""
+        if known is not None:
+            self._known[event.conversation_id] = known
+        try:
+            self.publish_soon(event)
+        finally:
+            self._known.pop(event.conversation_id, None)
+
     def handed_over(self, conversation_id: str) -> bool:
         """Whether a restarting instance closed this conversation's visitor socket in the last minutes."""
         until = self._handed_over.get(conversation_id)
@@ -176,6 +204,10 @@ class Fanout:
     # ------------------------------------------------------------ applying events here
 
     def apply(self, event: Event) -> None:
+        if self._watched:
+            conversation_id = getattr(event, "conversation_id", None)
+            if conversation_id in self._watched:
+                self._watched[conversation_id] += 1
         try:
             self._handlers[type(event)](event)
         except Exception:  # noqa: BLE001 - one bad event must not stop delivery
@@ -202,8 +234,9 @@ class Fanout:
         for vconn in self.hub.visitors_of(event.conversation_id):
             vconn.state = S.ASSIGNED
             vconn.outbox.send(wire.adviser_joined(event.name, event.service))
+        known = self._known.pop(event.conversation_id, None)
         for sconn in self.hub.advisers_of(event.adviser_id):
-            sconn.outbox.push(Run(partial(self.views.send_assigned, event.conversation_id)))
+            sconn.outbox.push(Run(partial(self.views.send_assigned, event.conversation_id, known=known)))
 
     def _closed(self, event: Closed) -> None:
         sessions = [v.session_key for v in self.hub.visitors_of(event.conversation_id) if v.session_key]

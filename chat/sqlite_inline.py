@@ -51,6 +51,13 @@ _LOAD = tuple(
     c.type.dialect_impl(_DIALECT).result_processor(_DIALECT, None)
     for c in Conversation.__table__.columns  # type: ignore[attr-defined]
 )
+# Only these columns are converted (times, booleans); the rest are stored and read as they are.
+_LOADERS = tuple((name, load) for name, load in zip(COLUMNS, _LOAD, strict=True) if load is not None)
+_TIME_INDEXES = tuple(
+    i
+    for i, c in enumerate(Conversation.__table__.columns)  # type: ignore[attr-defined]
+    if isinstance(c.type, DateTime)
+)
 
 log = logging.getLogger("nora.sqlite")
 T = TypeVar("T")
@@ -200,7 +207,7 @@ class InlineSqlite:
         return _message(row) if row is not None else None
 
     async def insert_conversation(self, conversation: Conversation) -> None:
-        values = [_stored(getattr(conversation, name)) for name in COLUMNS]
+        values = _insert_values(conversation)
         await self.write_row(lambda: self._connection().execute(INSERT_CONVERSATION, values))
 
     async def update_conversation(
@@ -293,9 +300,23 @@ class InlineSqlite:
 
 
 def _conversation(row: tuple[Any, ...]) -> Conversation:
-    return conversation_sql.loaded(
-        {name: load(v) if load else v for name, load, v in zip(COLUMNS, _LOAD, row, strict=True)}
-    )
+    values = dict(zip(COLUMNS, row, strict=True))
+    for name, load in _LOADERS:
+        values[name] = load(values[name])
+    return conversation_sql.loaded(values)
+
+
+def _insert_values(conversation: Conversation) -> list[Any]:
+    """The row's values in column order, straight from the instance's dict (a start's row is built
+    with every column set), times as SQLAlchemy stores them."""
+    attributes = conversation.__dict__
+    try:
+        values = [attributes[name] for name in COLUMNS]
+    except KeyError:  # not every column loaded (an ORM object a commit expired): read them the usual way
+        values = [getattr(conversation, name) for name in COLUMNS]
+    for i in _TIME_INDEXES:
+        values[i] = _stored(values[i])
+    return values
 
 
 def _stored(value: object) -> object:
