@@ -77,6 +77,12 @@ async def run_set(
         f"nora-chat benchmark ({label}) on {info['nproc']} cores, {info['cpu']}, Python {info['python']}, "
         f"commit {info['git_commit']}{' + uncommitted server changes' if info['server_tree_dirty'] else ''}"
     )
+    steady = info["cpu_steadiness"]
+    _print(
+        f"CPU steadiness before the run: one fixed loop took {steady['fastest_ms']}-{steady['slowest_ms']} ms "
+        f"(median {steady['median_ms']}, {steady['median_ms'] / steady['fastest_ms']:.2f}x the fastest); "
+        "far apart means the host's other load moves this run's figures"
+    )
     _print(f"work files and server logs: {workdir}")
     for s in scenarios:
         if s.note:

@@ -27,6 +27,30 @@ TARGET_FIELDS = {
 }
 
 
+def _spin_ms(loops: int = 200_000) -> float:
+    started, x = time.thread_time(), 0
+    for i in range(loops):
+        x += i * i
+    return (time.thread_time() - started) * 1000
+
+
+def cpu_steadiness(seconds: float = 2.0) -> dict[str, float]:
+    """The CPU time of one fixed pure-Python loop, run every 20 ms for ``seconds`` with nothing else
+    of the bench running: its fastest, median and slowest. On a machine of its own they are close;
+    on a shared host the same loop has taken 1.7 times as long at one moment as at another
+    (bench/README.md), and a run's p99, set by its slowest moments, moves with that."""
+    times: list[float] = []
+    until = time.monotonic() + seconds
+    while time.monotonic() < until:
+        times.append(_spin_ms())
+        time.sleep(0.02)
+    return {
+        "fastest_ms": round(min(times), 2),
+        "median_ms": round(statistics.median(times), 2),
+        "slowest_ms": round(max(times), 2),
+    }
+
+
 def machine() -> dict[str, Any]:
     def run(*argv: str) -> str:
         try:
@@ -53,6 +77,7 @@ def machine() -> dict[str, Any]:
         "python": sys.version.split()[0],
         "platform": platform.platform(),
         "loadavg_at_start": os.getloadavg(),
+        "cpu_steadiness": cpu_steadiness(),
         "git_commit": commit,
         "server_tree_dirty": bool(dirty),
     }
