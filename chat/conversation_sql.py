@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import BinaryExpression, BindParameter, Column, Null
 from sqlalchemy.sql import operators
 
-from core.models import Conversation
+from core.models import Conversation, ConversationState
 
 Mark = Callable[[int], str]  # the placeholder for the n-th (1-based) value
 
@@ -96,6 +96,16 @@ def select_by(column: str, mark: Mark) -> str:
     if column not in LOOKUP_COLUMNS:
         raise UnsupportedCondition(f"conversations are not looked up by {column!r}")
     return f"SELECT {', '.join(COLUMNS)} FROM conversation WHERE {column} = {mark(1)}"  # noqa: S608 - names from the model
+
+
+def select_away_before(mark: Mark) -> str:
+    """Open conversations whose visitor went away before a time (the scheduler asks every tick): two
+    range seeks in ``ix_conversation_state_away``, whatever the number of conversations kept or open."""
+    open_states = ", ".join(f"'{state.value}'" for state in (ConversationState.QUEUED, ConversationState.ASSIGNED))
+    return (
+        f"SELECT {', '.join(COLUMNS)} FROM conversation "  # noqa: S608 - names from the model, states from the enum
+        f"WHERE state IN ({open_states}) AND visitor_away_since < {mark(1)}"
+    )
 
 
 def insert(mark: Mark) -> str:

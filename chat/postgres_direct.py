@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
+from datetime import datetime
 from typing import Any
 
 import asyncpg
@@ -41,6 +42,7 @@ CONCURRENT_BATCHES = 2
 WARM_CONNECTIONS = 10  # opened at start (``warm``)
 
 SELECT_BY = {column: conversation_sql.select_by(column, dollar) for column in conversation_sql.LOOKUP_COLUMNS}
+AWAY_BEFORE = conversation_sql.select_away_before(dollar)
 INSERT_CONVERSATION = conversation_sql.insert(dollar)
 
 
@@ -214,6 +216,10 @@ class DirectPostgres:
     async def conversation(self, column: str, value: str) -> Conversation | None:
         row = await self._read("fetchrow", SELECT_BY[column], value)
         return conversation_sql.loaded(dict(row)) if row is not None else None
+
+    async def conversations_away_before(self, cutoff: datetime) -> list[Conversation]:
+        rows = await self._read("fetch", AWAY_BEFORE, cutoff)
+        return [conversation_sql.loaded(dict(row)) for row in rows]
 
     async def insert_conversation(self, conversation: Conversation) -> None:
         values = [getattr(conversation, c) for c in conversation_sql.COLUMNS]

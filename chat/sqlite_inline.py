@@ -68,6 +68,7 @@ CHECKPOINT_EVERY = 500
 BUSY_WAIT_S = 30.0  # as long as the engine's busy timeout
 
 SELECT_BY = {column: conversation_sql.select_by(column, qmark) for column in conversation_sql.LOOKUP_COLUMNS}
+AWAY_BEFORE = conversation_sql.select_away_before(qmark)
 INSERT_CONVERSATION = conversation_sql.insert(qmark)
 _MESSAGE = ", ".join(MESSAGE_COLUMNS)
 MESSAGES_AFTER = f"SELECT {_MESSAGE} FROM message WHERE conversation_id = ? AND seq > ? ORDER BY seq"  # noqa: S608
@@ -193,6 +194,10 @@ class InlineSqlite:
     async def conversation(self, column: str, value: str) -> Conversation | None:
         row = self._connection().execute(SELECT_BY[column], (value,)).fetchone()
         return _conversation(row) if row is not None else None
+
+    async def conversations_away_before(self, cutoff: datetime) -> list[Conversation]:
+        rows = self._connection().execute(AWAY_BEFORE, (_STORE_TIME(cutoff),)).fetchall()
+        return [_conversation(row) for row in rows]
 
     async def message_rows(self, conversation_id: str, after: int, upto: int | None) -> list[MessageRow]:
         conn = self._connection()

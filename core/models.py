@@ -77,6 +77,10 @@ class StaffSession(SQLModel, table=True):
 
 class Conversation(SQLModel, table=True):
     __tablename__ = "conversation"
+    # ``0014``: by state, and within a state by when the visitor went away: the scheduler's search for
+    # visitors gone past their grace period (every few seconds) reads only those, however many
+    # conversations are open; a lookup by state alone uses the same index.
+    __table_args__ = (sa.Index("ix_conversation_state_away", "state", "visitor_away_since"),)
 
     id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
     token_hash: str = Field(max_length=64, sa_column_kwargs={"unique": True})
@@ -92,7 +96,7 @@ class Conversation(SQLModel, table=True):
     region: str | None = Field(default=None, max_length=4)
     audience: str = Field(max_length=32)
     urgent: bool = Field(default=False)
-    state: str = Field(max_length=16, index=True)
+    state: str = Field(max_length=16)
     adviser_id: str | None = Field(default=None, foreign_key="staff_user.id", index=True, max_length=32)
     service: str | None = Field(default=None, max_length=4)
     transferred: bool = Field(default=False)
