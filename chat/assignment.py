@@ -124,6 +124,12 @@ class Assigner:
         # Each decision is a conversation of its own: their writes go to the database together (the
         # notices in one group commit), not one after another. Of a burst of 50 starts on PostgreSQL,
         # the last waited for the 49 before it: 2-3 commits each (bench/README.md, burst50).
+        if len(decisions) == 1:  # the usual step, one per start: no task of its own (a turn of the loop)
+            try:
+                await self._assign(decisions[0].conversation_id, decisions[0].adviser_id)
+            finally:
+                await self.fanout.publish(QueueChanged())
+            return
         outcomes = await asyncio.gather(
             *(self._assign(d.conversation_id, d.adviser_id) for d in decisions), return_exceptions=True
         )
