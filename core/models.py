@@ -78,7 +78,7 @@ class StaffSession(SQLModel, table=True):
 class Conversation(SQLModel, table=True):
     __tablename__ = "conversation"
     # ``0014``: by state, and within a state by when the visitor went away: the scheduler's search for
-    # visitors gone past their grace period (every few seconds) reads only those, however many
+    # visitors gone past their grace period (every tick) reads only those, however many
     # conversations are open; a lookup by state alone uses the same index.
     __table_args__ = (sa.Index("ix_conversation_state_away", "state", "visitor_away_since"),)
 
