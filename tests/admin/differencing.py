@@ -67,13 +67,21 @@ class Universe:
         self.keys = keys
         self.domains = domains
         self.in_period = in_period
+        self._inside: dict[Any, list[Atom]] = {}
+
+    def inside(self, period: Any) -> list[Atom]:
+        """The atoms in ``period``, in order; asked for every answer, so kept per period."""
+        found = self._inside.get(period)
+        if found is None:
+            found = self._inside[period] = [a for a in self.atoms if self.in_period(a, period)]
+        return found
 
     def truth(self, atoms: Iterable[Atom]) -> int:
         return sum(self.counts[a] for a in atoms)
 
     def cells(self, period: Any, by: Sequence[str]) -> dict[tuple[Any, ...], frozenset[Atom]]:
         """Every combination of ``by`` values in ``period`` (listed or not) and its atoms."""
-        inside = [a for a in self.atoms if self.in_period(a, period)]
+        inside = self.inside(period)
         out: dict[tuple[Any, ...], set[Atom]] = {
             values: set() for values in itertools.product(*(self.domains[b] for b in by))
         }
@@ -100,7 +108,7 @@ class Universe:
             assert (values in listed) == (truth > 0), (where, values, truth)
             _check(shown, truth, m, f"{where}: {values}")
             out.append(Figure(atoms, shown, truth, f"{where}: {values}"))
-        everything = frozenset(a for a in self.atoms if self.in_period(a, period))
+        everything = frozenset(self.inside(period))
         if total is not None:
             assert total == self.truth(everything), (where, total)
             out.append(Figure(everything, total, total, f"{where}: total"))
