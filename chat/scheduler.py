@@ -17,11 +17,13 @@ from chat.lifecycle import Lifecycle
 from chat.retention import Purged, purge
 from chat.store import ConversationStore
 from core.clock import Clock, as_utc, to_datetime
+from core.dependencies import OutageLog, dependency_away
 from core.models import ConversationState as S
 from core.settings import Settings
 from routing import AdviserStatus, RoutingState
 
 log = logging.getLogger("nora.chat")
+TICK_OUTAGES = OutageLog("periodic ticks skipped")
 HEARTBEAT_EVERY_TICKS = 5  # at most; a third of the instance lease when that is shorter (tests)
 PURGE_EVERY_S = 600.0
 QUEUE_REFRESH_S = 0.25
@@ -74,8 +76,13 @@ class Scheduler:
                 await self.tick()
             except asyncio.CancelledError:
                 raise
-            except Exception:  # noqa: BLE001
-                log.exception("periodic routing tick failed")
+            except Exception as exc:  # noqa: BLE001
+                if dependency_away(exc):
+                    # The database or Redis dropped its connections (a restart): the next tick tries
+                    # again; a warning now and then, not a traceback a second.
+                    TICK_OUTAGES.note(exc)
+                else:
+                    log.exception("periodic routing tick failed")
 
     async def _refresh_forever(self) -> None:
         """Queue positions are recomputed at most every ``QUEUE_REFRESH_S``, however many changes came:
