@@ -30,6 +30,10 @@ class WS:
             compression=None,
             open_timeout=5,
             max_size=2**20,  # type: ignore[arg-type]
+            # Keep reading whatever the test reads: an adviser's older tabs get every frame of her chats
+            # and a test reads few of them. With a bounded queue the client would stop reading, not see
+            # the server's close frame, and wait 10 s for it at every close.
+            max_queue=None,
         )
         return cls(conn)
 

@@ -1,36 +1,30 @@
-"""The ``nora-chat`` command line, run as a user would run it."""
+"""The ``nora-chat`` command line, as a user runs it: its entry point in a new interpreter once, then
+``nora.cli.main`` in this process with its own environment, standard input and output."""
 
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT
+from tests import cli
 
 
 def nora(*args: str, db: Path, stdin: str = "", **env: str) -> subprocess.CompletedProcess[str]:
-    full = {**os.environ, "NORA_DATABASE_URL": f"sqlite+aiosqlite:///{db}", **env}
-    full.pop("NORA_ENV", None)
-    return subprocess.run(
-        [sys.executable, "-m", "nora.cli", *args],
-        input=stdin,
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        env=full,
-        timeout=60,
-    )
+    return cli.run(*args, env=cli.environment(f"sqlite+aiosqlite:///{db}", **env), stdin=stdin)
+
+
+def nora_process(*args: str, db: Path, stdin: str = "") -> subprocess.CompletedProcess[str]:
+    """The command as an operator runs it: a new interpreter, ``python -m nora.cli``."""
+    return cli.run_process(*args, env=cli.environment(f"sqlite+aiosqlite:///{db}"), stdin=stdin)
 
 
 def test_migrate_then_add_users_from_stdin(tmp_path: Path) -> None:
     db = tmp_path / "cli.db"
-    assert nora("migrate", db=db).returncode == 0
-    added = nora(
+    assert nora_process("migrate", db=db).returncode == 0
+    added = nora_process(
         "user",
         "add",
         "lina",

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -13,8 +11,9 @@ from sqlmodel import col, func, select
 
 from core.db import Database
 from core.models import Registration
+from tests import cli
 from tests.client import Staff
-from tests.conftest import ROOT, ServerFactory
+from tests.conftest import ServerFactory
 
 pytestmark = pytest.mark.anyio
 BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
@@ -117,13 +116,10 @@ async def test_import_is_all_or_nothing_with_a_report_of_rejected_rows(
 
 def test_import_from_the_command_line(tmp_path: Path) -> None:
     db = tmp_path / "cli.db"
-    env = {**os.environ, "NORA_DATABASE_URL": f"sqlite+aiosqlite:///{db}"}
-    env.pop("NORA_ENV", None)
+    env = cli.environment(f"sqlite+aiosqlite:///{db}")
 
     def nora(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "nora.cli", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
-        )
+        return cli.run(*args, env=env)
 
     bad = tmp_path / "bad.csv"
     bad.write_bytes(csv_body(*GOOD, "x,2026-01-01,true,aliens,,,,,,,"))

@@ -124,6 +124,7 @@ async def test_unknown_usernames_are_throttled_like_known_ones(server: LiveServe
 # The flood lasts up to 30 s, so a starved login would wait for its end. A login answered within 10 s
 # was not starved; 5 s was too tight for two slow cores shared with three other test workers (6.4 s).
 ANSWERED_WITHIN_S = 10
+DROPPED = -1  # a flood request whose connection closed without an answer
 
 
 async def test_a_flood_of_unknown_user_logins_does_not_starve_a_real_one(make_server: ServerFactory) -> None:
@@ -138,8 +139,14 @@ async def test_a_flood_of_unknown_user_logins_does_not_starve_a_real_one(make_se
         async def flooder() -> None:
             # Unknown usernames, each new: no per-account counter ever catches them.
             while not stop.is_set() and time.monotonic() - sent_at < 30:
-                r = await login(flood, f"nobody-{uuid.uuid4().hex[:12]}", "not-the-password")
-                statuses[r.status_code] += 1
+                try:
+                    r = await login(flood, f"nobody-{uuid.uuid4().hex[:12]}", "not-the-password")
+                except httpx.TransportError:
+                    # The server closed a kept-alive connection as the flood reused it (the flood's own
+                    # loop is starved on slow cores): the flooder goes on, as a script would.
+                    statuses[DROPPED] += 1
+                else:
+                    statuses[r.status_code] += 1
 
         workers = [asyncio.create_task(flooder()) for _ in range(150)]
         try:
@@ -152,7 +159,11 @@ async def test_a_flood_of_unknown_user_logins_does_not_starve_a_real_one(make_se
             first_time_s = time.monotonic() - started
         finally:
             stop.set()
-            await asyncio.gather(*workers)
+            # Every flooder ends before the clients close: none is left holding a socket.
+            ended = await asyncio.gather(*workers, return_exceptions=True)
+        for outcome in ended:
+            if isinstance(outcome, BaseException):
+                raise outcome
     assert real.status_code == 200 and real_s < ANSWERED_WITHIN_S, (real.status_code, real_s)
     # A first login from a new browser is answered quickly too: in, or told to retry in a moment.
     assert first_time_s < ANSWERED_WITHIN_S and first_time.status_code in (200, 429), (
@@ -161,8 +172,8 @@ async def test_a_flood_of_unknown_user_logins_does_not_starve_a_real_one(make_se
     )
     if first_time.status_code == 429:
         assert_throttled(first_time)
-    total = sum(statuses.values())
-    assert statuses[429] > total / 2, statuses  # most of the flood was refused without a hash
+    answered = sum(n for status, n in statuses.items() if status != DROPPED)
+    assert statuses[429] > answered / 2, statuses  # most of the flood was refused without a hash
 
 
 async def test_the_device_cookie_is_secure_with_the_host_prefix_outside_development(make_server: ServerFactory) -> None:

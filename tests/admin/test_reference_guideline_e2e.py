@@ -4,16 +4,15 @@
 from __future__ import annotations
 
 import copy
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from tests import cli
 from tests.admin.test_register_amend_e2e import BACKENDS, audit, put
 from tests.admin.test_register_e2e import CASE, closed_conversation
-from tests.conftest import ROOT, LiveServer, ServerFactory
+from tests.conftest import LiveServer, ServerFactory
 
 pytestmark = pytest.mark.anyio
 
@@ -104,13 +103,10 @@ async def test_codes_are_added_retired_and_never_reused(make_server: ServerFacto
 
 
 def test_reference_and_guideline_from_the_command_line(tmp_path: Path) -> None:
-    env = {**os.environ, "NORA_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'cli.db'}"}
-    env.pop("NORA_ENV", None)
+    env = cli.environment(f"sqlite+aiosqlite:///{tmp_path / 'cli.db'}")
 
     def nora(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "nora.cli", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
-        )
+        return cli.run(*args, env=env)
 
     names = ["--nb", "henvist til helsesykepleier", "--en", "referred to the school nurse"]
     added = nora("reference", "add", "actions", "referred_school_nurse", *names)

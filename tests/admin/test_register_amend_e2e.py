@@ -4,8 +4,6 @@ retention purge — each on SQLite and PostgreSQL, against a real server."""
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from datetime import timedelta
 from typing import Any
 
@@ -16,9 +14,10 @@ from sqlmodel import col, select
 from core.clock import as_utc
 from core.db import Database
 from core.models import AuditEntry, Message, Registration
+from tests import cli
 from tests.admin.test_register_e2e import CASE
 from tests.client import Staff
-from tests.conftest import ROOT, LiveServer, ServerFactory
+from tests.conftest import LiveServer, ServerFactory
 
 pytestmark = pytest.mark.anyio
 BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
@@ -151,9 +150,7 @@ async def test_transcript_reads_are_audited_and_the_purge_keeps_registrations(
         "NORA_TRANSCRIPT_RETENTION_HOURS": "0",
         "NORA_ENV": "development",
     }
-    purge = subprocess.run(
-        [sys.executable, "-m", "nora.cli", "purge"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
-    )
+    purge = cli.run("purge", env=env)
     assert purge.returncode == 0 and "purged 1 transcript" in purge.stdout, purge.stdout + purge.stderr
 
     assert (await sara.get(path)).status_code == 404  # the transcript is gone

@@ -6,9 +6,7 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -25,8 +23,9 @@ from admin.suppression import Unprotectable
 from core.db import Database, alembic_config
 from core.models import Registration
 from core.reference import load_reference
+from tests import cli
 from tests.admin.suppression_check import derivable
-from tests.conftest import ROOT, Databases, ServerFactory
+from tests.conftest import Databases, ServerFactory
 
 pytestmark = pytest.mark.anyio
 BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
@@ -108,13 +107,10 @@ async def test_statistics_and_summary_over_http(make_server: ServerFactory, back
 
 
 def test_demo_data_and_summary_from_the_command_line(tmp_path: Path) -> None:
-    env = {**os.environ, "NORA_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'cli.db'}"}
-    env.pop("NORA_ENV", None)
+    env = cli.environment(f"sqlite+aiosqlite:///{tmp_path / 'cli.db'}")
 
     def nora(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "nora.cli", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
-        )
+        return cli.run(*args, env=env)
 
     made = nora("demo-data", "--registrations", "400", "--year", "2025")
     assert made.returncode == 0 and "added 400 demo registration(s)" in made.stdout, made.stderr

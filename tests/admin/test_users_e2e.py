@@ -7,8 +7,6 @@ session are refused, and the visitor she was talking to is back in the queue at 
 from __future__ import annotations
 
 import asyncio
-import subprocess
-import sys
 import time
 import uuid
 from typing import Any
@@ -16,9 +14,9 @@ from typing import Any
 import httpx
 import pytest
 
-from tests import services
+from tests import cli, services
 from tests.client import WS, Staff
-from tests.conftest import PASSWORD, ROOT, LiveServer, ServerFactory
+from tests.conftest import PASSWORD, LiveServer, ServerFactory
 
 pytestmark = pytest.mark.anyio
 
@@ -240,15 +238,7 @@ async def login_status_socket(server: LiveServer, staff: Staff) -> int:
 async def test_disabling_from_the_command_line_refuses_the_open_session(server: LiveServer) -> None:
     amina = await server.login("amina")
     assert (await amina.get("/api/v1/me")).status_code == 200
-    done = await asyncio.to_thread(
-        subprocess.run,
-        [sys.executable, "-m", "nora.cli", "user", "set", "amina", "--disable"],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        env={**server.env},
-        timeout=60,
-    )
+    done = await asyncio.to_thread(cli.run, "user", "set", "amina", "--disable", env=server.env)
     assert done.returncode == 0, done.stderr
     assert (await amina.get("/api/v1/me")).status_code == 401
     assert await login_status(server, "amina", PASSWORD) == 401

@@ -11,8 +11,6 @@
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -23,8 +21,9 @@ from admin import demo_data
 from core.db import Database
 from core.models import OSLO, AuditEntry, Case, Conversation, Registration, ReturnThread, ThreadConversation
 from core.reference import load_reference
+from tests import cli
 from tests.client import Staff
-from tests.conftest import ROOT, LiveServer, ServerFactory
+from tests.conftest import LiveServer, ServerFactory
 
 pytestmark = pytest.mark.anyio
 BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
@@ -37,9 +36,7 @@ def purge(server: LiveServer, **env: str) -> str:
     """``nora-chat purge`` on the server's database, as an operator would run it."""
     full = {**os.environ, "NORA_ENV": "development", "NORA_DATABASE_URL": server.database_url, **env}
     full.pop("NORA_REDIS_URL", None)
-    done = subprocess.run(
-        [sys.executable, "-m", "nora.cli", "purge"], cwd=ROOT, env=full, capture_output=True, text=True, timeout=60
-    )
+    done = cli.run("purge", env=full)
     assert done.returncode == 0, done.stderr
     return done.stdout
 

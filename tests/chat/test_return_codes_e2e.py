@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import subprocess
-import sys
 from datetime import timedelta
 from typing import Any
 
@@ -26,8 +24,9 @@ from chat.codes import word_list
 from core.clock import as_utc
 from core.db import Database
 from core.models import AuditEntry, Conversation, LeftMessage, Message, Registration, ReturnThread, ThreadConversation
+from tests import cli
 from tests.client import WS
-from tests.conftest import ROOT, LiveServer, ServerFactory, start_server
+from tests.conftest import LiveServer, ServerFactory, start_server
 
 pytestmark = pytest.mark.anyio
 START = {"type": "start", "language": "nb", "region": "03", "audience": "staff", "page_language": "nb"}
@@ -79,9 +78,7 @@ def purge(server: LiveServer, **env: str) -> str:
     full.pop("NORA_REDIS_URL", None)
     for name in ("NORA_TRANSCRIPT_RETENTION_HOURS", "NORA_RETURN_CODE_DAYS"):
         full.pop(name, None)  # the default periods, whatever the shell running the tests has
-    done = subprocess.run(
-        [sys.executable, "-m", "nora.cli", "purge"], cwd=ROOT, env=full, capture_output=True, text=True, timeout=60
-    )
+    done = cli.run("purge", env=full)
     assert done.returncode == 0, done.stderr
     return done.stdout
 
