@@ -60,7 +60,10 @@ class Universe:
         keys: dict[str, Callable[[Atom], Any]],
         domains: dict[str, Sequence[Any]],
         in_period: Callable[[Atom, Any], bool],
+        shape: dict[Any, Any] | None = None,
     ) -> None:
+        """``shape``: a dict kept by the caller for every universe of the same atoms, keys and periods
+        (only the counts differ), where the cells of each question are kept once for all of them."""
         self.counts = counts
         self.atoms = sorted(counts, key=str)
         self.index = {a: i for i, a in enumerate(self.atoms)}
@@ -68,6 +71,10 @@ class Universe:
         self.domains = domains
         self.in_period = in_period
         self._inside: dict[Any, list[Atom]] = {}
+        self._truths: dict[frozenset[Atom], int] = {}  # a cell's count, asked for by every attack
+        self._cells: dict[tuple[Any, tuple[str, ...]], dict[tuple[Any, ...], frozenset[Atom]]] = (
+            {} if shape is None else shape
+        )
 
     def inside(self, period: Any) -> list[Atom]:
         """The atoms in ``period``, in order; asked for every answer, so kept per period."""
@@ -77,17 +84,26 @@ class Universe:
         return found
 
     def truth(self, atoms: Iterable[Atom]) -> int:
-        return sum(self.counts[a] for a in atoms)
+        if not isinstance(atoms, frozenset):
+            return sum(self.counts[a] for a in atoms)
+        found = self._truths.get(atoms)
+        if found is None:
+            found = self._truths[atoms] = sum(self.counts[a] for a in atoms)
+        return found
 
     def cells(self, period: Any, by: Sequence[str]) -> dict[tuple[Any, ...], frozenset[Atom]]:
-        """Every combination of ``by`` values in ``period`` (listed or not) and its atoms."""
-        inside = self.inside(period)
+        """Every combination of ``by`` values in ``period`` (listed or not) and its atoms; the same for
+        every attack on this universe, so kept (read only)."""
+        found = self._cells.get((period, tuple(by)))
+        if found is not None:
+            return found
         out: dict[tuple[Any, ...], set[Atom]] = {
             values: set() for values in itertools.product(*(self.domains[b] for b in by))
         }
-        for a in inside:
+        for a in self.inside(period):
             out.setdefault(tuple(self.keys[b](a) for b in by), set()).add(a)
-        return {k: frozenset(v) for k, v in out.items()}
+        found = self._cells[(period, tuple(by))] = {k: frozenset(v) for k, v in out.items()}
+        return found
 
     def figure(self, atoms: frozenset[Atom], shown: Any, m: int, where: str) -> Figure:
         """One figure published elsewhere (the yearly summary), checked against the truth."""
@@ -214,15 +230,24 @@ def bounds(
             variables[a] = (low, high)
         else:
             constraints.append((sorted(atoms, key=str), low, high))
+    # The bounds that every figure together allows, narrowed once: each search below starts from them
+    # and from its own extra constraint.
+    lo0 = {v: b[0] for v, b in variables.items()}
+    hi0 = {v: b[1] for v, b in variables.items()}
+    assert Search(variables, constraints).propagate(lo0, hi0), "the true register agrees with every figure"
     leaks = []
+    # Every register a search has found that agrees with all the figures. One in which a target's count
+    # differs from the truth already shows that the target cannot be derived: no search needed for it.
+    found: list[dict[Atom, int]] = []
     for atoms, truth in targets.items():
         unknown = sorted(atoms, key=str)
+        if any(sum(register[a] for a in unknown) != truth for register in found):
+            continue
         for extra in ((unknown, 0, truth - 1), (unknown, truth + 1, total)):
-            search = Search(dict(variables), [*constraints, extra], limit=limit)
-            lo = {v: b[0] for v, b in variables.items()}
-            hi = {v: b[1] for v, b in variables.items()}
+            search = Search(variables, [*constraints, extra], limit=limit)
             try:
-                if search.feasible(lo, hi, universe.counts):
+                if search.feasible(dict(lo0), dict(hi0), universe.counts, start=[len(constraints)]):
+                    found.append(search.solution)
                     break
             except RuntimeError:
                 break  # undecided within the limit: not counted as derived

@@ -10,12 +10,17 @@ and differs in that cell. It shares no code with the module under test.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable
 from typing import Any
 
 Key = tuple[Any, ...]
 
 
 class Search:
+    """Whole-number bounds for ``variables`` that every constraint (keys, low, high: low <= their sum <=
+    high) holds with. The keys are numbered inside: a list index is cheaper than hashing a tuple key,
+    and the propagation below is where the property tests spend their time."""
+
     def __init__(
         self,
         variables: dict[Key, tuple[int, int]],
@@ -25,47 +30,72 @@ class Search:
         self.variables = variables
         self.constraints = constraints
         self.limit = limit
-        self.by_var: dict[Key, list[int]] = defaultdict(list)
-        for i, (vs, _, _) in enumerate(constraints):
+        self.keys = list(variables)
+        number = {k: n for n, k in enumerate(self.keys)}
+        self._rows = [([number[v] for v in vs], low, high) for vs, low, high in constraints]
+        self._by_var: list[list[int]] = [[] for _ in self.keys]
+        for i, (vs, _, _) in enumerate(self._rows):
             for v in vs:
-                self.by_var[v].append(i)
+                self._by_var[v].append(i)
         self.nodes = 0
+        self.solution: dict[Key, int] = {}
 
-    def propagate(self, lo: dict[Key, int], hi: dict[Key, int]) -> bool:
-        queue = set(range(len(self.constraints)))
+    def propagate(self, lo: dict[Key, int], hi: dict[Key, int], start: Iterable[int] | None = None) -> bool:
+        """Narrow the bounds until every constraint holds with them (False: none can). ``start``: the
+        constraints to look at first, when the bounds already hold with all the others (the fixed point
+        that propagation reaches is the same whichever order it takes)."""
+        lows, highs = [lo[k] for k in self.keys], [hi[k] for k in self.keys]
+        holds = self._propagate(lows, highs, start)
+        lo.update(zip(self.keys, lows, strict=True))
+        hi.update(zip(self.keys, highs, strict=True))
+        return holds
+
+    def _propagate(self, lo: list[int], hi: list[int], start: Iterable[int] | None) -> bool:
+        rows, by_var = self._rows, self._by_var
+        queue = set(range(len(rows)) if start is None else start)
         while queue:
-            i = queue.pop()
-            vs, low, high = self.constraints[i]
-            sum_lo = sum(lo[v] for v in vs)
-            sum_hi = sum(hi[v] for v in vs)
+            vs, low, high = rows[queue.pop()]
+            sum_lo = sum(map(lo.__getitem__, vs))
+            sum_hi = sum(map(hi.__getitem__, vs))
             if sum_lo > high or sum_hi < low:
                 return False
             for v in vs:
-                new_lo = max(lo[v], low - (sum_hi - hi[v]))
-                new_hi = min(hi[v], high - (sum_lo - lo[v]))
+                old_lo, old_hi = lo[v], hi[v]
+                new_lo = max(old_lo, low - (sum_hi - old_hi))
+                new_hi = min(old_hi, high - (sum_lo - old_lo))
                 if new_lo > new_hi:
                     return False
-                if (new_lo, new_hi) != (lo[v], hi[v]):
-                    sum_lo += new_lo - lo[v]
-                    sum_hi += new_hi - hi[v]
+                if new_lo != old_lo or new_hi != old_hi:
+                    sum_lo += new_lo - old_lo
+                    sum_hi += new_hi - old_hi
                     lo[v], hi[v] = new_lo, new_hi
-                    queue.update(self.by_var[v])
+                    queue.update(by_var[v])
         return True
 
-    def feasible(self, lo: dict[Key, int], hi: dict[Key, int], hint: dict[Key, int]) -> bool:
+    def feasible(
+        self, lo: dict[Key, int], hi: dict[Key, int], hint: dict[Key, int], start: Iterable[int] | None = None
+    ) -> bool:
+        """Whether some whole numbers within ``lo``..``hi`` meet every constraint; values near ``hint``
+        are tried first. Found: ``solution`` holds them."""
+        return self._feasible(
+            [lo[k] for k in self.keys], [hi[k] for k in self.keys], [hint.get(k, 0) for k in self.keys], start
+        )
+
+    def _feasible(self, lo: list[int], hi: list[int], hint: list[int], start: Iterable[int] | None) -> bool:
         self.nodes += 1
         if self.nodes > self.limit:
             raise RuntimeError("search too large for this checker")
-        if not self.propagate(lo, hi):
+        if not self._propagate(lo, hi, start):
             return False
-        open_vars = [v for v in lo if lo[v] < hi[v]]
+        open_vars = [n for n in range(len(lo)) if lo[n] < hi[n]]
         if not open_vars:
+            self.solution = dict(zip(self.keys, lo, strict=True))  # a whole table that agrees with everything
             return True
-        v = min(open_vars, key=lambda k: hi[k] - lo[k])
+        v = min(open_vars, key=lambda n: hi[n] - lo[n])
         for value in sorted(range(lo[v], hi[v] + 1), key=lambda x: abs(x - hint[v])):
-            lo2, hi2 = dict(lo), dict(hi)
+            lo2, hi2 = lo[:], hi[:]
             lo2[v] = hi2[v] = value
-            if self.feasible(lo2, hi2, hint):
+            if self._feasible(lo2, hi2, hint, self._by_var[v]):  # only v's constraints can narrow more
                 return True
         return False
 
@@ -114,7 +144,6 @@ def derivable(
                 constraints.append((unknown, low - known, high - known))
             if not isinstance(value, int):
                 targets.append((dims, key, unknown, known, truth))
-    search = Search(variables, constraints)
     exposed = []
     for dims, key, unknown, known, truth in targets:
         lo = {v: b[0] for v, b in variables.items()}
@@ -122,18 +151,10 @@ def derivable(
         if not unknown:
             exposed.append((dims, key))
             continue
-        search.constraints = [*constraints, (unknown, 0, truth - 1 - known)]
-        search.by_var = defaultdict(list)
-        for i, (vs, _, _) in enumerate(search.constraints):
-            for v in vs:
-                search.by_var[v].append(i)
-        if search.feasible(dict(lo), dict(hi), cells):
+        below = Search(variables, [*constraints, (unknown, 0, truth - 1 - known)])
+        if below.feasible(lo, hi, cells):
             continue
-        search.constraints = [*constraints, (unknown, truth + 1 - known, 10**9)]
-        search.by_var = defaultdict(list)
-        for i, (vs, _, _) in enumerate(search.constraints):
-            for v in vs:
-                search.by_var[v].append(i)
-        if not search.feasible(dict(lo), dict(hi), cells):
+        above = Search(variables, [*constraints, (unknown, truth + 1 - known, 10**9)])
+        if not above.feasible(lo, hi, cells):
             exposed.append((dims, key))
     return exposed

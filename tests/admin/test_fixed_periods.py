@@ -43,6 +43,9 @@ def registrations(counts: dict[Atom, int]) -> list[Registration]:
     return rows
 
 
+SHAPES: dict[tuple[int, int], dict[Any, Any]] = {}  # the cells of every question, by the months a universe has
+
+
 def universe(counts: dict[Atom, int], months: range = range(1, 13)) -> Universe:
     """Every atom there could be, most of them 0: the attacker knows a zero only where an answer says so."""
     every = {a: counts.get(a, 0) for a in itertools.product(months, CATEGORIES, SERVICES)}
@@ -63,6 +66,7 @@ def universe(counts: dict[Atom, int], months: range = range(1, 13)) -> Universe:
             "is_case": [True, False],
         },
         in_period=lambda a, p: p.start.month <= a[0] <= p.end.month,
+        shape=SHAPES.setdefault((months.start, months.stop), {}),
     )
 
 
@@ -193,3 +197,21 @@ def test_only_whole_periods() -> None:
     ]:
         assert period_between(date(*start), date(*end)) is None
     assert closure(["month", "category"]) == ("quarter", "month", "category", "is_case")
+
+
+def test_the_bounds_attacker_is_not_toothless() -> None:
+    """A year of 6 with a "<5" month beside a withheld one: no exact difference or sum gives the small
+    month, its bounds (1..4, the other 5 or more, 6 in all) do: it is 1."""
+    counts = {(1, "forced_marriage", "MR"): 1, (2, "forced_marriage", "MR"): 5}
+    world = universe(counts, range(1, 3))
+    january, february = (p for p in periods_of(YEAR) if p.kind == "month" and p.start.month <= 2)
+    year = next(p for p in periods_of(YEAR) if p.kind == "year")
+    answers = [
+        (year, [], [{"count": 6}], 6),
+        (january, [], [{"count": "<5"}], None),
+        (february, [], [{"count": None}], None),
+    ]
+    asked = [(january, []), (february, [])]
+    assert attack(world, answers, asked, 5) == []
+    leaks = attack(world, answers, asked, 5, with_bounds=True)
+    assert [(leak.atoms, leak.truth) for leak in leaks] == [(world.cells(january, [])[()], 1)]
