@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import pytest
@@ -39,10 +40,19 @@ class CountingStore(ConversationStore):
     """The real store, counting the conversation reads the console's body would make."""
 
     reads = 0
+    after_assign: Callable[[], Awaitable[None]] | None = None  # what happens just after the row is stored
 
     async def get(self, conversation_id: str) -> Conversation | None:
         self.reads += 1
         return await super().get(conversation_id)
+
+    async def assign(
+        self, conversation_id: str, adviser_id: str, service: str | None, at: datetime
+    ) -> Conversation | None:
+        conv = await super().assign(conversation_id, adviser_id, service, at)
+        if self.after_assign is not None:
+            await self.after_assign()
+        return conv
 
 
 class OneAdviser:
@@ -157,9 +167,8 @@ async def test_a_visitor_gone_between_the_assignment_and_the_body_is_in_the_body
         await setup.store.mark_visitor_away(cid, to_datetime(setup.service.clock()))
         setup.service.fanout.publish_soon(Presence(cid, setup.adviser_id, "away"))
 
-    leaving = asyncio.create_task(visitor_leaves())  # its write joins the assignment's commit, after it
+    setup.store.after_assign = visitor_leaves  # after the row the body could be built from was returned
     await setup.service.assigner._assign(cid, setup.adviser_id)
-    await leaving
     body = await setup.socket.assigned()
     assert setup.store.reads == 1
     assert body["visitor_present"] is False and body["visitor_away_since"] is not None
