@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -31,6 +31,7 @@ from core.reference import ReferenceBox, load_reference
 from core.settings import Settings
 from routing import TierDelays
 from routing.backends.memory import MemoryRoutingState
+from tests.chat.stand_ins import StandInDirectory
 from tests.conftest import Databases
 
 pytestmark = pytest.mark.anyio
@@ -53,23 +54,6 @@ class CountingStore(ConversationStore):
         if self.after_assign is not None:
             await self.after_assign()
         return conv
-
-
-class OneAdviser:
-    def __init__(self, profile: StaffProfile) -> None:
-        self.the_profile = profile
-
-    async def identify(self, cookies: Mapping[str, str]) -> StaffIdentity | None:
-        return None
-
-    async def session_valid(self, session_key: str, *, activity: bool) -> bool:
-        return True
-
-    async def profile(self, user_id: str) -> StaffProfile | None:
-        return self.the_profile if user_id == self.the_profile.user_id else None
-
-    def forget(self, user_id: str | None) -> None:
-        """Nothing is cached."""
 
 
 class KeptFrames:
@@ -133,7 +117,7 @@ async def setup(request: pytest.FixtureRequest, databases: Databases) -> AsyncIt
         store=store,
         routing=MemoryRoutingState(TierDelays()),
         broker=MemoryBroker(),
-        directory=OneAdviser(profile),
+        directory=StandInDirectory(profile, sessions_valid=True),
         reference=reference,
     )
     socket = KeptFrames()

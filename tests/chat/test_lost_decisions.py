@@ -5,7 +5,7 @@ in a row, releases it and queues it again; the next step assigns it for real."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import cast
 
 import pytest
@@ -14,7 +14,7 @@ from sqlmodel import select
 from chat.broker import MemoryBroker
 from chat.conversation_sql import new_conversation
 from chat.service import ChatService
-from chat.staff import StaffIdentity, StaffProfile
+from chat.staff import StaffProfile
 from chat.store import ConversationStore
 from core.clock import to_datetime
 from core.models import ConversationState as S
@@ -24,6 +24,7 @@ from core.settings import Settings
 from routing import Adviser, AdviserStatus, Service
 from routing.backends.memory import MemoryRoutingState
 from routing.policy import TierDelays
+from tests.chat.stand_ins import StandInDirectory
 
 pytestmark = pytest.mark.anyio
 NOW = 1_800_000_000.0
@@ -33,23 +34,6 @@ class SharedBroker(MemoryBroker):
     """As if other instances listened: an instance that can be one of several checks for their faults."""
 
     reaches_other_instances = True
-
-
-class OneAdviser:
-    def __init__(self, profile: StaffProfile) -> None:
-        self.one = profile
-
-    async def identify(self, cookies: Mapping[str, str]) -> StaffIdentity | None:
-        return None
-
-    async def session_valid(self, session_key: str, *, activity: bool) -> bool:
-        return False
-
-    async def profile(self, user_id: str) -> StaffProfile | None:
-        return self.one if user_id == self.one.user_id else None
-
-    def forget(self, user_id: str | None) -> None:
-        """Nothing is cached."""
 
 
 async def test_a_decision_its_instance_never_stored_is_queued_again_and_assigned(
@@ -66,7 +50,7 @@ async def test_a_decision_its_instance_never_stored_is_queued_again_and_assigned
         store=store,
         routing=state,
         broker=SharedBroker(),
-        directory=OneAdviser(profile),
+        directory=StandInDirectory(profile),
         reference=cast(Callable[[], Reference], lambda: None),
         clock=lambda: clock[0],
     )

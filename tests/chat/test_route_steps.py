@@ -6,20 +6,20 @@ reference wrapped to count steps and to answer "busy" when told; the two-instanc
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable
 from typing import cast
 
 import pytest
 
 from chat.broker import MemoryBroker
 from chat.service import ChatService
-from chat.staff import StaffIdentity, StaffProfile
 from chat.store import ConversationStore
 from core.db import Database
 from core.reference import Reference
 from core.settings import Settings
 from routing import Assignment, StateBusy, TierDelays
 from routing.backends.memory import MemoryRoutingState
+from tests.chat.stand_ins import StandInDirectory
 from tests.conftest import Databases
 
 pytestmark = pytest.mark.anyio
@@ -40,20 +40,6 @@ class CountingState(MemoryRoutingState):
         return await super().step(now)
 
 
-class NoStaff:
-    async def identify(self, cookies: Mapping[str, str]) -> StaffIdentity | None:
-        return None
-
-    async def session_valid(self, session_key: str, *, activity: bool) -> bool:
-        return False
-
-    async def profile(self, user_id: str) -> StaffProfile | None:
-        return None
-
-    def forget(self, user_id: str | None) -> None:
-        """Nothing is cached."""
-
-
 @pytest.fixture
 async def make_service(databases: Databases) -> AsyncIterator[Callable[[CountingState], ChatService]]:
     db = Database.from_url(await asyncio.to_thread(databases.sqlite))
@@ -65,7 +51,7 @@ async def make_service(databases: Databases) -> AsyncIterator[Callable[[Counting
             store=store,
             routing=state,
             broker=MemoryBroker(),
-            directory=NoStaff(),
+            directory=StandInDirectory(),
             reference=cast(Callable[[], Reference], lambda: None),
         )
 
