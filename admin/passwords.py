@@ -4,6 +4,10 @@ Each hash takes 64 MiB and tens of milliseconds, so hashing runs in a worker thr
 ``MAX_CONCURRENT`` at a time: a burst of logins cannot exhaust memory or stall the event loop. In front
 of those slots the waiting list is bounded (``max_waiting``): a login that finds it full is refused at
 once (``Busy``) instead of queueing behind a flood, so a real login never waits for hundreds of hashes.
+
+``NORA_PASSWORD_HASHING=fast`` (development only, for the test suite: hundreds of servers each log a
+few people in) hashes with t=1, m=1 MiB, p=1. A hash keeps its parameters, so a server with the usual
+ones verifies a fast hash and replaces it at that login (``needs_rehash``).
 """
 
 from __future__ import annotations
@@ -25,7 +29,16 @@ MAX_LENGTH = 1024  # what a login accepts
 MIN_DISTINCT = 5
 COMMON_PASSWORDS = Path(__file__).with_name("common_passwords.txt")
 _DECORATION = string.digits + string.punctuation + string.whitespace
-_hasher = PasswordHasher()
+STANDARD = PasswordHasher()
+FAST = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+_hasher = STANDARD
+
+
+def use_fast_hashing(fast: bool) -> None:
+    """Hash with ``FAST`` (or ``STANDARD`` again) in this process; set once at start-up from settings."""
+    global _hasher
+    _hasher = FAST if fast else STANDARD
+    _dummy_hash.cache_clear()
 
 
 @lru_cache(maxsize=1)

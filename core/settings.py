@@ -94,6 +94,7 @@ class Settings:
     login_window_s: int = 15 * 60
     login_device_max_failures: int = 10
     login_hash_queue: int = 8
+    fast_password_hashing: bool = False  # NORA_PASSWORD_HASHING=fast: development only (the test suite)
     trust_proxy_headers: bool = False
     # Connection caps per instance (chat/admission.py).
     max_connections: int = 10_000
@@ -161,6 +162,11 @@ class Settings:
         if _int(env, "NORA_RETURN_CODE_DAYS", 30, minimum=1) > 365:
             # A thread must go before its conversations can (registrations are kept at least a whole year).
             raise SettingsError("NORA_RETURN_CODE_DAYS must be at most 365")
+        hashing = env.get("NORA_PASSWORD_HASHING", "standard").strip().lower() or "standard"
+        if hashing not in {"standard", "fast"}:
+            raise SettingsError(f"NORA_PASSWORD_HASHING must be standard or fast, got {hashing!r}")
+        if hashing == "fast" and mode != "development":
+            raise SettingsError("NORA_PASSWORD_HASHING=fast is for the test suite: only with NORA_ENV=development")
         if metrics_token is not None and len(metrics_token) < 16:
             raise SettingsError(
                 "NORA_METRICS_TOKEN must be at least 16 random characters (or unset to turn /metrics off)"
@@ -196,6 +202,7 @@ class Settings:
             login_window_s=_int(env, "NORA_LOGIN_WINDOW_S", 15 * 60, minimum=1),
             login_device_max_failures=_int(env, "NORA_LOGIN_DEVICE_MAX_FAILURES", 10, minimum=1),
             login_hash_queue=_int(env, "NORA_LOGIN_HASH_QUEUE", 8),
+            fast_password_hashing=hashing == "fast",
             trust_proxy_headers=env.get("NORA_TRUST_PROXY_HEADERS", "") in {"1", "true", "yes"},
             max_connections=_int(env, "NORA_MAX_CONNECTIONS", 10_000, minimum=1),
             max_sockets_per_address=_int(env, "NORA_MAX_SOCKETS_PER_ADDRESS", 50, minimum=1),

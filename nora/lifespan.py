@@ -10,6 +10,7 @@ limits, so an instance's Redis connections have one budget (``REDIS_MAX_CONNECTI
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from functools import partial
@@ -17,7 +18,7 @@ from typing import TYPE_CHECKING
 
 from admin.accounts import Accounts, Directory, Sessions
 from admin.context import AdminContext
-from admin.passwords import Passwords
+from admin.passwords import Passwords, use_fast_hashing
 from chat.broker import Broker, create_broker
 from chat.drain import drain
 from chat.service import ChatService
@@ -38,6 +39,8 @@ if TYPE_CHECKING:
 # 64 for routing transactions and 32 for the broker's publishes and its subscription, as before they
 # shared one client; a blocking pool makes a burst wait its turn instead of failing past the limit.
 REDIS_MAX_CONNECTIONS = 96
+
+log = logging.getLogger("nora.lifespan")
 
 
 @dataclass(frozen=True)
@@ -119,6 +122,9 @@ async def app_resources(
         limits = create_limits(redis, prefix=settings.redis_prefix, clock=clock)
         if isinstance(limits, RedisLimits) and settings.rate_leases:
             await stack.enter_async_context(limits.leasing())  # exits after the chat: leases given back
+        use_fast_hashing(settings.fast_password_hashing)
+        if settings.fast_password_hashing:
+            log.warning("NORA_PASSWORD_HASHING=fast: passwords are hashed for a test suite, not for use")
         passwords = Passwords(max_waiting=settings.login_hash_queue)
         accounts = Accounts(db, passwords, clock=clock)
         sessions = Sessions(db, idle_s=settings.session_idle_s, absolute_s=settings.session_absolute_s, clock=clock)

@@ -21,7 +21,7 @@ import httpx
 import pytest
 
 from admin.accounts import Accounts, NewUser
-from admin.passwords import Passwords
+from admin.passwords import Passwords, use_fast_hashing
 from core.db import Database
 from core.reference import load_reference
 from tests import services
@@ -62,7 +62,9 @@ def anyio_backend() -> str:
 
 
 async def _seed(url: str) -> None:
+    """The USERS in a new database, their passwords hashed as the test servers hash them (fast)."""
     db = Database.from_url(url)
+    use_fast_hashing(True)
     try:
         await db.migrate()
         async with db.session() as session:
@@ -71,6 +73,7 @@ async def _seed(url: str) -> None:
         for user in USERS:
             await accounts.create(user, regions=ref.codes("regions"), languages=ref.codes("languages"))
     finally:
+        use_fast_hashing(False)
         await db.dispose()
 
 
@@ -216,6 +219,9 @@ def start_server(database_url: str, log_path: Path, port: int | None = None, **e
         **env,
     }
     full_env.pop("NORA_REDIS_URL", None) if "NORA_REDIS_URL" not in env else None
+    if full_env["NORA_ENV"] == "development":
+        # Staff log in at every other test: cheap hashes (the login-hardening tests ask for "standard").
+        full_env.setdefault("NORA_PASSWORD_HASHING", "fast")
     with log_path.open("wb") as log:
         process = subprocess.Popen(
             [sys.executable, "-m", "nora.cli", "serve", "--host", "127.0.0.1", "--port", str(port)],

@@ -58,3 +58,13 @@ def test_malformed_values_name_the_variable(env: dict[str, str]) -> None:
 def test_allowed_origins_are_exact_and_trimmed() -> None:
     s = Settings.from_env({"NORA_ENV": "development", "NORA_ALLOWED_ORIGINS": "https://nora.no/, https://www.nora.no"})
     assert s.allowed_origins == ("https://nora.no", "https://www.nora.no")
+
+
+def test_fast_password_hashing_is_for_the_test_suite_only() -> None:
+    assert not Settings.from_env({"NORA_ENV": "development"}).fast_password_hashing
+    assert Settings.from_env({"NORA_ENV": "development", "NORA_PASSWORD_HASHING": "fast"}).fast_password_hashing
+    production = {"NORA_SECRET_KEY": "a-real-secret-of-enough-length", "NORA_PASSWORD_HASHING": "fast"}
+    with pytest.raises(SettingsError, match="NORA_PASSWORD_HASHING=fast .* only with NORA_ENV=development"):
+        Settings.from_env(production)
+    with pytest.raises(SettingsError, match="NORA_PASSWORD_HASHING must be standard or fast"):
+        Settings.from_env({"NORA_ENV": "development", "NORA_PASSWORD_HASHING": "md5"})

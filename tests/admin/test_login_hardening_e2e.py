@@ -19,6 +19,9 @@ from tests.conftest import PASSWORD, LiveServer, ServerFactory
 pytestmark = pytest.mark.anyio
 
 LOGIN = "/api/v1/auth/login"
+# These tests are about the cost of a hash (a flood that fills the waiting list, guesses held to a
+# limit while hashes run): the servers hash as in production, not as the other tests' servers do.
+REAL_HASHES = {"NORA_PASSWORD_HASHING": "standard"}
 
 
 async def login(http: httpx.AsyncClient, username: str, password: str) -> httpx.Response:
@@ -40,7 +43,7 @@ def client(base: str, *, keep_alive: bool = True) -> httpx.AsyncClient:
 
 async def test_parallel_wrong_passwords_are_held_to_the_limit(make_server: ServerFactory) -> None:
     # A waiting list long enough for all 40, so that the attempt counter and nothing else holds them.
-    server = await make_server(NORA_LOGIN_HASH_QUEUE="100")
+    server = await make_server(NORA_LOGIN_HASH_QUEUE="100", **REAL_HASHES)
     async with client(server.base) as http:
         answers = await asyncio.gather(*(login(http, "omar", f"wrong-password-{n}") for n in range(40)))
         statuses = Counter(r.status_code for r in answers)
@@ -61,8 +64,8 @@ async def test_a_guessing_burst_split_across_two_instances_is_held_to_one_limit(
         "NORA_REDIS_PREFIX": f"nora-test-{uuid.uuid4().hex[:8]}",
         "NORA_LOGIN_HASH_QUEUE": "100",
     }
-    a = await make_server("postgres", **env)
-    b = await make_server("postgres", NORA_DATABASE_URL=a.database_url, **env)
+    a = await make_server("postgres", **env, **REAL_HASHES)
+    b = await make_server("postgres", NORA_DATABASE_URL=a.database_url, **env, **REAL_HASHES)
     async with client(a.base) as on_a, client(b.base) as on_b:
         answers = await asyncio.gather(
             *(login(on_a if n % 2 else on_b, "jonas", f"guess-number-{n}") for n in range(40))
@@ -128,7 +131,7 @@ DROPPED = -1  # a flood request whose connection closed without an answer
 
 
 async def test_a_flood_of_unknown_user_logins_does_not_starve_a_real_one(make_server: ServerFactory) -> None:
-    server = await make_server()
+    server = await make_server(**REAL_HASHES)
     browser, newcomer = client(server.base, keep_alive=False), client(server.base, keep_alive=False)
     async with browser, client(server.base) as flood, newcomer:
         assert (await login(browser, "amina", PASSWORD)).status_code == 200  # a browser she has used before
