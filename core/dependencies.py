@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import logging
 import sqlite3
+import sys
 import time
 
 import asyncpg
-from redis import exceptions as redis_errors
 from sqlalchemy import exc as sa_errors
 
 log = logging.getLogger("nora.availability")
@@ -23,14 +23,20 @@ _AWAY = (
     asyncpg.OperatorInterventionError,  # 57: shutting down, starting up
     asyncpg.PostgresSystemError,  # 58: I/O error on the server
     sqlite3.OperationalError,  # the file is locked elsewhere, unreadable or full
-    redis_errors.ConnectionError,
-    redis_errors.TimeoutError,
-    redis_errors.BusyLoadingError,
 )
 
 
+def _redis_away() -> tuple[type[BaseException], ...]:
+    """Redis's own errors, when Redis is in use: an instance without it never imports the client (a
+    tenth of its start-up), and then no error can be one of them."""
+    errors = sys.modules.get("redis.exceptions")
+    if errors is None:
+        return ()
+    return (errors.ConnectionError, errors.TimeoutError, errors.BusyLoadingError)
+
+
 def dependency_away(exc: BaseException) -> bool:
-    if isinstance(exc, _AWAY):
+    if isinstance(exc, _AWAY) or isinstance(exc, _redis_away()):
         return True
     if isinstance(exc, asyncpg.InterfaceError) and not isinstance(exc, ValueError):
         return True  # the connection is closed or broken (a value that cannot be encoded is a ValueError)
