@@ -8,19 +8,24 @@ process by ``Database.write_lock`` because SQLite allows one writer at a time an
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from alembic import command
-from alembic.config import Config
-from sqlalchemy import event
+from sqlalchemy import event, text
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+if TYPE_CHECKING:
+    from alembic.config import Config
+
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+_REVISION = re.compile(r"""^revision\s*=\s*["']([^"']+)["']\s*$""", re.MULTILINE)
+_DOWN_REVISION = re.compile(r"""^down_revision\s*=\s*(?:None|["']([^"']+)["'])\s*$""", re.MULTILINE)
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -85,26 +90,61 @@ class Database:
                 await session.commit()
 
     async def ping(self) -> None:
-        from sqlalchemy import text
-
         async with self.engine.connect() as conn:
             await conn.execute(text("SELECT 1"))
 
     async def migrate(self) -> None:
+        """Bring the schema to the newest revision. Every start does this; when the database is there
+        already (nearly always) alembic is not even loaded, a tenth of an instance's start-up."""
+        head = script_head()
+        if head is not None and await self.revisions() == [head]:
+            return
         async with self.engine.begin() as conn:
             await conn.run_sync(_upgrade)
+
+    async def revisions(self) -> list[str]:
+        """The revisions the database is at (none before its first migration)."""
+        try:
+            async with self.engine.connect() as conn:
+                return list((await conn.execute(text("SELECT version_num FROM alembic_version"))).scalars())
+        except DBAPIError:
+            return []  # no alembic_version table yet
 
     async def dispose(self) -> None:
         await self.engine.dispose()
 
 
+def script_head() -> str | None:
+    """The newest revision among the migration scripts, read from their text: ``None`` unless exactly
+    one script is no other's ``down_revision`` and every script says both plainly (a merge, whose
+    ``down_revision`` is a tuple, leaves the answer to alembic)."""
+    revisions: set[str] = set()
+    parents: set[str] = set()
+    for script in (MIGRATIONS_DIR / "versions").glob("*.py"):
+        if script.name == "__init__.py":
+            continue
+        source = script.read_text("utf-8")
+        revision, down = _REVISION.search(source), _DOWN_REVISION.search(source)
+        if revision is None or down is None:
+            return None
+        revisions.add(revision.group(1))
+        if down.group(1) is not None:
+            parents.add(down.group(1))
+    heads = revisions - parents
+    return heads.pop() if len(heads) == 1 else None
+
+
 def alembic_config() -> Config:
+    from alembic.config import Config
+
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
     return cfg
 
 
 def _upgrade(connection: Connection) -> None:
+    from alembic import command
+
     cfg = alembic_config()
     cfg.attributes["connection"] = connection
     command.upgrade(cfg, "head")
