@@ -100,7 +100,7 @@ class Database:
         if head is not None and await self.revisions() == [head]:
             return
         async with self.engine.begin() as conn:
-            await conn.run_sync(_upgrade)
+            await conn.run_sync(upgrade)
 
     async def revisions(self) -> list[str]:
         """The revisions the database is at (none before its first migration)."""
@@ -142,12 +142,13 @@ def alembic_config() -> Config:
     return cfg
 
 
-def _upgrade(connection: Connection) -> None:
+def upgrade(connection: Connection, revision: str = "head") -> None:
+    """Alembic's upgrade to ``revision`` on an open connection (``conn.run_sync``)."""
     from alembic import command
 
     cfg = alembic_config()
     cfg.attributes["connection"] = connection
-    command.upgrade(cfg, "head")
+    command.upgrade(cfg, revision)
 
 
 def migrate_url(url: str) -> None:

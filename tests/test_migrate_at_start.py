@@ -8,10 +8,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from alembic import command
 from alembic.script import ScriptDirectory
 
-from core.db import Database, alembic_config, script_head
+from core.db import Database, alembic_config, script_head, upgrade
 from tests.conftest import ROOT, Databases
 
 
@@ -41,14 +40,8 @@ def test_a_database_a_revision_behind_or_new_is_brought_to_the_newest(tmp_path: 
     async def run() -> tuple[list[str], list[str], list[str]]:
         old, new = Database.from_url(behind), Database.from_url(f"sqlite+aiosqlite:///{tmp_path / 'new.db'}")
         try:
-
-            def to_previous(connection: object) -> None:
-                cfg = alembic_config()
-                cfg.attributes["connection"] = connection
-                command.upgrade(cfg, str(previous))
-
             async with old.engine.begin() as conn:
-                await conn.run_sync(to_previous)
+                await conn.run_sync(upgrade, str(previous))
             before = await old.revisions()
             await old.migrate()
             await new.migrate()
