@@ -13,13 +13,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import random
 import time
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.typing import Origin
@@ -401,13 +401,13 @@ class Visitor:
     async def send(self, frame: dict[str, Any]) -> None:
         assert self.ws is not None
         with contextlib.suppress(ConnectionClosed):
-            await self.ws.send(json.dumps(frame))
+            await self.ws.send(orjson.dumps(frame).decode())
 
     async def read(self, ws: ClientConnection) -> None:
         gen = self.gen
         try:
             async for raw in ws:
-                f = json.loads(raw)
+                f = orjson.loads(raw)
                 kind = f.get("type")
                 if kind == "message":
                     conv = gen.conv(self.cid)  # type: ignore[arg-type]
@@ -524,7 +524,7 @@ class Adviser:
     async def send(self, frame: dict[str, Any]) -> None:
         assert self.ws is not None
         with contextlib.suppress(ConnectionClosed):
-            await self.ws.send(json.dumps(frame))
+            await self.ws.send(orjson.dumps(frame).decode())
 
     def take(self, body: dict[str, Any], replay: bool) -> None:
         cid = body["id"]
@@ -540,7 +540,7 @@ class Adviser:
         gen = self.gen
         try:
             async for raw in ws:
-                f = json.loads(raw)
+                f = orjson.loads(raw)
                 kind = f.get("type")
                 if kind == "message":
                     conv = gen.conv(f["conversation_id"])
