@@ -44,6 +44,7 @@ def _line(r: dict[str, Any]) -> str:
         "latency_ms_p99",
         "cpu_cores",
         "gen_cpu_cores",
+        "machine_busy",
         "rss_per_conn_kib",
         "assign_ms_p99",
         "latency_during_starts_ms_p99",

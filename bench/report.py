@@ -111,6 +111,11 @@ def _f(value: Any, digits: int = 1) -> str:
     return str(value)
 
 
+def _share(value: Any) -> str:
+    """A share of the machine's cores as a percentage."""
+    return "-" if not isinstance(value, float | int) else f"{100 * value:.0f}%"
+
+
 def _x(value: Any, base: Any) -> str:
     r = ratio(value, base)
     return "" if r is None else f" ({r:.2f}x)"
@@ -163,8 +168,8 @@ def table(scenarios: list[Scenario], runs: list[dict[str, Any]]) -> str:
     if chat:
         lines += [
             "| scenario | server | offered msg/s | skipped sends | delivered msg/s | latency p50 ms | p99 ms | max ms "
-            "| ack p99 ms | server CPU (cores) | DB CPU | generator CPU | checks | targets |",
-            "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+            "| ack p99 ms | server CPU (cores) | DB CPU | generator CPU | machine busy | checks | targets |",
+            "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
         ]
         for s, r, bare in chat:
             b = bare or {}
@@ -175,7 +180,7 @@ def table(scenarios: list[Scenario], runs: list[dict[str, Any]]) -> str:
                 f"| {_f(r.get('latency_ms_p99'))}{_x(r.get('latency_ms_p99'), b.get('latency_ms_p99'))} "
                 f"| {_f(r.get('latency_ms_max'), 0)} | {_f(r.get('ack_ms_p99'))} "
                 f"| {_f(r.get('cpu_cores'), 2)}{_x(r.get('cpu_cores'), b.get('cpu_cores'))} "
-                f"| {_f(r.get('db_cpu_cores'), 2)} | {_f(r.get('gen_cpu_cores'), 2)} "
+                f"| {_f(r.get('db_cpu_cores'), 2)} | {_f(r.get('gen_cpu_cores'), 2)} | {_share(r.get('machine_busy'))} "
                 f"| {_verdict(r)} | {_targets_cell(r.get('targets', {}))} |"
             )
         lines.append("")

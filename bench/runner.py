@@ -17,7 +17,7 @@ from typing import Any
 from bench.checks import check_conversation
 from bench.generator import Generator
 from bench.scenarios import Scenario
-from bench.servers import VENV_BIN, Deployment, Nora, proc_cpu_s
+from bench.servers import VENV_BIN, Deployment, Nora, machine_cpu_s, proc_cpu_s
 
 now = time.monotonic
 
@@ -45,6 +45,10 @@ def pct(values: list[float], q: float) -> float | None:
     return ordered[min(len(ordered) - 1, int(q / 100 * len(ordered)))]
 
 
+def _round(share: float | None) -> float | None:
+    return None if share is None else round(share, 3)
+
+
 def dist(values: list[float], prefix: str) -> dict[str, float | None]:
     return {
         f"{prefix}_p50": pct(values, 50),
@@ -56,7 +60,8 @@ def dist(values: list[float], prefix: str) -> dict[str, float | None]:
 
 
 class Meter:
-    """Server, database and generator CPU over one window."""
+    """Server, database and generator CPU over one window, and how busy the whole machine was: near
+    all of its cores, everything on it queues, and latency then measures the queue more than the code."""
 
     def __init__(self, dep: Deployment) -> None:
         self.dep = dep
@@ -68,6 +73,7 @@ class Meter:
         self.each0 = self.dep.cpu_each()
         self.db0 = await self.dep.db_cpu_snapshot()
         self.gen0 = proc_cpu_s(os.getpid())
+        self.machine0 = machine_cpu_s()
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -80,6 +86,8 @@ class Meter:
         db1 = await self.dep.db_cpu_snapshot()
         self.db = sum(v - self.db0.get(pid, 0.0) for pid, v in db1.items()) / self.elapsed if db1 else None
         self.gen = (proc_cpu_s(os.getpid()) - self.gen0) / self.elapsed
+        busy, total = (b - a for a, b in zip(self.machine0, machine_cpu_s(), strict=True))
+        self.machine_busy = busy / total if total > 0 else None
 
 
 class Profiler:
@@ -311,6 +319,7 @@ async def _chat(
             cpu_cores=round(meter.cpu, 3),
             db_cpu_cores=None if meter.db is None else round(meter.db, 3),
             gen_cpu_cores=round(meter.gen, 3),
+            machine_busy=_round(meter.machine_busy),
             loop_lag_p99_ms=pct(st.loop_lag_ms, 99),
             **dist(st.latency_ms, "latency_ms"),
             **dist(st.ack_ms, "ack_ms"),
@@ -372,6 +381,7 @@ async def _idle(s: Scenario, dep: Deployment, result: dict[str, Any]) -> None:
             rss_per_conn_kib=round((rss1 - rss0) / s.sockets, 2),
             idle_cpu_cores=round(meter.cpu, 3),
             gen_cpu_cores=round(meter.gen, 3),
+            machine_busy=_round(meter.machine_busy),
         )
         failures = []
         if gen.stats.closed_unexpectedly:
@@ -428,6 +438,7 @@ async def _burst(
             dist(gen.stats.assign_ms, "assign_ms"),
             cpu_cores=round(meter.cpu, 3),
             gen_cpu_cores=round(meter.gen, 3),
+            machine_busy=_round(meter.machine_busy),
             burst_s=round(meter.elapsed, 1),
             longest_wait_with_room_s=round(longest, 2),
             visitor_wait_with_room_s=round(max(waited_with_room.values(), default=0.0), 2),
@@ -461,6 +472,7 @@ async def _bursts(
         **dist(tally.first_ms, "burst_first_ms"),
         cpu_cores=round(meter.cpu, 3),
         gen_cpu_cores=round(meter.gen, 3),
+        machine_busy=_round(meter.machine_busy),
         burst_s=round(meter.elapsed, 1),
     )
     if s.rate is not None:

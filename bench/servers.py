@@ -54,6 +54,16 @@ def proc_cpu_s(pid: int) -> float:
         return 0.0
 
 
+def machine_cpu_s() -> tuple[float, float]:
+    """(busy, all) CPU seconds of the whole machine summed over its cores, from /proc/stat: everything
+    that ran, whoever ran it (servers, database, Redis, load balancer, generator, the kernel), and idle."""
+    with open("/proc/stat") as f:
+        ticks = [int(x) for x in f.readline().split()[1:]]
+    idle = sum(ticks[3:5])  # idle, iowait
+    total = sum(ticks[:8])  # guest time is counted in user already
+    return (total - idle) / CLK_TCK, total / CLK_TCK
+
+
 def proc_rss_kib(pid: int) -> int:
     try:
         with open(f"/proc/{pid}/status") as f:

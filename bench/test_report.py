@@ -60,3 +60,13 @@ def test_only_nora_servers_fail_on_targets_not_the_durable_relay_shown_beside_th
     slow = rounds([20.0, 20.0, 20.0], [100.0, 100.0, 100.0])
     assert report.missed_targets(slow, report.median_targets([CHAT_1000], slow)) == ["chat-1000/nora-sqlite"]
     assert report.missed_targets(slow, []) == ["chat-1000/nora-sqlite"]
+
+
+def test_the_chat_table_shows_how_busy_the_whole_machine_was() -> None:
+    runs = rounds([20.0], [30.0])
+    runs[1]["machine_busy"] = 0.964
+    lines = report.table([CHAT_1000], runs).splitlines()
+    header = next(line for line in lines if line.startswith("| scenario"))
+    nora = next(line for line in lines if "nora-sqlite" in line)
+    column = [cell.strip() for cell in header.split("|")].index("machine busy")
+    assert [cell.strip() for cell in nora.split("|")][column] == "96%"
