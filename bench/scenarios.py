@@ -173,6 +173,19 @@ EXTRA: tuple[Scenario, ...] = (
         targets={"p99_ms": ("<=", 3.0)},  # issue 20, at two instances
         note="two instances on Redis behind HAProxy; every client connects through it (NORA_DB_POOL_SIZE=6)",
     ),
+    # chat-1000-2x-lb at half the load: the same two hops between instances on a machine that is not
+    # full, so that what the second instance costs shows apart from the queue for the cores.
+    replace(
+        STANDARD[1],
+        name="chat-500-2x-lb",
+        conversations=500,
+        instances=2,
+        redis=True,
+        lb=True,
+        server_env=SMALL_POOLS,
+        targets={},
+        note="chat-1000-2x-lb at half the load (NORA_DB_POOL_SIZE=6)",
+    ),
     replace(
         STANDARD[1],
         name="chat-1000-4x-lb",
