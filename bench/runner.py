@@ -60,8 +60,9 @@ def dist(values: list[float], prefix: str) -> dict[str, float | None]:
 
 
 class Meter:
-    """Server, database and generator CPU over one window, and how busy the whole machine was: near
-    all of its cores, everything on it queues, and latency then measures the queue more than the code."""
+    """Server, database and generator CPU over one window, and how busy the whole machine was: once
+    that nears all of its cores, everything on it queues, and latency measures the queue more than the
+    code."""
 
     def __init__(self, dep: Deployment) -> None:
         self.dep = dep
