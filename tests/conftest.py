@@ -13,8 +13,10 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import asyncpg
 import httpx
@@ -54,6 +56,13 @@ USERS = (
     NewUser("admin", "Admin", frozenset({"admin", "supervisor"}), PASSWORD),
 )
 ROOT = Path(__file__).resolve().parent.parent
+
+
+def closed_hours() -> str:
+    """``NORA_OPENING_HOURS`` open one minute a day, twelve hours from now in Oslo: closed while a test
+    runs whatever the time (a fixed ``00:00-00:01`` was open for a run that began at midnight)."""
+    hour = (datetime.now(ZoneInfo("Europe/Oslo")) + timedelta(hours=12)).hour
+    return f"mon-sun {hour:02}:00-{hour:02}:01"
 
 
 @pytest.fixture

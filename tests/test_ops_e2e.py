@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from tests.conftest import LiveServer, ServerFactory
+from tests.conftest import LiveServer, ServerFactory, closed_hours
 
 pytestmark = pytest.mark.anyio
 
@@ -66,7 +66,7 @@ async def test_status_tells_the_widget_whether_someone_can_answer(server: LiveSe
 
 
 async def test_outside_opening_hours_start_gets_next_opening_and_help_lines(make_server: ServerFactory) -> None:
-    server = await make_server(NORA_OPENING_HOURS="mon-sun 00:00-00:01", NORA_CLOSED_DATES="2026-12-24")
+    server = await make_server(NORA_OPENING_HOURS=closed_hours(), NORA_CLOSED_DATES="2026-12-24")
     visitor = await server.visitor()
     await visitor.send({"type": "start", "language": "nb", "region": "03", "audience": "youth"})
     closed = await visitor.expect("closed")

@@ -15,10 +15,10 @@ import httpx
 import pytest
 
 from tests.client import WS, Staff
-from tests.conftest import Databases, LiveServer, ServerFactory, start_server
+from tests.conftest import Databases, LiveServer, ServerFactory, closed_hours, start_server
 
 pytestmark = pytest.mark.anyio
-CLOSED_SPEC = "mon-sun 00:00-00:01"  # the settings: closed all but one minute a day
+CLOSED_SPEC = closed_hours()  # the settings: closed all but one minute a day
 
 
 def oslo_today(days: int = 0) -> str:
@@ -62,7 +62,8 @@ async def test_hours_edited_over_http(make_server: ServerFactory) -> None:
     admin = await server.login("admin")
     body = (await admin.get("/api/v1/hours")).json()
     assert body["source"] == "settings" and body["version"] == 0 and body["open_now"] is False
-    assert body["weekly"][0] == {"day": "mon", "open": "00:00", "close": "00:01"} and len(body["weekly"]) == 7
+    opens, closes = CLOSED_SPEC.split()[1].split("-")
+    assert body["weekly"][0] == {"day": "mon", "open": opens, "close": closes} and len(body["weekly"]) == 7
     assert body["closed_dates"] == [{"date": "2026-12-25", "label": ""}]
     assert (await start(server))["type"] == "closed"
 

@@ -26,11 +26,11 @@ from core.db import Database
 from core.models import AuditEntry, Conversation, LeftMessage, Message, Registration, ReturnThread, ThreadConversation
 from tests import cli
 from tests.client import WS
-from tests.conftest import LiveServer, ServerFactory, start_server
+from tests.conftest import LiveServer, ServerFactory, closed_hours, start_server
 
 pytestmark = pytest.mark.anyio
 START = {"type": "start", "language": "nb", "region": "03", "audience": "staff", "page_language": "nb"}
-CLOSED = "mon-sun 00:00-00:01"  # open one minute a day: closed while the test runs
+CLOSED = closed_hours()  # open one minute a day: closed while the test runs
 CASE = {"is_case": True, "main_category": "negative_social_control", "actions": ["advice_given"]}
 
 
