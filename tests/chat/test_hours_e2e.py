@@ -48,6 +48,15 @@ async def start(server: LiveServer) -> dict[str, Any]:
         await visitor.close()
 
 
+async def away_from_oslo_midnight(margin: timedelta = timedelta(minutes=2)) -> None:
+    """Wait past midnight when an Oslo day ends within ``margin``: a week open 00:00-23:59 is closed in
+    a day's last minute, and "today" must stay the same day while a test reads it."""
+    now = datetime.now(ZoneInfo("Europe/Oslo"))
+    midnight = datetime.combine(now.date() + timedelta(days=1), datetime.min.time(), now.tzinfo)
+    if midnight - now < margin:
+        await asyncio.sleep((midnight - now).total_seconds() + 1)
+
+
 async def until(check: Any, seconds: float = 6.0) -> float:
     """Seconds until ``check()`` is true (fails after ``seconds``)."""
     began = time.monotonic()
@@ -58,6 +67,7 @@ async def until(check: Any, seconds: float = 6.0) -> float:
 
 
 async def test_hours_edited_over_http(make_server: ServerFactory) -> None:
+    await away_from_oslo_midnight()
     server = await make_server(NORA_OPENING_HOURS=CLOSED_SPEC, NORA_CLOSED_DATES="2026-12-25")
     admin = await server.login("admin")
     body = (await admin.get("/api/v1/hours")).json()
