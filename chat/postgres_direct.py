@@ -40,6 +40,11 @@ POOL_SIZE = 20
 # waits for its commit's WAL flush, the next is already being locked and inserted.
 CONCURRENT_BATCHES = 2
 WARM_CONNECTIONS = 10  # opened at start (``warm``)
+# The batch connections' session: every batch statement finds its rows by a key. PostgreSQL keeps a
+# plan per prepared statement; while the conversation table was small or not yet analysed, the plan it
+# kept for ``BATCH`` read the whole table per batch (466 full scans a second in bench/'s
+# chat-1000-2x-lb, about 0.07 of PostgreSQL's 0.45 cores). One generic plan, planned once, on keys.
+BATCH_SETTINGS = {"plan_cache_mode": "force_generic_plan", "enable_seqscan": "off"}
 
 SELECT_BY = {column: conversation_sql.select_by(column, dollar) for column in conversation_sql.LOOKUP_COLUMNS}
 AWAY_BEFORE = conversation_sql.select_away_before(dollar)
@@ -161,7 +166,7 @@ class DirectPostgres:
         for conn in held:
             await pool.release(conn)
         for _ in range(self.concurrent_batches - len(self._batch_conns)):
-            self._batch_conns.append(await asyncpg.connect(self._dsn))
+            self._batch_conns.append(await asyncpg.connect(self._dsn, server_settings=BATCH_SETTINGS))
 
     async def close(self) -> None:
         while self._batch_conns:
@@ -176,7 +181,7 @@ class DirectPostgres:
         group committer runs no more batches than that at once."""
         conn = self._batch_conns.pop() if self._batch_conns else None
         if conn is None or conn.is_closed():
-            conn = await asyncpg.connect(self._dsn)
+            conn = await asyncpg.connect(self._dsn, server_settings=BATCH_SETTINGS)
         try:
             yield conn
         except (OSError, asyncpg.InterfaceError, asyncpg.PostgresConnectionError):
