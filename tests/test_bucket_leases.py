@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator
 import pytest
 from redis.asyncio import Redis
 
+from core import bucket_leases
 from core.bucket_leases import ALIVE_S, HOLD_WAIT_S, MARGIN_S
 from core.limits import RedisLimits
 from tests import services
@@ -139,3 +140,24 @@ async def test_a_lease_redis_still_names_a_forgetful_holder_for_is_let_go_when_a
         started = time.monotonic()
         assert await b.take(KEY, rate=RATE, burst=BURST) == 0
         assert time.monotonic() - started < 1.0 < HOLD_WAIT_S
+
+
+async def test_a_sender_still_writing_keeps_its_lease_and_an_idle_one_gives_it_back(
+    instances: tuple[RedisLimits, RedisLimits, Redis], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A full bucket holds nothing worth keeping, but a sender writing a message a second always finds
+    its bucket full: given back at every sweep, each of its next messages waited for Redis again. Only
+    a lease unused since the last sweep goes back."""
+    monkeypatch.setattr(bucket_leases, "IDLE_SWEEP_S", 0.3)
+    a, _, _ = instances
+    fast, idle = "msg:visitor:conv-writing", "msg:visitor:conv-quiet"
+    rate, burst = 1000.0, 5  # refilled a millisecond after a take: full at every sweep
+    async with a.leasing():
+        assert await a.take(fast, rate=rate, burst=burst) == 0
+        assert await a.take(idle, rate=rate, burst=burst) == 0
+        await asyncio.sleep(0.025)  # the takes fall between the keeper's beats (every 0.1 s), not with them
+        for _ in range(24):  # 1.2 s: four sweeps
+            await asyncio.sleep(0.05)
+            assert a.take_now(fast, rate=rate, burst=burst) == 0, "a sender still writing lost its lease"
+        assert a.take_now(idle, rate=rate, burst=burst) is None  # given back: the next take asks Redis
+        assert await a.take(idle, rate=rate, burst=burst) == 0
