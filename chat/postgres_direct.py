@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -146,6 +147,9 @@ class DirectPostgres:
         # Batches run on connections of their own, not the pool's: a pooled call returns only after
         # its release, one more turn of the event loop that every message in the batch waited for.
         self._batch_conns: list[asyncpg.Connection] = []  # idle ones
+        # Conversation writes handed over and not yet sent, and the task that sends them (``_shared``).
+        self._writes: list[_Write] = []
+        self._writer: asyncio.Task[None] | None = None
 
     async def pool(self) -> asyncpg.Pool:
         if self._pool is None:
@@ -228,7 +232,7 @@ class DirectPostgres:
 
     async def insert_conversation(self, conversation: Conversation) -> None:
         values = [getattr(conversation, c) for c in conversation_sql.COLUMNS]
-        await self._write("execute", INSERT_CONVERSATION, *values)
+        await self._shared(INSERT_CONVERSATION, values, conversation.id)
 
     async def update_conversation(
         self, conversation_id: str, conditions: tuple[object, ...], values: dict[str, Any]
@@ -241,8 +245,87 @@ class DirectPostgres:
         self, conversation_id: str, conditions: tuple[object, ...], values: dict[str, Any]
     ) -> Conversation | None:
         sql, args = conversation_sql.update(conversation_id, conditions, values, dollar, returning=True)
-        row = await self._write("fetchrow", sql, *args)
+        row = await self._shared(sql, args, conversation_id)
         return conversation_sql.loaded(dict(row)) if row is not None else None
+
+    async def _shared(self, sql: str, args: list[Any], conversation_id: str) -> asyncpg.Record | None:
+        """A conversation's insert, or its change with the row returned, sent with the others of the
+        same statement handed over in the same turn of the loop: one round trip and one commit for
+        them all (``executemany``/``fetchmany``), where one each kept a burst of 50 starts waiting for
+        about a hundred commits, each its own wake-up of a server process. The first write of a
+        turn waits for one more turn of the loop, as SQLite's ``write_row`` does.
+
+        Each still succeeds or fails on its own: when a statement of the batch is refused (a twin
+        start's key, say), the batch is rolled back whole and each of its writes is sent again alone.
+        Writes of the same conversation with the same statement are not batched together. A write
+        whose caller gave up before it was sent is not made."""
+        write = _Write(sql, args, conversation_id, asyncio.get_running_loop().create_future())
+        self._writes.append(write)
+        if self._writer is None:
+            self._writer = asyncio.create_task(self._send_writes())
+        return await write.future
+
+    async def _send_writes(self) -> None:
+        writes, self._writes, self._writer = self._writes, [], None
+        groups: dict[str, list[list[_Write]]] = {}
+        for write in writes:
+            if write.future.cancelled():
+                continue
+            runs = groups.setdefault(write.sql, [[]])
+            if any(w.conversation_id == write.conversation_id for w in runs[-1]):
+                runs.append([])  # the same conversation twice: its second write goes after the first
+            runs[-1].append(write)
+        try:
+            await asyncio.gather(*(self._send_runs(runs) for runs in groups.values()))
+        except BaseException as exc:  # cancelled (at shutdown): no caller is left waiting
+            for write in writes:
+                if not write.future.done():
+                    if isinstance(exc, asyncio.CancelledError):
+                        write.future.cancel()
+                    else:
+                        write.future.set_exception(exc)
+            raise
+
+    async def _send_runs(self, runs: list[list[_Write]]) -> None:
+        for run in runs:
+            try:
+                if len(run) == 1:
+                    rows = [await self._write("fetchrow", run[0].sql, *run[0].args)]
+                else:
+                    rows = await self._send_many(run)
+            except BaseException as exc:
+                for write in run:
+                    if not write.future.done():
+                        write.future.set_exception(exc)
+                if not isinstance(exc, Exception):
+                    raise
+                continue
+            for write, row in zip(run, rows, strict=True):
+                if not write.future.done():
+                    write.future.set_result(row)
+
+    async def _send_many(self, run: list[_Write]) -> list[asyncpg.Record | None]:
+        """One batch; refused, each write alone (its own answer or error)."""
+        sql = run[0].sql
+        try:
+            if " RETURNING " in sql:
+                found = {row["id"]: row for row in await self._write("fetchmany", sql, [w.args for w in run])}
+                return [found.get(w.conversation_id) for w in run]
+            await self._write("executemany", sql, [w.args for w in run])
+            return [None] * len(run)
+        except asyncpg.PostgresError as exc:
+            if isinstance(exc, asyncpg.PostgresConnectionError):
+                raise
+        answers: list[asyncpg.Record | None] = []
+        for write in run:
+            try:
+                answers.append(await self._write("fetchrow", write.sql, *write.args))
+            except asyncpg.PostgresError as exc:
+                if isinstance(exc, asyncpg.PostgresConnectionError):
+                    raise
+                answers.append(None)
+                write.future.set_exception(exc)
+        return answers
 
     async def message_rows(self, conversation_id: str, after: int, upto: int | None) -> list[MessageRow]:
         if upto is None:
@@ -285,6 +368,16 @@ class DirectPostgres:
                 await conn.execute(SET_NEXT_SEQ, [c for c, _ in plan.next_seq], [n for _, n in plan.next_seq])
                 await conn.execute(INSERT_MESSAGES, *_columns(plan.inserts))
         return plan.outcomes
+
+
+@dataclass(slots=True)
+class _Write:
+    """A conversation write waiting for its turn's batch (``DirectPostgres._shared``)."""
+
+    sql: str
+    args: list[Any]
+    conversation_id: str
+    future: asyncio.Future[asyncpg.Record | None] = field(repr=False)
 
 
 async def _keep_session(_conn: asyncpg.Connection) -> None:

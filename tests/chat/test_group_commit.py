@@ -267,6 +267,27 @@ async def test_starts_stored_at_the_same_moment_succeed_or_fail_each_on_its_own(
         assert await store.by_token("token-6-queued-aaaaaaaaaaaa") is not None
 
 
+async def test_changes_handed_over_together_each_get_their_own_answer(store: ConversationStore) -> None:
+    """Assignments made in the same turn of the loop (a routing step's decisions) share a statement on
+    PostgreSQL and a commit on both: each still gets its own row back, ``None`` where the chat was not
+    waiting, and a second assignment of the same chat in that turn finds it taken by the first."""
+    amina, omar = await user_id(store, "amina"), await user_id(store, "omar")
+    waiting = [await conversation(store, n, "queued") for n in range(10, 15)]
+    taken = await conversation(store, 15, "assigned", amina)
+    results = await asyncio.gather(
+        *(store.assign(cid, amina, "MR", NOW) for cid in waiting),
+        store.assign(taken, omar, "MR", NOW),
+        store.assign(waiting[2], omar, "MR", NOW),
+    )
+    assert [r.id if r else None for r in results] == [*waiting, None, None]
+    assert all(r.adviser_id == amina and r.state == "assigned" for r in results[:5] if r)
+    for cid in waiting:
+        found = await store.get(cid)
+        assert found is not None and found.adviser_id == amina
+    found = await store.get(taken)
+    assert found is not None and found.adviser_id == amina
+
+
 async def test_system_messages_and_resends_across_batches(store: ConversationStore) -> None:
     cid = await conversation(store, 1)
     first = await store.append(cid, sender="visitor", sender_id="visitor", text="hei", at=NOW, client_id="c1")
