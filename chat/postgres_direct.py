@@ -232,7 +232,7 @@ class DirectPostgres:
 
     async def insert_conversation(self, conversation: Conversation) -> None:
         values = [getattr(conversation, c) for c in conversation_sql.COLUMNS]
-        await self._shared(INSERT_CONVERSATION, values, conversation.id)
+        await self._shared(INSERT_CONVERSATION, values, conversation.id, returning=False)
 
     async def update_conversation(
         self, conversation_id: str, conditions: tuple[object, ...], values: dict[str, Any]
@@ -245,10 +245,12 @@ class DirectPostgres:
         self, conversation_id: str, conditions: tuple[object, ...], values: dict[str, Any]
     ) -> Conversation | None:
         sql, args = conversation_sql.update(conversation_id, conditions, values, dollar, returning=True)
-        row = await self._shared(sql, args, conversation_id)
+        row = await self._shared(sql, args, conversation_id, returning=True)
         return conversation_sql.loaded(dict(row)) if row is not None else None
 
-    async def _shared(self, sql: str, args: list[Any], conversation_id: str) -> asyncpg.Record | None:
+    async def _shared(
+        self, sql: str, args: list[Any], conversation_id: str, *, returning: bool
+    ) -> asyncpg.Record | None:
         """A conversation's insert, or its change with the row returned, sent with the others of the
         same statement handed over in the same turn of the loop: one round trip and one commit for
         them all (``executemany``/``fetchmany``), where one each kept a burst of 50 starts waiting for
@@ -259,7 +261,7 @@ class DirectPostgres:
         start's key, say), the batch is rolled back whole and each of its writes is sent again alone.
         Writes of the same conversation with the same statement are not batched together. A write
         whose caller gave up before it was sent is not made."""
-        write = _Write(sql, args, conversation_id, asyncio.get_running_loop().create_future())
+        write = _Write(sql, args, conversation_id, returning, asyncio.get_running_loop().create_future())
         self._writes.append(write)
         if self._writer is None:
             self._writer = asyncio.create_task(self._send_writes())
@@ -268,13 +270,17 @@ class DirectPostgres:
     async def _send_writes(self) -> None:
         writes, self._writes, self._writer = self._writes, [], None
         groups: dict[str, list[list[_Write]]] = {}
+        in_last_run: dict[str, set[str]] = {}  # per statement: the conversations of its last run
         for write in writes:
             if write.future.cancelled():
                 continue
             runs = groups.setdefault(write.sql, [[]])
-            if any(w.conversation_id == write.conversation_id for w in runs[-1]):
-                runs.append([])  # the same conversation twice: its second write goes after the first
+            ids = in_last_run.setdefault(write.sql, set())
+            if write.conversation_id in ids:  # the same conversation twice: its second write goes after
+                runs.append([])
+                ids.clear()
             runs[-1].append(write)
+            ids.add(write.conversation_id)
         try:
             await asyncio.gather(*(self._send_runs(runs) for runs in groups.values()))
         except BaseException as exc:  # cancelled (at shutdown): no caller is left waiting
@@ -308,7 +314,7 @@ class DirectPostgres:
         """One batch; refused, each write alone (its own answer or error)."""
         sql = run[0].sql
         try:
-            if " RETURNING " in sql:
+            if run[0].returning:
                 found = {row["id"]: row for row in await self._write("fetchmany", sql, [w.args for w in run])}
                 return [found.get(w.conversation_id) for w in run]
             await self._write("executemany", sql, [w.args for w in run])
@@ -377,6 +383,7 @@ class _Write:
     sql: str
     args: list[Any]
     conversation_id: str
+    returning: bool  # the statement returns the row, keyed by its id
     future: asyncio.Future[asyncpg.Record | None] = field(repr=False)
 
 

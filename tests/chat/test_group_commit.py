@@ -236,9 +236,9 @@ async def test_a_second_conversation_with_a_taken_start_key_is_refused_as_alread
 
 
 async def test_starts_stored_at_the_same_moment_succeed_or_fail_each_on_its_own(store: ConversationStore) -> None:
-    """Rows handed over in the same turn of the loop share one commit on SQLite (``write_row``): a twin
-    start among them is refused alone, the others are stored, and a later change to one of them sees
-    it. A write whose caller gave up before it ran is not made."""
+    """Rows handed over in the same turn of the loop share one commit (SQLite's ``write_row``,
+    PostgreSQL's ``_shared``): a twin start among them is refused alone, the others are stored, and a
+    later change to one of them sees it. A write whose caller gave up before it ran is not made."""
     key = hash_token("the-same-start")
     await store.create(new_conversation(1, "queued", start_key=key))
     results = await asyncio.gather(
@@ -257,14 +257,13 @@ async def test_starts_stored_at_the_same_moment_succeed_or_fail_each_on_its_own(
     assigned = await asyncio.gather(*(store.assign(c.id, amina, "MR", NOW) for c in stored))
     assert [a.adviser_id if a else None for a in assigned] == [amina, amina]
 
-    if store.db.is_sqlite:  # on PostgreSQL the statement may already be on its way
-        given_up = asyncio.ensure_future(store.create(new_conversation(5, "queued")))
-        await asyncio.sleep(0)  # handed over, not yet committed
-        given_up.cancel()
-        await asyncio.gather(given_up, return_exceptions=True)
-        await store.create(new_conversation(6, "queued"))  # a commit after it has run
-        assert await store.by_token("token-5-queued-aaaaaaaaaaaa") is None
-        assert await store.by_token("token-6-queued-aaaaaaaaaaaa") is not None
+    given_up = asyncio.ensure_future(store.create(new_conversation(5, "queued")))
+    await asyncio.sleep(0)  # handed over, not yet sent
+    given_up.cancel()
+    await asyncio.gather(given_up, return_exceptions=True)
+    await store.create(new_conversation(6, "queued"))  # a commit after it has run
+    assert await store.by_token("token-5-queued-aaaaaaaaaaaa") is None
+    assert await store.by_token("token-6-queued-aaaaaaaaaaaa") is not None
 
 
 async def test_changes_handed_over_together_each_get_their_own_answer(store: ConversationStore) -> None:
