@@ -9,7 +9,8 @@ same order with the same explicit times, so all reach the same state and the sam
 state decides from its plain data alone, whatever its index went through: ``tests/routing/test_index.py``
 loads it afresh at random points). So two instances never assign one conversation twice or overfill an
 adviser, and nobody retries: an append cannot conflict, it only lands at its place. One operation costs
-one round trip and O(log n) in the n waiting, where the whole state used to travel on each one.
+one round trip and O(log n) in the n waiting, where the whole state used to travel on each one; the
+operations an instance is asked for while an append is on its way share the next round trip.
 
 Keys (``<key>`` is ``<prefix>:routing``), each renewed to ``STATE_TTL_S`` by every append:
 
@@ -34,7 +35,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
+from collections import deque
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -52,23 +55,29 @@ RECONNECT_ATTEMPTS = 3
 STATE_TTL_S = 7 * 24 * 3600  # every key expires (docs/reliability.md 35); every append renews them all
 CHECKPOINT_EVERY = 1000  # entries between checkpoints; the stream holds at most about twice as many
 MISSED_INLINE = 64  # entries of others an append returns at once; more are read in batches of READ_BATCH
+MAX_APPEND = 200  # operations appended by one script call
 READ_BATCH = 1000
 
-# KEYS: meta, log, ckpt. ARGV: gen, operation, arguments, its name, ttl, the replica's seq, MISSED_INLINE.
-# Returns {seq of the new entry, the entries between the replica's and it (when few)}, or {-1, gen} when
-# the log is not the replica's.
+# KEYS: meta, log, ckpt. ARGV: gen, ttl, the replica's seq, MISSED_INLINE, then for each operation its
+# name, arguments and entry name. Appends them as consecutive entries; returns {seq of the first, the
+# entries between the replica's and it (when few)}, or {-1, gen} when the log is not the replica's.
 APPEND_LUA = """
 local gen = redis.call('HGET', KEYS[1], 'gen')
 if gen ~= ARGV[1] then return {-1, gen or ''} end
-local seq = redis.call('HINCRBY', KEYS[1], 'seq', 1)
-redis.call('XADD', KEYS[2], seq .. '-0', 'o', ARGV[2], 'a', ARGV[3], 'i', ARGV[4])
-for i = 1, 3 do redis.call('EXPIRE', KEYS[i], ARGV[5]) end
-local have = tonumber(ARGV[6])
-local missed = {}
-if seq - 1 > have and seq - 1 - have <= tonumber(ARGV[7]) then
-  missed = redis.call('XRANGE', KEYS[2], (have + 1) .. '-0', (seq - 1) .. '-0')
+local count = (#ARGV - 4) / 3
+local last = redis.call('HINCRBY', KEYS[1], 'seq', count)
+local first = last - count + 1
+for k = 0, count - 1 do
+  local j = 5 + 3 * k
+  redis.call('XADD', KEYS[2], (first + k) .. '-0', 'o', ARGV[j], 'a', ARGV[j + 1], 'i', ARGV[j + 2])
 end
-return {seq, missed}
+for i = 1, 3 do redis.call('EXPIRE', KEYS[i], ARGV[2]) end
+local have = tonumber(ARGV[3])
+local missed = {}
+if first - 1 > have and first - 1 - have <= tonumber(ARGV[4]) then
+  missed = redis.call('XRANGE', KEYS[2], (have + 1) .. '-0', (first - 1) .. '-0')
+end
+return {first, missed}
 """
 
 # KEYS: meta, log. ARGV: gen, the replica's seq, the last entry wanted (0: the newest), count.
@@ -114,6 +123,16 @@ return 0
 """
 
 
+@dataclass(slots=True)
+class _Operation:
+    """An operation waiting to be appended, and its caller's answer."""
+
+    op: str
+    raw: bytes  # its arguments as JSON, as every replica decodes them
+    name: str  # ``<replica name>:<count>``: finds the entry again if an append went unanswered
+    future: asyncio.Future[Any]
+
+
 class ReplicaBehind(RoutingError):
     """The log was trimmed past this replica while its operation was appended (about a thousand entries
     within one round trip); the operation took effect, its result is unknown here."""
@@ -147,8 +166,10 @@ class RedisRoutingState(RoutingState):
         self._gen: str | None = None  # the log the replica follows
         self._seq = 0  # the last entry applied
         self._replica = MemoryRoutingState(delays)
-        # One operation at a time per instance: the replica is brought up to date, then changed.
+        # One append at a time per instance: the replica is brought up to date, then changed.
         self._lock = asyncio.Lock()
+        self._queued: deque[_Operation] = deque()  # asked for, not yet sent
+        self._worker: asyncio.Task[None] | None = None  # sends them (``_work``)
 
     # -- the interface: each operation is an entry of the log
 
@@ -211,51 +232,96 @@ class RedisRoutingState(RoutingState):
     # -- the log
 
     async def _perform(self, op: str, args: list[Any]) -> Any:
-        raw = orjson.dumps(args)
+        """Append an operation to the log and apply it here; its result, as every replica computes it.
+
+        Operations asked for while an append is on its way wait and go out together in the next script
+        call, as consecutive entries: a burst of 50 starts on one instance was about a hundred round
+        trips to Redis one after another, each under this instance's lock. An operation whose caller
+        gives up before it is sent is not made; once sent it may have been, as before."""
         self._appended += 1
-        mine = f"{self._name}:{self._appended}"  # finds the entry again if its append went unanswered
-        async with self._lock:
-            seq = 0  # where the entry landed, once known
-            unsure = False  # an append was sent and not answered: it may have landed
-            for attempt in range(RECONNECT_ATTEMPTS + 2):
-                try:
-                    await self._follow()
-                    if unsure:  # never append one operation twice: look for it first
-                        seq = await self._catch_up(0, mine)
-                        unsure = False
-                    if not seq:
-                        unsure = True
-                        reply = await self._append(
-                            keys=self.keys,
-                            args=[self._gen or "", op, raw, mine, STATE_TTL_S, self._seq, MISSED_INLINE],
-                        )
-                        unsure = False
-                        seq = int(reply[0])
-                        if seq < 0:
-                            raise _OtherLog
-                        if seq <= self._seq:  # Redis went back to an older copy of this log: replay it
-                            self._restart()
-                        self._take(reply[1], seq - 1)  # the entries of others before it, when few
-                    if self._seq < seq - 1:
-                        await self._catch_up(seq - 1)
+        name = f"{self._name}:{self._appended}"
+        operation = _Operation(op, orjson.dumps(args), name, asyncio.get_running_loop().create_future())
+        self._queued.append(operation)
+        if self._worker is None:
+            self._worker = asyncio.create_task(self._work(), name="routing-log")
+        try:
+            return await operation.future
+        except asyncio.CancelledError:
+            with contextlib.suppress(ValueError):
+                self._queued.remove(operation)
+            raise
+
+    async def _work(self) -> None:
+        """Append what is queued, a batch at a time, until nothing is; every operation is answered."""
+        batch: list[_Operation] = []
+        try:
+            while self._queued:
+                batch = [self._queued.popleft() for _ in range(min(MAX_APPEND, len(self._queued)))]
+                async with self._lock:
+                    batch = [operation for operation in batch if not operation.future.cancelled()]
+                    if not batch:  # every caller gave up while a snapshot held the lock
+                        continue
                     try:
-                        return self._apply(op, orjson.loads(raw))  # decoded as every other replica does
-                    finally:
-                        self._seq = seq
-                        if seq % CHECKPOINT_EVERY == 0:
-                            await self._write_checkpoint()
-                except _OtherLog:
-                    # Redis lost the log (or was flushed): follow the one there is, or start one, and
-                    # append the operation there; nothing of the old log is kept.
-                    self._forget()
-                    seq, unsure = 0, False
-                except (RedisConnectionError, RedisTimeoutError):
-                    # After a Redis restart the first command on a pooled connection fails; the pool
-                    # reconnects on the next one. Give up (and let the caller fail) after a few.
-                    if attempt >= RECONNECT_ATTEMPTS:
-                        raise
-                    await asyncio.sleep(0.05 * (attempt + 1))
-            raise RoutingError("the routing log kept changing")
+                        await self._append_batch(batch)
+                    except Exception as exc:  # noqa: BLE001 - each caller gets it, as from its own append
+                        for operation in batch:
+                            if not operation.future.done():
+                                operation.future.set_exception(exc)
+        finally:
+            self._worker = None
+            for operation in [*batch, *self._queued]:  # cancelled (the loop is closing)
+                if not operation.future.done():
+                    operation.future.cancel()
+
+    async def _append_batch(self, batch: list[_Operation]) -> None:
+        first = 0  # where the first entry landed, once known (the others follow it)
+        unsure = False  # an append was sent and not answered: it may have landed
+        for attempt in range(RECONNECT_ATTEMPTS + 2):
+            try:
+                await self._follow()
+                if unsure:  # never append an operation twice: look for the batch first
+                    first = await self._catch_up(0, batch[0].name)
+                    unsure = False
+                if not first:
+                    unsure = True
+                    args: list[Any] = [self._gen or "", STATE_TTL_S, self._seq, MISSED_INLINE]
+                    for operation in batch:
+                        args += [operation.op, operation.raw, operation.name]
+                    reply = await self._append(keys=self.keys, args=args)
+                    unsure = False
+                    first = int(reply[0])
+                    if first < 0:
+                        raise _OtherLog
+                    if first <= self._seq:  # Redis went back to an older copy of this log: replay it
+                        self._restart()
+                    self._take(reply[1], first - 1)  # the entries of others before it, when few
+                if self._seq < first - 1:
+                    await self._catch_up(first - 1)
+                for k, operation in enumerate(batch):
+                    try:
+                        result = self._apply(operation.op, orjson.loads(operation.raw))  # as every replica
+                    except Exception as exc:  # noqa: BLE001 - its caller's error (an unknown adviser, say)
+                        if not operation.future.done():
+                            operation.future.set_exception(exc)
+                    else:
+                        if not operation.future.done():
+                            operation.future.set_result(result)
+                    self._seq = first + k
+                    if self._seq % CHECKPOINT_EVERY == 0:
+                        await self._write_checkpoint()
+                return
+            except _OtherLog:
+                # Redis lost the log (or was flushed): follow the one there is, or start one, and
+                # append the operations there; nothing of the old log is kept.
+                self._forget()
+                first, unsure = 0, False
+            except (RedisConnectionError, RedisTimeoutError):
+                # After a Redis restart the first command on a pooled connection fails; the pool
+                # reconnects on the next one. Give up (and let the callers fail) after a few.
+                if attempt >= RECONNECT_ATTEMPTS:
+                    raise
+                await asyncio.sleep(0.05 * (attempt + 1))
+        raise RoutingError("the routing log kept changing")
 
     async def _follow(self) -> None:
         """Adopt the log in Redis (starting one if there is none) with an empty replica."""

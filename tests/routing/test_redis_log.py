@@ -176,6 +176,39 @@ async def test_an_append_whose_answer_was_lost_is_found_not_repeated(client: Red
     assert books(await state.snapshot()) == books(await other.snapshot())
 
 
+async def test_operations_asked_for_together_share_an_append_and_each_gets_its_answer(client: Redis, key: str) -> None:
+    """A burst of starts on one instance: the arrivals and the step asked for while an append is on its
+    way go out together in one script call, as consecutive entries in the order asked. Each caller
+    gets its own answer (an unknown adviser's error only to its caller), and when the answer to that
+    call is lost, the retry finds the entries instead of appending them twice."""
+    state, other = RedisRoutingState(client, D, key=key), RedisRoutingState(client, D, key=key)
+    await state.put_adviser(mr("a", capacity=3))
+    append = state._append
+    calls: list[int] = []  # operations per script call
+
+    async def answer_lost_once(*args: Any, **kwargs: Any) -> Any:
+        calls.append((len(kwargs["args"]) - 4) // 3)
+        reply = await append(*args, **kwargs)
+        if len(calls) == 1:
+            raise RedisConnectionError("connection closed by the server")
+        return reply
+
+    state._append = answer_lost_once  # type: ignore[method-assign]
+    results = await asyncio.gather(
+        *(state.enqueue(req(f"c{i}", i)) for i in range(5)),
+        state.step(10),
+        state.set_status("nobody", AdviserStatus.AVAILABLE, 10),
+        return_exceptions=True,
+    )
+    assert calls == [7]  # one call; the retry found its entries and sent nothing again
+    assert results[:5] == [None] * 5
+    assert [d.conversation_id for d in results[5]] == ["c0", "c1", "c2"]  # type: ignore[union-attr]
+    assert isinstance(results[6], UnknownAdviser)
+    entries = await client.xrange(f"{key}:log")
+    assert [fields[b"o"].decode() for _, fields in entries] == ["put_adviser", *["enqueue"] * 5, "step", "set_status"]
+    assert books(await state.snapshot()) == books(await other.snapshot())
+
+
 @pytest.fixture
 def private_redis(tmp_path: Path) -> Iterator[PrivateRedis]:
     redis = PrivateRedis(free_port(), str(tmp_path))
