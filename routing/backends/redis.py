@@ -241,6 +241,12 @@ class RedisRoutingState(RoutingState):
         self._appended += 1
         name = f"{self._name}:{self._appended}"
         operation = _Operation(op, orjson.dumps(args), name, asyncio.get_running_loop().create_future())
+        if self._worker is None and not self._queued and not self._lock.locked():
+            # Nothing on its way: appended here and now, without a hop to the worker's task. What is
+            # asked for meanwhile queues for the worker, which waits for this append.
+            async with self._lock:
+                await self._append_batch([operation])
+            return operation.future.result()
         self._queued.append(operation)
         if self._worker is None:
             self._worker = asyncio.create_task(self._work(), name="routing-log")
