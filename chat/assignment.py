@@ -130,6 +130,10 @@ class Assigner:
             finally:
                 await self.fanout.publish(QueueChanged())
             return
+        try:
+            await self.directory.warm(d.adviser_id for d in decisions)
+        except Exception as exc:  # noqa: BLE001 - each assignment then reads its adviser's profile itself
+            log.warning("could not read the advisers' profiles together (%s)", type(exc).__name__)
         outcomes = await asyncio.gather(
             *(self._assign(d.conversation_id, d.adviser_id) for d in decisions), return_exceptions=True
         )

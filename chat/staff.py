@@ -5,7 +5,7 @@ Keeping this a Protocol lets the adviser websocket authenticate without importin
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -39,6 +39,10 @@ class StaffDirectory(Protocol):
         ...
 
     async def profile(self, user_id: str) -> StaffProfile | None: ...
+
+    async def warm(self, user_ids: Iterable[str]) -> None:
+        """Have the profiles of ``user_ids`` at hand for ``profile`` (read together, not one by one)."""
+        ...
 
     def forget(self, user_id: str | None) -> None:
         """The account changed (``None``: any may have): read the profile again at its next use."""

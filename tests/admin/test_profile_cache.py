@@ -80,3 +80,33 @@ async def test_after_lost_events_every_profile_is_read_again_in_the_background()
     for _ in range(3):
         await asyncio.sleep(0)
     assert await name(staff) == "Amina K."
+
+
+class ManyAccounts(SlowAccounts):
+    """``Accounts.get_many`` beside ``get``, counting the queries."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.queries = 0
+
+    async def get_many(self, user_ids: list[str]) -> list[StaffUser]:
+        self.queries += 1
+        return [await self.get(user_id) for user_id in user_ids if user_id != "gone"]
+
+
+async def test_the_profiles_a_routing_step_needs_are_read_together() -> None:
+    """A step's decisions name advisers connected to other instances as well: their profiles are read in
+    one query before the assignments, not one read each in the middle of them; those already cached
+    are not read again, and an account that no longer exists is left to ``profile``."""
+    accounts = ManyAccounts()
+    staff = Directory(cast(Accounts, accounts), cast(Sessions, cast(Any, None)), "nora_staff")
+    await staff.profile("adv-1")  # cached already
+    accounts.reads = 0
+    await staff.warm(["adv-1", "adv-2", "adv-3", "adv-2", "gone"])
+    assert accounts.queries == 1 and accounts.reads == 2  # adv-2 and adv-3, once each
+    for user_id in ("adv-1", "adv-2", "adv-3"):
+        profile = await staff.profile(user_id)
+        assert profile is not None and profile.user_id == user_id
+    assert accounts.reads == 2  # all three from the cache
+    await staff.warm(["adv-2", "adv-3"])
+    assert accounts.queries == 1  # nothing missing: no query

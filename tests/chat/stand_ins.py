@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
 from chat.staff import StaffIdentity, StaffProfile
 
@@ -23,6 +23,9 @@ class StandInDirectory:
 
     async def profile(self, user_id: str) -> StaffProfile | None:
         return self.profiles.get(user_id)
+
+    async def warm(self, user_ids: Iterable[str]) -> None:
+        """Every profile is at hand."""
 
     def forget(self, user_id: str | None) -> None:
         """Nothing is cached."""
